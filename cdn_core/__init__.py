@@ -1,0 +1,1 @@
+"""Library shared by every service of the tiered CDN; no service entry points live here."""

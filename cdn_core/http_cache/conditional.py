@@ -1,0 +1,75 @@
+"""Conditional requests answered from a stored response (RFC 9110 13, RFC 9111 4.3.2)."""
+
+from __future__ import annotations
+
+from cdn_core.http_cache import Fields
+from cdn_core.http_cache.cache_control import split_list
+from cdn_core.http_cache.dates import parse_http_date
+
+
+def parse_etags(value: str) -> list[str] | None:
+    """Entity-tags in an ``If-Match``/``If-None-Match`` value; ``None`` means ``*``."""
+    if value.strip() == "*":
+        return None
+    return split_list(value)
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def weak_match(a: str, b: str) -> bool:
+    """Weak comparison (RFC 9110 8.8.3.2): opaque tags equal, either may be weak."""
+    return _opaque(a.strip()) == _opaque(b.strip())
+
+
+def strong_match(a: str, b: str) -> bool:
+    """Strong comparison (RFC 9110 8.8.3.2): both strong and identical."""
+    a, b = a.strip(), b.strip()
+    return not a.startswith("W/") and not b.startswith("W/") and a == b
+
+
+def evaluate(
+    method: str, request_fields: Fields, *, etag: str | None, last_modified: str | None
+) -> int | None:
+    """Evaluate preconditions against the selected representation (RFC 9110 13.2.2 order).
+
+    Returns 304 (not modified), 412 (precondition failed) or ``None`` (serve normally).
+    """
+    if_match = request_fields.get("if-match")
+    if if_match is not None:
+        tags = parse_etags(if_match)
+        if tags is None:
+            pass  # "*" matches any current representation; we have one
+        elif etag is None or not any(strong_match(t, etag) for t in tags):
+            return 412
+    else:
+        ius = parse_http_date(request_fields.get("if-unmodified-since"))
+        lm = parse_http_date(last_modified)
+        if ius is not None and lm is not None and lm > ius:
+            return 412
+    inm = request_fields.get("if-none-match")
+    if inm is not None:
+        tags = parse_etags(inm)
+        matched = tags is None or (etag is not None and any(weak_match(t, etag) for t in tags))
+        if matched:
+            return 304 if method in ("GET", "HEAD") else 412
+        return None
+    if method in ("GET", "HEAD"):
+        ims = parse_http_date(request_fields.get("if-modified-since"))
+        lm = parse_http_date(last_modified)
+        if ims is not None and lm is not None and lm <= ims:
+            return 304
+    return None
+
+
+# RFC 9110 15.4.5: a 304 carries the fields a 200 would have had among these.
+NOT_MODIFIED_FIELDS = (
+    "cache-control",
+    "content-location",
+    "date",
+    "etag",
+    "expires",
+    "vary",
+    "last-modified",
+)

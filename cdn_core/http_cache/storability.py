@@ -1,0 +1,59 @@
+"""Whether a shared cache may store a response (RFC 9111 3, 3.5)."""
+
+from __future__ import annotations
+
+from cdn_core.http_cache import Fields
+from cdn_core.http_cache.cache_control import CacheControl
+from cdn_core.http_cache.freshness import HEURISTICALLY_CACHEABLE, has_explicit_expiration
+
+# Final status codes this cache understands (RFC 9111 3: "the response status code is
+# final" and "understood by the cache"). 206 is excluded: we store only complete bodies
+# and answer ranges from them.
+UNDERSTOOD_STATUS = frozenset(
+    {200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501}
+)
+CACHEABLE_METHODS = frozenset({"GET"})
+
+
+def storable(
+    *,
+    method: str,
+    status: int,
+    request_fields: Fields,
+    request_cc: CacheControl,
+    response_fields: Fields,
+    response_cc: CacheControl,
+) -> tuple[bool, str]:
+    """Return ``(True, "")`` when a shared cache may store the response, else
+    ``(False, reason)`` where reason is a short token for metrics and Cache-Status.
+
+    RFC 9111 3: cacheable method, final understood status, no ``no-store`` in request or
+    response, not ``private`` (unqualified), ``Authorization`` only with ``public``,
+    ``s-maxage`` or ``must-revalidate`` (3.5), and some basis for freshness (explicit
+    expiration, ``public``, ``no-cache``, or a heuristically cacheable status).
+    ``Vary: *`` is refused because it can never be reused (4.1).
+    """
+    if method not in CACHEABLE_METHODS:
+        return False, "method"
+    if status not in UNDERSTOOD_STATUS:
+        return False, "status"
+    if request_cc.no_store or response_cc.no_store:
+        return False, "no-store"
+    if response_cc.private:
+        return False, "private"
+    if "authorization" in request_fields and not (
+        response_cc.public or response_cc.s_maxage is not None or response_cc.must_revalidate
+    ):
+        return False, "authorization"
+    if response_fields.get("vary", "").strip() == "*" or "*" in [
+        v.strip() for v in response_fields.get("vary", "").split(",")
+    ]:
+        return False, "vary-star"
+    if not (
+        has_explicit_expiration(response_fields, response_cc)
+        or response_cc.public
+        or response_cc.no_cache
+        or status in HEURISTICALLY_CACHEABLE
+    ):
+        return False, "no-freshness"
+    return True, ""

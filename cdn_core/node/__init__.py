@@ -1,0 +1,1 @@
+"""The caching-proxy runtime shared by edges and mid tiers."""

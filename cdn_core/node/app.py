@@ -1,0 +1,146 @@
+"""A caching node: the HTTP data plane (httptools on uvloop), its store, upstream pool and
+admin app, owned by one object with ``start()``/``stop()``.
+
+``Node(config, store=None, clock=None, registry=None)`` is the app factory DESIGN.md asks
+for; tests pass port 0 and read :attr:`Node.port` / :attr:`Node.admin_port`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from cdn_core.admin import create_admin_app
+from cdn_core.clock import Clock, SystemClock
+from cdn_core.metrics import new_registry
+from cdn_core.node.admin import add_node_routes
+from cdn_core.node.config import NodeConfig
+from cdn_core.node.metrics import NodeMetrics
+from cdn_core.node.protocol import HttpServerProtocol, ServerStats
+from cdn_core.node.proxy import CachingProxy
+from cdn_core.node.upstream import UpstreamPool
+from cdn_core.service import bind_error, bound_port, start_site
+from cdn_core.store import CacheStore, MemoryStore, PurgeSelector
+
+log = logging.getLogger("cdn.node")
+
+
+class Node:
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        store: CacheStore | None = None,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.registry = registry or new_registry()
+        self.store = store or MemoryStore(
+            max_bytes=config.cache.max_bytes,
+            max_object_bytes=config.cache.max_object_bytes,
+            max_variants=config.cache.max_variants,
+        )
+        self.metrics = NodeMetrics(self.registry, config.tier)
+        self.stats = ServerStats()
+        self.upstream = UpstreamPool(config.upstream, self.clock)
+        self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics)
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[HttpServerProtocol] = set()
+        self._admin: web.AppRunner | None = None
+        self._started = time.monotonic()
+        self.port = 0
+        self.admin_port = 0
+
+    def _protocol(self) -> HttpServerProtocol:
+        proto = HttpServerProtocol(self.proxy, self.config.limits, self.stats)
+        return proto
+
+    async def start(self) -> None:
+        """Bind the data and admin ports and start serving.
+
+        Raises:
+            StartupError: a port cannot be bound (the message names it).
+        """
+        await self.upstream.start()
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        try:
+            self._server = await loop.create_server(
+                self._protocol, cfg.host, cfg.port, backlog=2048, reuse_address=True
+            )
+        except OSError as exc:
+            await self.upstream.close()
+            raise bind_error(cfg.host, cfg.port, exc) from exc
+        self.port = self._server.sockets[0].getsockname()[1]
+        admin = create_admin_app(
+            name=cfg.name, role=cfg.tier, registry=self.registry, status=self.status
+        )
+        add_node_routes(admin, self)
+        host, port = cfg.admin_address()
+        try:
+            self._admin = await start_site(admin, host, port)
+        except Exception:
+            self._server.close()
+            await self.upstream.close()
+            raise
+        self.admin_port = bound_port(self._admin)
+        log.info(
+            "%s %s serving on %s:%d, admin on %s:%d, upstreams %s",
+            cfg.tier,
+            cfg.name,
+            cfg.host,
+            self.port,
+            host,
+            self.admin_port,
+            ", ".join(cfg.upstream.urls),
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, close client connections, cancel owned tasks, close pools."""
+        if self._server is not None:
+            self._server.close()
+            self._server.close_clients()
+            await self._server.wait_closed()
+        await self.proxy.close()
+        await self.upstream.close()
+        if self._admin is not None:
+            await self._admin.cleanup()
+
+    def purge(self, selector: PurgeSelector) -> int:
+        count = self.store.purge(selector, self.clock.time())
+        self.metrics.purged.inc(count)
+        return count
+
+    def status(self) -> dict[str, Any]:
+        """``/status`` body: load (in-flight requests, connections, CPU seconds), request
+        counts by cache status, store counters and upstream state."""
+        st = self.store.stats()
+        self.metrics.cache_bytes.set(st["bytes"])
+        self.metrics.cache_entries.set(st["entries"])
+        counts = {s: int(c._value.get()) for s, c in self.metrics.by_status.items()}
+        return {
+            "tier": self.config.tier,
+            "healthy": True,
+            "in_flight": self.stats.in_flight,
+            "connections": self.stats.connections,
+            "requests": self.stats.requests,
+            "bad_requests": self.stats.bad_requests,
+            "cpu_seconds": time.process_time(),
+            "uptime_seconds": time.monotonic() - self._started,
+            "cache": {
+                **st,
+                "hits": counts["hit"],
+                "misses": counts["miss"],
+                "stale": counts["stale"],
+                "revalidated": counts["revalidated"],
+                "requests_by_status": counts,
+            },
+            "upstreams": self.upstream.status(),
+        }

@@ -1,0 +1,82 @@
+"""Command line of a caching node: ``python -m edge|mid_tier [--config F] [--port P]
+[--upstream URL ...]``; flags override the config file, which overrides defaults."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from cdn_core.config import load_config
+from cdn_core.errors import ConfigError
+from cdn_core.node.app import Node
+from cdn_core.node.config import NodeConfig
+from cdn_core.service import add_common_args, config_error_exit, run_service
+
+
+def parse_args(tier: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {'edge' if tier == 'edge' else 'mid_tier'}",
+        description=f"Run one {tier} caching node in front of any HTTP upstream.",
+    )
+    add_common_args(parser)
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        metavar="URL",
+        help="upstream http://host:port (repeat for several; replaces config)",
+    )
+    parser.add_argument("--cache-bytes", type=int, help="memory budget for the cache, bytes")
+    parser.add_argument(
+        "--failover-window", type=float, help="seconds stale objects may answer when upstreams fail"
+    )
+    return parser.parse_args(argv)
+
+
+def overrides(tier: str, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "tier": tier,
+        "name": args.name,
+        "host": args.host,
+        "port": args.port,
+        "admin_host": args.admin_host,
+        "admin_port": args.admin_port,
+        "upstream": {"urls": args.upstream} if args.upstream else None,
+        "cache": {"max_bytes": args.cache_bytes} if args.cache_bytes else None,
+        "failover_window": args.failover_window,
+    }
+
+
+def main(tier: str, argv: list[str] | None = None) -> int:
+    args = parse_args(tier, argv)
+    try:
+        config = load_config(
+            NodeConfig,
+            args.config,
+            overrides(tier, args),
+            env_prefix=f"CDN_{'EDGE' if tier == 'edge' else 'MID_TIER'}",
+        )
+    except ConfigError as exc:
+        return config_error_exit(exc)
+    if not config.upstream.urls:
+        return config_error_exit(
+            ConfigError(
+                f"{args.config or '<flags>'}: upstream.urls: at least one upstream is required "
+                "(--upstream http://host:port)"
+            )
+        )
+
+    async def serve(stop: asyncio.Event) -> None:
+        node = Node(config)
+        await node.start()
+        try:
+            await stop.wait()
+        finally:
+            await node.stop()
+
+    return run_service(serve, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "edge", sys.argv[2:]))

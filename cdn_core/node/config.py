@@ -1,0 +1,70 @@
+"""Configuration of a caching node (edge or mid tier). ``configs/edge.yaml`` and
+``configs/mid_tier.yaml`` hold these fields; command-line flags override them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from cdn_core.config import StrictModel
+
+
+class CacheSettings(StrictModel):
+    max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="memory budget, bytes")
+    max_object_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="largest object stored, bytes; larger ones stream"
+    )
+    max_variants: int = Field(16, ge=1, description="variants per cache key (Vary)")
+    heuristic_fraction: float = Field(0.1, ge=0, le=1)
+    heuristic_max_seconds: float = Field(86_400, ge=0)
+    hit_for_miss_seconds: float = Field(
+        120, ge=0, description="how long an uncacheable key skips request collapsing"
+    )
+
+
+class UpstreamSettings(StrictModel):
+    urls: list[str] = Field(default_factory=list, description="http://host:port of upstreams")
+    connect_timeout: float = Field(2.0, gt=0, description="seconds")
+    timeout: float = Field(30.0, gt=0, description="seconds for the whole upstream response")
+    pool_size: int = Field(64, ge=1, description="connections per upstream")
+    fail_threshold: int = Field(1, ge=1, description="consecutive failures that mark it down")
+    retry_after: float = Field(2.0, gt=0, description="seconds before a down upstream is tried")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")) or "/" in url.split("://", 1)[1]:
+                raise ValueError(f"upstream {url!r} must look like http://host:port")
+        return urls
+
+
+class LimitSettings(StrictModel):
+    max_header_bytes: int = Field(32 * 1024, gt=0, description="request head size, bytes")
+    max_headers: int = Field(100, gt=0, description="request header lines")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=0, description="request body, bytes")
+    max_pipelined: int = Field(32, ge=1, description="queued requests per connection")
+
+
+class NodeConfig(StrictModel):
+    tier: Literal["edge", "mid"] = "edge"
+    name: str = Field("edge", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    admin_host: str | None = None
+    admin_port: int | None = Field(None, ge=0, le=65535)
+    upstream: UpstreamSettings = UpstreamSettings()
+    cache: CacheSettings = CacheSettings()
+    limits: LimitSettings = LimitSettings()
+    failover_window: float = Field(
+        0.0, ge=0, description="seconds a stale object may answer when upstreams fail"
+    )
+
+    def admin_address(self) -> tuple[str, int]:
+        """The admin listener: ``admin_host`` (default ``host``) and ``admin_port``
+        (default ``port + 1000``, or an ephemeral port when that is out of range)."""
+        port = self.admin_port
+        if port is None:
+            port = self.port + 1000 if self.port and self.port + 1000 <= 65535 else 0
+        return self.admin_host or self.host, port

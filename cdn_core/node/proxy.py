@@ -1,0 +1,507 @@
+"""The caching proxy handler shared by edges and mid tiers.
+
+Per request: build the primary key (RFC 9111 2), look up a matching variant (4.1), and let
+:func:`~cdn_core.http_cache.decision.decide` say whether to serve it, serve it stale, or
+revalidate. A fresh hit is answered synchronously from the pre-serialised head (only
+``Age`` and ``Cache-Status`` are written per request). Misses and revalidations are
+collapsed per key: one upstream fetch, every waiter answered from its result. Responses
+that may not be shared (``private``, ``no-store``, ...) are never handed to waiters, and
+their key is remembered (hit-for-miss) so later requests skip the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from cdn_core.clock import Clock
+from cdn_core.errors import UpstreamError, UpstreamTimeout
+from cdn_core.http_cache.cache_control import parse_cache_control
+from cdn_core.http_cache.conditional import NOT_MODIFIED_FIELDS, evaluate
+from cdn_core.http_cache.decision import Action, decide, may_serve_stale_on_error
+from cdn_core.http_cache.ranges import UNSATISFIABLE, if_range_allows, parse_range
+from cdn_core.http_cache.storability import storable
+from cdn_core.http_cache.vary import secondary_key
+from cdn_core.node.config import NodeConfig
+from cdn_core.node.keys import cache_key, key_from_url, normalize_host
+from cdn_core.node.metrics import NodeMetrics
+from cdn_core.node.protocol import HttpServerProtocol, Request, simple_response
+from cdn_core.node.response import (
+    HOP_BY_HOP,
+    build_entry,
+    combine,
+    connection_named,
+    refresh_from_304,
+    serialize_head,
+)
+from cdn_core.node.upstream import UpstreamPool
+from cdn_core.store import CacheStore, PurgeSelector, StoredResponse
+
+log = logging.getLogger("cdn.node")
+
+CONDITIONAL_FIELDS = frozenset(
+    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
+)
+UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+# Reasons a response was not stored that hold for every request of the key (hit-for-miss).
+KEY_WIDE_REASONS = frozenset({"no-store", "private", "vary-star", "no-freshness"})
+
+
+@dataclass(slots=True)
+class FillResult:
+    """What an upstream fetch produced: the response to send, its Cache-Status
+    parameters (RFC 9211), and whether other requests may be answered with it."""
+
+    entry: StoredResponse
+    cache_status: str
+    shareable: bool
+    stale: bool = False
+
+
+class CachingProxy:
+    """Callable handler for :class:`HttpServerProtocol` (see module docstring)."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        store: CacheStore,
+        upstream: UpstreamPool,
+        clock: Clock,
+        metrics: NodeMetrics,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.upstream = upstream
+        self.clock = clock
+        self.metrics = metrics
+        self.name = config.name
+        self.via = f"1.1 {config.name}"
+        self._cs_prefix = f"Cache-Status: {config.name}; ".encode()
+        self._inflight: dict[str, asyncio.Future[FillResult]] = {}
+        self._hit_for_miss: dict[str, float] = {}
+        self._revalidating: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # task ownership ----------------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel and await every task this handler started."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # entry point -------------------------------------------------------------------------
+    def __call__(self, req: Request, conn: HttpServerProtocol) -> None:
+        try:
+            self._handle(req, conn)
+        except Exception:  # the one catch-all of the synchronous path
+            log.exception("error handling %s %s", req.method, req.target)
+            self._fail(conn, 500, "Internal Server Error", "internal error")
+
+    def _fail(self, conn: HttpServerProtocol, status: int, reason: str, msg: str) -> None:
+        conn.write(simple_response(status, reason, msg, close=True))
+        conn.finish(False)
+
+    def _handle(self, req: Request, conn: HttpServerProtocol) -> None:
+        host = req.fields.get("host")
+        if not host or "," in host:
+            # RFC 9112 3.2: a request without exactly one Host gets 400.
+            self._fail(conn, 400, "Bad Request", "missing or repeated Host header")
+            return
+        target = req.target
+        if not target.startswith("/"):
+            if target.lower().startswith(("http://", "https://")):
+                key = key_from_url(target)
+                target = "/" + key.split("://", 1)[1].split("/", 1)[1]
+            else:
+                self._fail(conn, 400, "Bad Request", "request target must be origin-form")
+                return
+        key = cache_key("http", host, target)
+        if req.method not in ("GET", "HEAD"):
+            self.spawn(self._guard(conn, self._pass(req, conn, key, target)))
+            return
+        req_cc = parse_cache_control(req.fields.get("cache-control"))
+        now = self.clock.time()
+        entry = self.store.lookup(key, req.fields)
+        if entry is not None:
+            d = decide(
+                entry.freshness,
+                entry.cc,
+                req_cc,
+                now,
+                pragma_no_cache="cache-control" not in req.fields
+                and "no-cache" in req.fields.get("pragma", ""),
+            )
+            if d.action is Action.FRESH:
+                self.metrics.by_status["hit"].inc()
+                self._send(req, conn, entry, d.age, b"hit; ttl=%d" % int(d.ttl))
+                return
+            if d.action is Action.STALE_OK:
+                self.metrics.by_status["stale"].inc()
+                self.metrics.stale_served.inc()
+                self._send(req, conn, entry, d.age, b"hit; detail=stale")
+                return
+            if d.action is Action.STALE_WHILE_REVALIDATE:
+                self.metrics.by_status["stale"].inc()
+                self.metrics.stale_served.inc()
+                self._send(req, conn, entry, d.age, b"hit; detail=stale-while-revalidate")
+                if key not in self._revalidating:
+                    self._revalidating.add(key)
+                    self.spawn(self._background_revalidate(key, req, entry))
+                return
+        elif req_cc.only_if_cached:
+            # RFC 9111 5.2.1.7: nothing stored that satisfies the request.
+            self._fail(conn, 504, "Gateway Timeout", "only-if-cached and not in cache")
+            return
+        self.spawn(self._guard(conn, self._miss(req, conn, key, target, entry)))
+
+    async def _guard(self, conn: HttpServerProtocol, coro: Coroutine[Any, Any, None]) -> None:
+        """The one catch-all of the asynchronous path: log and answer 500."""
+        try:
+            await coro
+        except asyncio.CancelledError:
+            conn.close()
+            raise
+        except Exception:
+            log.exception("error while handling a request")
+            self._fail(conn, 500, "Internal Server Error", "internal error")
+
+    # responses ---------------------------------------------------------------------------
+    def _send(
+        self,
+        req: Request,
+        conn: HttpServerProtocol,
+        entry: StoredResponse,
+        age: float,
+        cache_status: bytes,
+    ) -> None:
+        tail = [b"Age: %d\r\n" % int(age), self._cs_prefix, cache_status, b"\r\n"]
+        if not req.keep_alive:
+            tail.append(b"Connection: close\r\n")
+        tail.append(b"\r\n")
+        if 200 <= entry.status < 300:
+            cond = evaluate(
+                req.method, req.fields, etag=entry.etag, last_modified=entry.last_modified
+            )
+            if cond == 304:
+                kept = [(n, v) for n, v in entry.headers if n.lower() in NOT_MODIFIED_FIELDS]
+                conn.writelines([serialize_head(304, "Not Modified", kept, None, self.via), *tail])
+                conn.finish(req.keep_alive)
+                return
+            if cond == 412:
+                conn.writelines(
+                    [serialize_head(412, "Precondition Failed", [], 0, self.via), *tail]
+                )
+                conn.finish(req.keep_alive)
+                return
+            if (
+                entry.status == 200
+                and "range" in req.fields
+                and req.method == "GET"
+                and (
+                    if_range_allows(req.fields, etag=entry.etag, last_modified=entry.last_modified)
+                )
+            ) and self._send_range(req, conn, entry, tail):
+                return
+        if req.method == "HEAD":
+            conn.writelines([entry.head, *tail])
+        else:
+            conn.writelines([entry.head, *tail, entry.body])
+        conn.finish(req.keep_alive)
+
+    def _send_range(
+        self, req: Request, conn: HttpServerProtocol, entry: StoredResponse, tail: list[bytes]
+    ) -> bool:
+        """Answer a single byte range (RFC 9110 14.4) or 416; False to send the full 200
+        (a server may ignore ranges; multiple ranges are answered in full for now)."""
+        size = len(entry.body)
+        ranges = parse_range(req.fields["range"], size)
+        if ranges == UNSATISFIABLE:
+            head = serialize_head(
+                416, "Range Not Satisfiable", [("Content-Range", f"bytes */{size}")], 0, self.via
+            )
+            conn.writelines([head, *tail])
+            conn.finish(req.keep_alive)
+            return True
+        if not isinstance(ranges, list) or len(ranges) != 1:
+            return False
+        first, last = ranges[0]
+        headers = entry.headers + [("Content-Range", f"bytes {first}-{last}/{size}")]
+        head = serialize_head(206, "Partial Content", headers, last - first + 1, self.via)
+        conn.writelines([head, *tail, entry.body[first : last + 1]])
+        conn.finish(req.keep_alive)
+        return True
+
+    # misses and revalidation -------------------------------------------------------------
+    async def _miss(
+        self,
+        req: Request,
+        conn: HttpServerProtocol,
+        key: str,
+        target: str,
+        stale: StoredResponse | None,
+    ) -> None:
+        result = await self._collapsed(key, req, target, stale)
+        status = (
+            "stale" if result.stale else ("revalidated" if "304" in result.cache_status else "miss")
+        )
+        if result.entry.status >= 500 and not result.stale:
+            status = "error"
+        self.metrics.by_status[status].inc()
+        if result.stale:
+            self.metrics.stale_served.inc()
+        age = result.entry.freshness.age(self.clock.time())
+        self._send(req, conn, result.entry, age, result.cache_status.encode())
+
+    async def _background_revalidate(self, key: str, req: Request, stale: StoredResponse) -> None:
+        try:
+            await self._collapsed(key, req, req.target, stale)
+        finally:
+            self._revalidating.discard(key)
+
+    async def _collapsed(
+        self, key: str, req: Request, target: str, stale: StoredResponse | None
+    ) -> FillResult:
+        """One upstream fetch per key at a time; waiters share its result when they may."""
+        until = self._hit_for_miss.get(key)
+        if until is not None:
+            if until > self.clock.monotonic():
+                return await self._fill(key, req, target, stale)
+            del self._hit_for_miss[key]
+        fut = self._inflight.get(key)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._inflight[key] = fut
+            # The fill is its own task, so a leader that disconnects does not cancel it.
+            self.spawn(self._lead(key, req, target, stale, fut))
+            return await asyncio.shield(fut)
+        self.metrics.collapsed.inc()
+        result = await asyncio.shield(fut)
+        e = result.entry
+        if result.shareable and (
+            not e.vary_names or secondary_key(e.vary_names, req.fields) == e.vary_key
+        ):
+            return FillResult(e, result.cache_status + "; collapsed", True, result.stale)
+        return await self._fill(key, req, target, self.store.lookup(key, req.fields))
+
+    async def _lead(
+        self,
+        key: str,
+        req: Request,
+        target: str,
+        stale: StoredResponse | None,
+        fut: asyncio.Future[FillResult],
+    ) -> None:
+        try:
+            fut.set_result(await self._fill(key, req, target, stale))
+        except BaseException as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            if self._inflight.get(key) is fut:
+                del self._inflight[key]
+
+    def _upstream_headers(
+        self, req: Request, stale: StoredResponse | None, *, keep_conditionals: bool = False
+    ) -> list[tuple[str, str]]:
+        drop = HOP_BY_HOP | connection_named(req.fields) | {"x-forwarded-for", "via"}
+        if not keep_conditionals:
+            # The cache fills with the full representation and answers the client's
+            # conditions and ranges itself.
+            drop = drop | CONDITIONAL_FIELDS
+        headers = [(n, v) for n, v in req.headers if n.lower() not in drop]
+        via = req.fields.get("via")
+        headers.append(("Via", f"{via}, {self.via}" if via else self.via))
+        xff = req.fields.get("x-forwarded-for") if self.config.tier != "edge" else None
+        headers.append(("X-Forwarded-For", f"{xff}, {req.client}" if xff else req.client))
+        if stale is not None:
+            if stale.etag:
+                headers.append(("If-None-Match", stale.etag))
+            if stale.last_modified:
+                headers.append(("If-Modified-Since", stale.last_modified))
+        return headers
+
+    def _error_entry(
+        self, key: str, req: Request, status: int, reason: str, msg: str, now: float
+    ) -> StoredResponse:
+        return build_entry(
+            key=key,
+            host="",
+            req=req,
+            status=status,
+            reason=reason,
+            headers=[("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+            body=(msg + "\n").encode(),
+            request_time=now,
+            response_time=now,
+            settings=self.config.cache,
+            via=self.via,
+        )
+
+    def _stale_on_error(self, stale: StoredResponse | None, req: Request, now: float) -> bool:
+        return stale is not None and may_serve_stale_on_error(
+            stale.freshness,
+            stale.cc,
+            parse_cache_control(req.fields.get("cache-control")),
+            now,
+            failover_window=self.config.failover_window,
+        )
+
+    async def _fill(
+        self, key: str, req: Request, target: str, stale: StoredResponse | None
+    ) -> FillResult:
+        """Fetch ``key`` upstream (conditionally when ``stale`` has validators), store what
+        RFC 9111 3 allows, and return the response to send. Never raises for upstream
+        failures: they become stale responses (RFC 5861 4) or 502/504."""
+        host = normalize_host(req.fields.get("host", ""))
+        request_time = self.clock.time()
+        started = self.clock.monotonic()
+        try:
+            up = await self.upstream.fetch(key, "GET", target, self._upstream_headers(req, stale))
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.inc()
+            now = self.clock.time()
+            if self._stale_on_error(stale, req, now):
+                assert stale is not None
+                return FillResult(stale, "hit; fwd=stale; detail=stale-if-error", True, True)
+            log.warning("upstream failed for %s: %s", key, exc)
+            timeout = isinstance(exc, UpstreamTimeout)
+            status, reason = (504, "Gateway Timeout") if timeout else (502, "Bad Gateway")
+            return FillResult(
+                self._error_entry(key, req, status, reason, "upstream unavailable", now),
+                f"fwd=uri-miss; detail={'timeout' if timeout else 'connect'}",
+                True,
+            )
+        finally:
+            self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)
+        response_time = self.clock.time()
+        fwd = "stale" if stale is not None else "uri-miss"
+        if up.status == 304 and stale is not None:
+            fresh = refresh_from_304(
+                stale,
+                up.headers,
+                request_time=request_time,
+                response_time=response_time,
+                settings=self.config.cache,
+                via=self.via,
+            )
+            self.store.put(fresh)
+            return FillResult(fresh, f"fwd={fwd}; fwd-status=304; stored", True)
+        if up.status >= 500 and self._stale_on_error(stale, req, response_time):
+            assert stale is not None
+            # RFC 5861 4: the stored response answers; the error never replaces it.
+            return FillResult(
+                stale, f"hit; fwd=stale; fwd-status={up.status}; detail=stale-if-error", True, True
+            )
+        entry = build_entry(
+            key=key,
+            host=host,
+            req=req,
+            status=up.status,
+            reason=up.reason,
+            headers=up.headers,
+            body=up.body,
+            request_time=request_time,
+            response_time=response_time,
+            settings=self.config.cache,
+            via=self.via,
+        )
+        ok, why = storable(
+            method="GET",
+            status=up.status,
+            request_fields=req.fields,
+            request_cc=parse_cache_control(req.fields.get("cache-control")),
+            response_fields=entry.fields,
+            response_cc=entry.cc,
+        )
+        useless = entry.freshness.freshness_lifetime <= 0 and not (
+            entry.etag or entry.last_modified
+        )
+        stored = ok and not useless and self.store.put(entry)
+        if not ok and why in KEY_WIDE_REASONS:
+            self._hit_for_miss[key] = (
+                self.clock.monotonic() + self.config.cache.hit_for_miss_seconds
+            )
+        status = f"fwd={fwd}; fwd-status={up.status}" + ("; stored" if stored else "")
+        # Errors are shared with waiters too, so that they do not all retry at once.
+        return FillResult(entry, status, ok or up.status >= 500)
+
+    async def _pass(self, req: Request, conn: HttpServerProtocol, key: str, target: str) -> None:
+        """Forward a request the cache does not answer (unsafe or unknown methods); after
+        a non-error response to an unsafe method, invalidate the target URI and the
+        same-host ``Location``/``Content-Location`` (RFC 9111 4.4)."""
+        now = self.clock.time()
+        try:
+            up = await self.upstream.fetch(
+                key,
+                req.method,
+                target,
+                self._upstream_headers(req, None, keep_conditionals=True),
+                body=req.body or None,
+            )
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.inc()
+            log.warning("upstream failed for %s %s: %s", req.method, key, exc)
+            self.metrics.by_status["error"].inc()
+            self._send(
+                req,
+                conn,
+                self._error_entry(key, req, 502, "Bad Gateway", "upstream unavailable", now),
+                0,
+                b"fwd=method",
+            )
+            return
+        if req.method in UNSAFE_METHODS and up.status < 400:
+            self._invalidate(key, req, up.headers)
+        entry = build_entry(
+            key=key,
+            host="",
+            req=req,
+            status=up.status,
+            reason=up.reason,
+            headers=up.headers,
+            body=up.body,
+            request_time=now,
+            response_time=self.clock.time(),
+            settings=self.config.cache,
+            via=self.via,
+        )
+        self.metrics.by_status["pass"].inc()
+        self._send(
+            req,
+            conn,
+            entry,
+            entry.freshness.age(self.clock.time()),
+            b"fwd=method; fwd-status=%d" % up.status,
+        )
+
+    def _invalidate(self, key: str, req: Request, headers: list[tuple[str, str]]) -> None:
+        now = self.clock.time()
+        keys = {key}
+        fields = combine(headers)
+        base = key.split("://", 1)[0] + "://" + normalize_host(req.fields.get("host", ""))
+        for name in ("location", "content-location"):
+            value = fields.get(name)
+            if not value:
+                continue
+            if value.startswith("/"):
+                keys.add(base + value)
+            else:
+                try:
+                    other = key_from_url(value)
+                except ValueError:
+                    continue
+                if other.startswith(base + "/"):
+                    keys.add(other)
+        for k in keys:
+            self.store.purge(PurgeSelector("url", k), now)

@@ -1,0 +1,200 @@
+"""Turning upstream responses into stored responses, and stored responses into bytes.
+
+Header handling follows RFC 9110 7.6.1 (hop-by-hop fields and those named in
+``Connection`` are not forwarded or stored) and RFC 9111 3.1/4.3.4 (what a cache stores
+and how a 304 updates it).
+"""
+
+from __future__ import annotations
+
+from cdn_core.http_cache.age import corrected_initial_age, parse_age
+from cdn_core.http_cache.cache_control import parse_cache_control
+from cdn_core.http_cache.dates import format_http_date, parse_http_date
+from cdn_core.http_cache.decision import Freshness
+from cdn_core.http_cache.freshness import freshness_lifetime
+from cdn_core.http_cache.vary import secondary_key, vary_fields
+from cdn_core.node.config import CacheSettings
+from cdn_core.node.protocol import Request
+from cdn_core.store.entry import StoredResponse
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+    }
+)
+# Fields recomputed by each tier rather than copied.
+NOT_STORED = HOP_BY_HOP | {"content-length", "age"}
+# RFC 9111 3.2 / 4.3.4: fields a 304 must not overwrite in the stored response.
+NOT_UPDATED = NOT_STORED | {"content-encoding", "content-range", "content-type", "etag"}
+
+
+def connection_named(fields: dict[str, str]) -> set[str]:
+    return {t.strip().lower() for t in fields.get("connection", "").split(",") if t.strip()}
+
+
+def combine(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """Lower-case field name -> combined value (RFC 9110 5.3)."""
+    out: dict[str, str] = {}
+    for name, value in headers:
+        lname = name.lower()
+        prev = out.get(lname)
+        out[lname] = value if prev is None else f"{prev}, {value}"
+    return out
+
+
+def end_to_end(headers: list[tuple[str, str]], drop: frozenset[str]) -> list[tuple[str, str]]:
+    """``headers`` without hop-by-hop fields, fields named in ``Connection`` and ``drop``."""
+    named = connection_named(combine([(n, v) for n, v in headers if n.lower() == "connection"]))
+    return [(n, v) for n, v in headers if n.lower() not in drop and n.lower() not in named]
+
+
+def serialize_head(
+    status: int,
+    reason: str,
+    headers: list[tuple[str, str]],
+    body_length: int | None,
+    via: str,
+) -> bytes:
+    """Status line and header lines (each ending CRLF, no blank line), with
+    ``Content-Length`` (omitted for 1xx/204/``None``) and this tier's ``Via`` line."""
+    parts = [f"HTTP/1.1 {status} {reason or 'Unknown'}\r\n"]
+    parts.extend(f"{n}: {v}\r\n" for n, v in headers)
+    if body_length is not None and status != 204 and status >= 200:
+        parts.append(f"Content-Length: {body_length}\r\n")
+    parts.append(f"Via: {via}\r\n")
+    return "".join(parts).encode("latin-1", "replace")
+
+
+def build_entry(
+    *,
+    key: str,
+    host: str,
+    req: Request,
+    status: int,
+    reason: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    request_time: float,
+    response_time: float,
+    settings: CacheSettings,
+    via: str,
+) -> StoredResponse:
+    """A :class:`StoredResponse` for an upstream response (stored or not, the node serves
+    responses through this one shape). Adds ``Date`` when the upstream sent none
+    (RFC 9110 6.6.1) and computes freshness (RFC 9111 4.2) and the secondary key (4.1)."""
+    kept = end_to_end(headers, NOT_STORED)
+    fields = combine(kept)
+    cc = parse_cache_control(fields.get("cache-control"))
+    if cc.private_fields:
+        # RFC 9111 5.2.2.7: a shared cache must not store the named fields.
+        kept = [(n, v) for n, v in kept if n.lower() not in cc.private_fields]
+        fields = combine(kept)
+    date_value = parse_http_date(fields.get("date"))
+    if date_value is None:
+        date_value = response_time
+        kept.append(("Date", format_http_date(response_time)))
+        fields["date"] = kept[-1][1]
+    lifetime = freshness_lifetime(
+        status,
+        fields,
+        cc,
+        date_value=date_value,
+        heuristic_fraction=settings.heuristic_fraction,
+        heuristic_max=settings.heuristic_max_seconds,
+    )
+    initial_age = corrected_initial_age(
+        age_value=parse_age(_field(headers, "age")),
+        date_value=date_value,
+        request_time=request_time,
+        response_time=response_time,
+    )
+    names = vary_fields(fields.get("vary")) or ()
+    tags = frozenset(
+        fields.get("surrogate-key", "").split()
+        + fields.get("cache-tag", "").replace(",", " ").split()
+    )
+    entry = StoredResponse(
+        key=key,
+        host=host,
+        status=status,
+        reason=reason,
+        headers=kept,
+        fields=fields,
+        body=body,
+        cc=cc,
+        freshness=Freshness(lifetime, initial_age, response_time),
+        vary_names=names,
+        vary_key=secondary_key(names, req.fields),
+        surrogate_keys=tags,
+        etag=fields.get("etag"),
+        last_modified=fields.get("last-modified"),
+    )
+    entry.head = serialize_head(status, reason, kept, len(body), via)
+    return entry
+
+
+def _field(headers: list[tuple[str, str]], name: str) -> str | None:
+    for n, v in headers:
+        if n.lower() == name:
+            return v
+    return None
+
+
+def refresh_from_304(
+    entry: StoredResponse,
+    headers: list[tuple[str, str]],
+    *,
+    request_time: float,
+    response_time: float,
+    settings: CacheSettings,
+    via: str,
+) -> StoredResponse:
+    """The stored response updated by a 304 (RFC 9111 4.3.4): fields in the 304 replace the
+    stored ones (except those 3.2 protects); freshness and age restart from the 304's
+    ``Date`` and ``Age``."""
+    update = end_to_end(headers, NOT_UPDATED)
+    replaced = {n.lower() for n, _ in update}
+    kept = [(n, v) for n, v in entry.headers if n.lower() not in replaced] + update
+    fields = combine(kept)
+    cc = parse_cache_control(fields.get("cache-control"))
+    date_value = parse_http_date(fields.get("date")) or response_time
+    lifetime = freshness_lifetime(
+        entry.status,
+        fields,
+        cc,
+        date_value=date_value,
+        heuristic_fraction=settings.heuristic_fraction,
+        heuristic_max=settings.heuristic_max_seconds,
+    )
+    initial_age = corrected_initial_age(
+        age_value=parse_age(_field(headers, "age")),
+        date_value=date_value,
+        request_time=request_time,
+        response_time=response_time,
+    )
+    fresh = StoredResponse(
+        key=entry.key,
+        host=entry.host,
+        status=entry.status,
+        reason=entry.reason,
+        headers=kept,
+        fields=fields,
+        body=entry.body,
+        cc=cc,
+        freshness=Freshness(lifetime, initial_age, response_time),
+        vary_names=entry.vary_names,
+        vary_key=entry.vary_key,
+        surrogate_keys=entry.surrogate_keys,
+        etag=fields.get("etag"),
+        last_modified=fields.get("last-modified"),
+    )
+    fresh.head = serialize_head(entry.status, entry.reason, kept, len(entry.body), via)
+    return fresh

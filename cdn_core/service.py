@@ -1,0 +1,116 @@
+"""Running a service process: uvloop, signal handling, binding errors, admin sites.
+
+Every ``python -m <service>`` entry point calls :func:`run_service`, so every service
+stops the same way on SIGTERM/SIGINT and reports bad configuration the same way: one line
+on stderr naming the file and field (or the address already in use), exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from cdn_core.errors import ConfigError, StartupError
+
+log = logging.getLogger("cdn.service")
+
+EXIT_CONFIG = 2
+
+
+def add_common_args(parser: argparse.ArgumentParser, *, admin: bool = True) -> None:
+    """Flags every service accepts; each overrides the same field of its config file."""
+    parser.add_argument("--config", help="YAML config file (flags override it)")
+    parser.add_argument("--name", help="node name (appears in Cache-Status, Via, metrics)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on")
+    if admin:
+        parser.add_argument("--admin-host", help="admin address (default: --host)")
+        parser.add_argument(
+            "--admin-port", type=int, help="admin port for /healthz /status /metrics"
+        )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+
+
+def bind_error(host: str, port: int, exc: OSError) -> StartupError:
+    """Translate a bind failure into a :class:`StartupError` that names the address."""
+    if exc.errno == errno.EADDRINUSE:
+        why = "address already in use"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "address not available on this host"
+    elif exc.errno == errno.EACCES:
+        why = "permission denied"
+    else:
+        why = exc.strerror or str(exc)
+    return StartupError(f"cannot listen on {host}:{port}: {why}")
+
+
+async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Start an aiohttp app on ``host:port``; returns the runner (call ``cleanup()``).
+
+    Raises:
+        StartupError: the address cannot be bound.
+    """
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise bind_error(host, port, exc) from exc
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port an aiohttp runner actually listens on (useful with port 0)."""
+    for addr in runner.addresses:
+        if isinstance(addr, tuple):
+            return int(addr[1])
+    raise RuntimeError("runner has no TCP address")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_service(
+    main: Callable[[asyncio.Event], Awaitable[None]], *, log_level: str = "INFO"
+) -> int:
+    """Run ``main(stop_event)`` on uvloop until it returns; SIGTERM/SIGINT set the event.
+
+    Returns the process exit status: 0 on a clean stop, 2 on :class:`ConfigError` or
+    :class:`StartupError` (printed as one line on stderr).
+    """
+    import uvloop
+
+    setup_logging(log_level)
+
+    async def wrapper() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    try:
+        uvloop.run(wrapper())
+    except (ConfigError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def config_error_exit(exc: ConfigError) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return EXIT_CONFIG

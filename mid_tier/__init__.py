@@ -1,0 +1,1 @@
+"""The mid tier node: a thin policy layer over :mod:`cdn_core.node` (tier ``mid``)."""

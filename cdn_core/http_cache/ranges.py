@@ -37,11 +37,11 @@ def parse_range(value: str, length: int) -> list[tuple[int, int]] | str | None:
             out.append((max(0, length - suffix), length - 1))
             continue
         first = int(first_s)
-        last = int(last_s) if last_s else length - 1
-        if last < first:
-            return None
+        if last_s and int(last_s) < first:
+            return None  # invalid range-spec: the whole field is ignored (14.1.1)
         if first >= length:
             continue
+        last = int(last_s) if last_s else length - 1
         out.append((first, min(last, length - 1)))
     if not out:
         return UNSATISFIABLE

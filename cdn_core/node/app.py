@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from typing import Any
 
 from aiohttp import web
@@ -52,7 +53,7 @@ class Node:
         self.upstream = UpstreamPool(config.upstream, self.clock)
         self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics)
         self._server: asyncio.base_events.Server | None = None
-        self._connections: set[HttpServerProtocol] = set()
+        self._connections: weakref.WeakSet[HttpServerProtocol] = weakref.WeakSet()
         self._admin: web.AppRunner | None = None
         self._started = time.monotonic()
         self.port = 0
@@ -60,6 +61,7 @@ class Node:
 
     def _protocol(self) -> HttpServerProtocol:
         proto = HttpServerProtocol(self.proxy, self.config.limits, self.stats)
+        self._connections.add(proto)
         return proto
 
     async def start(self) -> None:
@@ -106,7 +108,8 @@ class Node:
         """Stop accepting, close client connections, cancel owned tasks, close pools."""
         if self._server is not None:
             self._server.close()
-            self._server.close_clients()
+            for conn in list(self._connections):
+                conn.close()
             await self._server.wait_closed()
         await self.proxy.close()
         await self.upstream.close()

@@ -99,6 +99,7 @@ class HttpServerProtocol:
         "_client",
         "closed",
         "_paused",
+        "__weakref__",
     )
 
     def __init__(self, handler: Handler, limits: LimitSettings, stats: ServerStats) -> None:

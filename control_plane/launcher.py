@@ -1,0 +1,202 @@
+"""``cdnctl up``: start the whole stack on one host from ``configs/stack.yaml``.
+
+Each service runs as its own process with its log in ``log_dir/<name>.log``. The launcher
+waits until every node answers its health check, registers the nodes with the control
+plane, prints what runs where, and then supervises: on Ctrl-C or SIGTERM it sends SIGTERM
+to every child, waits, and SIGKILLs any that linger, so no child outlives it (children
+also get SIGTERM from the kernel if the launcher itself dies: PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+from cdn_core.errors import ConfigError
+from control_plane.stack import Process, load_stack, processes
+
+PR_SET_PDEATHSIG = 1
+STOP_GRACE_SECONDS = 10.0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("up", help="start the whole stack on this host (Ctrl-C stops it)")
+    p.add_argument("--config", default="configs/stack.yaml", help="stack file")
+    p.set_defaults(func=run)
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _get(url: str, timeout: float = 1.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0
+
+
+def _put_json(url: str, body: dict[str, Any]) -> int:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+class Supervisor:
+    """Starts, watches and stops the stack's processes."""
+
+    def __init__(self, procs: list[Process], log_dir: Path) -> None:
+        self.procs = procs
+        self.log_dir = log_dir
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+        self.stopping = False
+
+    def start_all(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for p in self.procs:
+            log = open(self.log_dir / f"{p.name}.log", "ab")  # noqa: SIM115 - owned until stop
+            self._logs.append(log)
+            self.children[p.name] = subprocess.Popen(
+                p.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+
+    def exited(self) -> list[tuple[Process, int]]:
+        return [(p, rc) for p in self.procs if (rc := self.children[p.name].poll()) is not None]
+
+    def log_tail(self, name: str, lines: int = 3) -> str:
+        try:
+            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def wait_healthy(self, timeout: float) -> list[Process]:
+        """Poll every process's health URL until all answer 200 or ``timeout`` seconds
+        pass; returns the processes not healthy (an exited child fails at once)."""
+        pending = list(self.procs)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline and not self.stopping:
+            if any(p in pending for p, _ in self.exited()):
+                break
+            pending = [p for p in pending if _get(p.health_url, 0.5) != 200]
+            if pending:
+                time.sleep(0.2)
+        return pending
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in self.children.values():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
+        for log in self._logs:
+            log.close()
+
+
+def _register_nodes(api: str, procs: list[Process]) -> list[str]:
+    failed = []
+    for p in procs:
+        if p.tier == "control_plane":
+            continue
+        body = {"tier": p.tier, "host": p.host, "port": p.port, "admin_url": p.admin_url}
+        if _put_json(f"{api}/v1/nodes/{p.name}", body) != 200:
+            failed.append(p.name)
+    return failed
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        stack, base = load_stack(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    procs = processes(stack, base)
+    log_dir = (base / stack.log_dir).resolve()
+    sup = Supervisor(procs, log_dir)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        sup.stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"starting {len(procs)} processes; logs in {log_dir}", flush=True)
+    sup.start_all()
+    try:
+        bad = sup.wait_healthy(stack.startup_timeout)
+        if sup.stopping:
+            return 0
+        if bad:
+            for p in bad:
+                rc = sup.children[p.name].poll()
+                state = f"exited with status {rc}" if rc is not None else "not healthy"
+                print(f"error: {p.name} ({p.listen}) {state}", file=sys.stderr)
+                tail = sup.log_tail(p.name)
+                if tail:
+                    print("  " + tail.replace("\n", "\n  "), file=sys.stderr)
+            return 1
+        api = next(p.admin_url for p in procs if p.tier == "control_plane")
+        unregistered = _register_nodes(api, procs)
+        if unregistered:
+            print(
+                f"warning: could not register {', '.join(unregistered)} with the control plane",
+                file=sys.stderr,
+            )
+        print(f"{'name':<9} {'tier':<14} {'listens on':<28} admin", flush=True)
+        for p in procs:
+            print(f"{p.name:<9} {p.tier:<14} {p.listen:<28} {p.admin_url}")
+        print(
+            f"stack is up: dig @{stack.router.host} -p {stack.router.port} {stack.site} A "
+            f"+short; cdnctl status; Ctrl-C stops everything",
+            flush=True,
+        )
+        reported: set[str] = set()
+        while not sup.stopping:
+            for p, rc in sup.exited():
+                if p.name not in reported:
+                    reported.add(p.name)
+                    print(
+                        f"{p.name} exited with status {rc} (see {log_dir}/{p.name}.log)", flush=True
+                    )
+            time.sleep(0.2)
+        return 0
+    finally:
+        print("stopping the stack", flush=True)
+        sup.stop_all()
+        print("stopped", flush=True)

@@ -1,0 +1,135 @@
+"""The origin's configuration (``configs/origin.yaml``).
+
+Every default here equals the value in ``configs/origin.yaml``, so ``python -m origin``
+runs without a config file. Relative paths (``root``) are relative to the current
+directory, as with any command-line path. Environment overrides use the prefix
+``CDN_ORIGIN`` (``CDN_ORIGIN__PORT=18081``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from cdn_core.config import StrictModel, load_config
+
+ENV_PREFIX = "CDN_ORIGIN"
+
+# A header value we emit verbatim must not smuggle a line break or control character.
+_FIELD_VALUE_RE = re.compile(r"^[\x20-\x7e]+$")
+# Surrogate keys are space-separated in one header, so each must be a visible token.
+_SURROGATE_KEY_RE = re.compile(r"^[\x21-\x7e]+$")
+
+
+class CacheRule(StrictModel):
+    """One path rule. ``match`` is a glob (``fnmatch``, case-sensitive, ``*`` also
+    matches ``/``) over the served file's path relative to the root without a leading
+    slash (``index.html``, ``css/site.css``).
+
+    The first matching rule that has ``cache_control`` sets the ``Cache-Control`` header;
+    ``surrogate_keys`` of *every* matching rule are joined, in rule order, into the
+    ``Surrogate-Key`` header (so a final ``match: "*"`` rule can tag everything).
+    """
+
+    match: str = Field(min_length=1)
+    cache_control: str | None = None
+    surrogate_keys: tuple[str, ...] = ()
+
+    @field_validator("match")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        pattern = value.lstrip("/")
+        if not pattern:
+            raise ValueError("a pattern must name more than '/' (use '*' for every path)")
+        return pattern
+
+    @field_validator("cache_control")
+    @classmethod
+    def _visible(cls, value: str | None) -> str | None:
+        if value is not None and not _FIELD_VALUE_RE.match(value):
+            raise ValueError("must be non-empty printable ASCII on one line")
+        return value
+
+    @field_validator("surrogate_keys")
+    @classmethod
+    def _tokens(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not _SURROGATE_KEY_RE.match(key):
+                raise ValueError(f"surrogate key {key!r} must be visible ASCII without spaces")
+        return value
+
+
+DEFAULT_RULES: tuple[CacheRule, ...] = (
+    CacheRule(
+        match="*.html",
+        cache_control="public, max-age=60, stale-while-revalidate=30, stale-if-error=3600",
+        surrogate_keys=("html",),
+    ),
+    CacheRule(match="css/*", cache_control="public, max-age=3600", surrogate_keys=("css",)),
+    CacheRule(match="js/*", cache_control="public, max-age=3600", surrogate_keys=("js",)),
+    CacheRule(match="images/*", cache_control="public, max-age=86400", surrogate_keys=("images",)),
+    CacheRule(match="*", cache_control="public, max-age=300", surrogate_keys=("site",)),
+)
+
+
+class OriginConfig(StrictModel):
+    """Settings of one origin process.
+
+    ``port``/``admin_port`` are TCP ports (0 picks a free one); ``admin_host`` defaults to
+    ``host``. ``root`` must be an existing directory. ``status_max_paths`` bounds the
+    ``by_path`` map of ``/status`` (paths past it are counted under ``"(other)"``).
+    """
+
+    name: str = Field(default="origin", min_length=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=18080, ge=0, le=65535)
+    admin_host: str | None = None
+    admin_port: int = Field(default=19080, ge=0, le=65535)
+    root: Path = Path("examples/site")
+    index: str = Field(default="index.html", min_length=1)
+    not_found_page: str | None = "404.html"
+    not_found_cache_control: str | None = "public, max-age=10"
+    cache_rules: tuple[CacheRule, ...] = DEFAULT_RULES
+    status_max_paths: int = Field(default=10_000, ge=1)
+
+    @field_validator("root")
+    @classmethod
+    def _root_is_dir(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"not a directory: {value}")
+        return value
+
+    @field_validator("index", "not_found_page")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and ("/" in value or value.startswith(".")):
+            raise ValueError("must be a plain file name (no '/', not a dotfile)")
+        return value
+
+    @field_validator("not_found_cache_control")
+    @classmethod
+    def _visible(cls, value: str | None) -> str | None:
+        if value is not None and not _FIELD_VALUE_RE.match(value):
+            raise ValueError("must be non-empty printable ASCII on one line")
+        return value
+
+    @property
+    def effective_admin_host(self) -> str:
+        """The admin listen address: ``admin_host``, else ``host``."""
+        return self.admin_host or self.host
+
+
+def load_origin_config(
+    path: str | os.PathLike[str] | None, overrides: dict[str, Any] | None = None
+) -> OriginConfig:
+    """The config from ``path`` (optional), then ``CDN_ORIGIN__*`` variables, then
+    ``overrides`` (flags; ``None`` values ignored).
+
+    Raises:
+        cdn_core.errors.ConfigError: naming the file and field (``...: root: ...``).
+    """
+    return load_config(OriginConfig, path, overrides, env_prefix=ENV_PREFIX)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Route, raw_exchange, raw_origin
+from nodeharness import Route, raw_exchange, raw_origin
 
 CC60 = {"Cache-Control": "max-age=60", "ETag": '"v1"', "Content-Type": "text/plain"}
 

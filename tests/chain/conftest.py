@@ -1,0 +1,3 @@
+"""Fixtures for chain tests (defined in :mod:`stackproc`)."""
+
+from stackproc import stack  # noqa: F401

@@ -1,0 +1,79 @@
+"""The whole stack as real processes, started the way the README does (``cdnctl up`` with
+``configs/stack.yaml``), with logs and state in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "configs" / "stack.yaml"
+EDGES = ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
+SITE = "www.example.test"
+ORIGIN_ADMIN = "http://127.0.0.1:19080"
+ROUTER = ("127.0.0.1", 5353)
+
+
+def get_json(url: str, timeout: float = 2.0) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+class Stack:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, state: Path) -> None:
+        self.proc = proc
+        self.log = log
+        self.state = state
+
+    def cdnctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "control_plane.cli", *args],
+                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+    def origin_count(self, path: str) -> int:
+        return int(get_json(f"{ORIGIN_ADMIN}/status")["by_path"].get(path, 0))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("stack")
+    env = {**os.environ, "CDN_STACK__LOG_DIR": str(state / "logs"),
+           "CDN_STACK__STATE_DIR": str(state)}
+    log = state / "cdnctl-up.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "control_plane.cli", "up", "--config", str(STACK)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"cdnctl up exited {proc.returncode}:\n{log.read_text()}")
+        if b"stack is up" in log.read_bytes():
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"stack not up within 60 s:\n{log.read_text()}")
+    s = Stack(proc, log, state)
+    yield s
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+        pytest.fail("cdnctl up did not stop within 20 s of SIGTERM")
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("children of cdnctl up outlived it")

@@ -1,0 +1,78 @@
+"""Chain test: DNS -> edge -> mid tier -> origin on the real one-host stack (issue 3)."""
+
+from __future__ import annotations
+
+import http.client
+
+import dns.message
+import dns.query
+import pytest
+from stackproc import EDGES, ROUTER, SITE
+
+pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
+
+
+def resolve(name: str = SITE, rdtype: str = "A", tcp: bool = False) -> list[str]:
+    q = dns.message.make_query(name, rdtype)
+    fn = dns.query.tcp if tcp else dns.query.udp
+    r = fn(q, ROUTER[0], port=ROUTER[1], timeout=2)
+    return [rr.address for rrset in r.answer for rr in rrset]
+
+
+def get(edge: str, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    c = http.client.HTTPConnection(edge, 8080, timeout=10)
+    c.request("GET", path, headers={"Host": f"{SITE}:8080", **headers})
+    r = c.getresponse()
+    body = r.read()
+    h: dict[str, list[str]] = {}
+    for k, v in r.getheaders():
+        h.setdefault(k.lower(), []).append(v)
+    c.close()
+    return r.status, {k: ", ".join(v) for k, v in h.items()}, body
+
+
+def last_tier_hit(cache_status: str) -> bool:
+    return "hit" in [p.strip() for p in cache_status.split(",")[-1].split(";")[1:]]
+
+
+def test_dns_names_a_healthy_edge_over_udp_and_tcp(stack):
+    answer = resolve()
+    assert answer and set(answer) <= set(EDGES)
+    assert set(resolve(tcp=True)) <= set(EDGES)
+
+
+def test_miss_hit_shield_and_purge(stack):
+    edge = resolve()[0]
+    s1, h1, b1 = get(edge, "/index.html")
+    s2, h2, b2 = get(edge, "/index.html")
+    assert (s1, s2) == (200, 200) and b1 == b2 and b"<html" in b1
+    assert "age" in h2 and "via" in h2 and last_tier_hit(h2["cache-status"])
+    for other in EDGES:
+        if other != edge:
+            s, h, _ = get(other, "/index.html")
+            assert s == 200 and "hit" in h["cache-status"]
+    # three edges, two mid tiers: the origin saw exactly one fetch
+    assert stack.origin_count("/index.html") == 1
+
+    r = stack.cdnctl("purge", f"http://{SITE}/index.html")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for node in ("mid1", "mid2", "edge1", "edge2", "edge3"):
+        assert node in r.stdout
+    _, h3, _ = get(edge, "/index.html")
+    assert not last_tier_hit(h3["cache-status"])
+    assert stack.origin_count("/index.html") == 2
+
+
+def test_conditional_and_head_from_cache(stack):
+    edge = resolve()[0]
+    _, h, _ = get(edge, "/about.html")
+    s, h304, body = get(edge, "/about.html", **{"If-None-Match": h["etag"]})
+    assert s == 304 and body == b""
+    assert stack.origin_count("/about.html") == 1
+
+
+def test_cdnctl_status_lists_every_node(stack):
+    r = stack.cdnctl("status")
+    assert r.returncode == 0, r.stderr
+    for node in ("origin", "mid1", "mid2", "edge1", "edge2", "edge3", "router"):
+        assert node in r.stdout

@@ -1,0 +1,165 @@
+"""Fixtures for service tests: a scriptable origin on a real loopback port, and caching
+nodes (edge or mid tier) started in-process on port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from cdn_core.clock import ManualClock
+from cdn_core.http_cache.dates import format_http_date
+from cdn_core.node.app import Node
+from cdn_core.node.config import NodeConfig
+
+
+@dataclass
+class Route:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"hello"
+    delay: float = 0.0
+    # Answer conditional requests carrying this ETag with 304 (and these headers).
+    etag_304: str | None = None
+    headers_304: dict[str, str] = field(default_factory=dict)
+
+
+class ScriptedOrigin:
+    """An aiohttp origin whose routes tests change at will; counts requests per path."""
+
+    def __init__(self, clock: ManualClock | None = None) -> None:
+        self.clock = clock
+        self.routes: dict[str, Route] = {}
+        self.hits: dict[str, int] = {}
+        self.requests: list[web.Request] = []
+        self.seen_headers: list[dict[str, str]] = []
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path_qs
+        self.hits[path] = self.hits.get(path, 0) + 1
+        self.seen_headers.append(dict(request.headers))
+        route = self.routes.get(request.path)
+        if route is None:
+            return web.Response(status=404, text="no such route")
+        if route.delay:
+            await asyncio.sleep(route.delay)
+        # Date from the test's clock, so that ages computed from it agree (RFC 9111 4.2.3).
+        date = {"Date": format_http_date(self.clock.time())} if self.clock else {}
+        if route.etag_304 and request.headers.get("If-None-Match") == route.etag_304:
+            return web.Response(status=304, headers={**date, **route.headers_304})
+        return web.Response(status=route.status, headers={**date, **route.headers}, body=route.body)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def origin(clock):
+    o = ScriptedOrigin(clock)
+    await o.start()
+    yield o
+    await o.stop()
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(start=time.time())
+
+
+@pytest.fixture
+async def make_node(clock):
+    nodes: list[Node] = []
+
+    async def factory(
+        upstreams: list[str], *, tier: str = "edge", name: str = "edge1", **settings
+    ) -> Node:
+        cfg = NodeConfig.model_validate(
+            {
+                "tier": tier,
+                "name": name,
+                "port": 0,
+                "admin_port": 0,
+                "upstream": {"urls": upstreams, "timeout": 5, "retry_after": 1},
+                **settings,
+            }
+        )
+        node = Node(cfg, clock=clock)
+        await node.start()
+        nodes.append(node)
+        return node
+
+    yield factory
+    for n in nodes:
+        await n.stop()
+
+
+@pytest.fixture
+async def http():
+    session = aiohttp.ClientSession(
+        auto_decompress=False, skip_auto_headers=("Accept-Encoding", "User-Agent")
+    )
+
+    async def get(node_or_port, path: str, method: str = "GET", **headers: str):
+        port = node_or_port if isinstance(node_or_port, int) else node_or_port.port
+        hdrs = {"Host": "www.example.test", **{k.replace("_", "-"): v for k, v in headers.items()}}
+        async with session.request(method, f"http://127.0.0.1:{port}{path}", headers=hdrs) as r:
+            return r.status, r.headers, await r.read()
+
+    yield get
+    await session.close()
+
+
+async def raw_exchange(port: int, data: bytes, timeout: float = 2.0) -> bytes:
+    """Send raw bytes, return everything the server sends until it closes or goes quiet."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    chunks = []
+    try:
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except TimeoutError:
+        pass
+    writer.close()
+    await writer.wait_closed()
+    return b"".join(chunks)
+
+
+async def raw_origin(response: bytes) -> tuple[asyncio.base_events.Server, str]:
+    """An origin that reads one request head, sends ``response`` bytes, and closes."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(response)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+Get = Callable[..., object]

@@ -1,0 +1,59 @@
+"""``python -m control_plane``: run the control plane API.
+
+    python -m control_plane --config configs/control_plane.yaml \\
+        --host 127.0.0.1 --port 9000 --db run/control.db
+
+Flags override the config file. Bad configuration prints one line naming the file and
+field and exits 2; so does a port already in use (naming the address). SIGTERM or SIGINT
+stops it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from cdn_core.config import load_config
+from cdn_core.errors import ConfigError
+from cdn_core.service import add_common_args, config_error_exit, run_service, start_site
+from control_plane.app import create_app
+from control_plane.config import ENV_PREFIX, ControlPlaneConfig
+
+log = logging.getLogger("cdn.control_plane")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m control_plane", description="CDN control plane (REST API)"
+    )
+    add_common_args(parser, admin=False)
+    parser.add_argument("--db", help="SQLite file for nodes and purges (created if missing)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {"name": args.name, "host": args.host, "port": args.port, "db": args.db}
+    try:
+        config = load_config(ControlPlaneConfig, args.config, overrides, env_prefix=ENV_PREFIX)
+    except ConfigError as exc:
+        return config_error_exit(exc)
+
+    async def serve(stop: asyncio.Event) -> None:
+        runner = await start_site(create_app(config), config.host, config.port)
+        log.info(
+            "control plane listening on http://%s:%d (db %s)", config.host, config.port, config.db
+        )
+        try:
+            await stop.wait()
+        finally:
+            log.info("control plane stopping")
+            await runner.cleanup()
+
+    return run_service(serve, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

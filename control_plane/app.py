@@ -1,0 +1,114 @@
+"""The control plane's aiohttp application: :func:`create_app`.
+
+Routes live in :mod:`control_plane.routes`; state in :class:`control_plane.store.Store`.
+The app's lifecycle (one ``cleanup_ctx``) opens the store, registers the configured seed
+nodes, creates the one ``aiohttp.ClientSession`` used to reach nodes, and runs the purge
+retry loop; shutdown undoes all of it in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from cdn_core.clock import Clock, SystemClock
+from cdn_core.metrics import new_registry
+from control_plane.api import CLOCK, CONFIG, LIVE, METRICS, STORE, Live, api_middleware
+from control_plane.config import ControlPlaneConfig
+from control_plane.metrics import ControlPlaneMetrics
+from control_plane.purge import PurgeFanout
+from control_plane.routes import health, nodes, purges, status
+from control_plane.store import Store
+
+log = logging.getLogger("cdn.control_plane")
+
+# Connections to the nodes' admin ports: bounded, since a purge touches every node at once.
+_CONNECTION_LIMIT = 100
+
+
+def create_app(
+    config: ControlPlaneConfig,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """Build the control plane app.
+
+    Args:
+        config: settings; ``config.db`` is the SQLite file unless ``store`` is given.
+        store: an already opened store; the caller then opens and closes it. By default
+            the app opens ``Store(config.db)`` on startup and closes it on cleanup.
+        clock: time source for the records' timestamps (default: the system clock).
+        registry: Prometheus registry for the metrics (default: a fresh one).
+    """
+    app = web.Application(middlewares=[api_middleware])
+    app[CONFIG] = config
+    app[CLOCK] = clock or SystemClock()
+    app[METRICS] = ControlPlaneMetrics(registry if registry is not None else new_registry())
+    app[STORE] = store if store is not None else Store(config.db)
+    app[LIVE] = Live()
+    app.cleanup_ctx.append(_lifecycle(owns_store=store is None))
+    for module in (health, nodes, purges, status):
+        module.add_routes(app)
+    return app
+
+
+def _lifecycle(*, owns_store: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        config, store, live = app[CONFIG], app[STORE], app[LIVE]
+        if owns_store:
+            await store.open()
+        session = None
+        retry: asyncio.Task[None] | None = None
+        try:
+            await _seed_nodes(app)
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=_CONNECTION_LIMIT))
+            live.session = session
+            live.fanout = PurgeFanout(
+                store,
+                session,
+                app[CLOCK],
+                app[METRICS],
+                node_timeout=config.purge.node_timeout,
+                retry_interval=config.purge.retry_interval,
+            )
+            retry = asyncio.get_running_loop().create_task(live.fanout.retry_loop())
+            yield
+        finally:
+            if retry is not None:
+                retry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retry
+            if live.fanout is not None:
+                await live.fanout.close()
+                live.fanout = None
+            if session is not None:
+                live.session = None
+                await session.close()
+            if owns_store:
+                await store.close()
+
+    return lifecycle
+
+
+async def _seed_nodes(app: web.Application) -> None:
+    """Register the nodes listed under ``nodes:`` in the config (insert or replace)."""
+    now = app[CLOCK].time()
+    for name, node in app[CONFIG].nodes.items():
+        await app[STORE].upsert_node(
+            name,
+            tier=node.tier,
+            host=node.host,
+            port=node.port,
+            admin_url=node.admin_url.rstrip("/"),
+            now=now,
+        )
+    if app[CONFIG].nodes:
+        log.info("registered %d nodes from the config", len(app[CONFIG].nodes))

@@ -1,0 +1,73 @@
+"""Configuration of the control plane (``configs/control_plane.yaml``).
+
+Loaded with :func:`cdn_core.config.load_config`; unknown keys are errors. Flags override
+the file, and environment variables ``CDN_CONTROL_PLANE__<FIELD>`` (``__`` between
+nested fields) override it too, e.g. ``CDN_CONTROL_PLANE__PURGE__NODE_TIMEOUT=5``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from cdn_core.config import StrictModel
+from control_plane.models import NODE_NAME, is_hostname, is_http_url
+
+ENV_PREFIX = "CDN_CONTROL_PLANE"
+
+
+class PurgeConfig(StrictModel):
+    """Purge fan-out settings (all in seconds)."""
+
+    node_timeout: float = Field(default=2.0, gt=0, le=60)
+    """How long one node may take to acknowledge a purge before it counts as failed."""
+    retry_interval: float = Field(default=3.0, gt=0, le=3600)
+    """Pause between passes of the retry loop that re-sends unacknowledged purges."""
+
+
+class SeedNode(StrictModel):
+    """A node registered at startup (the same fields as ``PUT /v1/nodes/{name}``)."""
+
+    tier: Literal["edge", "mid", "origin", "router"]
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(ge=1, le=65535)
+    admin_url: str = Field(min_length=1, max_length=2048)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not is_hostname(value):
+            raise ValueError(f"not a host name or IPv4 address: {value!r}")
+        return value
+
+    @field_validator("admin_url")
+    @classmethod
+    def _admin_url(cls, value: str) -> str:
+        if not is_http_url(value):
+            raise ValueError(f"must be an absolute http(s) URL: {value!r}")
+        return value
+
+
+class ControlPlaneConfig(StrictModel):
+    """Top level of ``configs/control_plane.yaml``."""
+
+    name: str = "control"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=0, le=65535)
+    db: str = Field(default="run/control.db", min_length=1)
+    """SQLite file holding nodes, purges and acknowledgements (created if missing)."""
+    status_timeout: float = Field(default=1.0, gt=0, le=60)
+    """Seconds to wait for each node's admin ``/status`` and ``/healthz`` in ``/v1/status``."""
+    purge: PurgeConfig = PurgeConfig()
+    nodes: dict[str, SeedNode] = Field(default_factory=dict)
+    """Nodes upserted into the registry at startup, keyed by name (optional; nodes can
+    also register themselves through the API)."""
+
+    @field_validator("nodes")
+    @classmethod
+    def _names(cls, value: dict[str, SeedNode]) -> dict[str, SeedNode]:
+        for name in value:
+            if not NODE_NAME.match(name):
+                raise ValueError(f"bad node name {name!r}: use letters, digits, '.', '_', '-'")
+        return value

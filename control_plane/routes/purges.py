@@ -1,0 +1,69 @@
+"""Purges: ``/v1/purges``.
+
+- ``POST /v1/purges`` body ``{"type": "url"|"prefix"|"host"|"tag"|"all", "value": str
+  (not for "all"), "soft": bool = false, "wait": bool = true}``. With ``wait`` the answer
+  (201) comes after the fan-out, with every node's result; without it, 202 at once.
+- ``GET /v1/purges/{id}`` -> the purge, 404 if unknown.
+- ``GET /v1/purges?limit=20`` -> ``{"purges": [...]}``, newest first (limit 1-500).
+
+A purge is ``{"id", "seq", "type", "value", "soft", "created_at", "completed_at",
+"state": "pending"|"complete"|"partial", "nodes": {name: {"tier", "state", "purged",
+"acked_at", "error", "attempts"}}}`` with nodes in fan-out order (see
+:mod:`control_plane.purge`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from control_plane.api import (
+    CLOCK,
+    STORE,
+    ApiError,
+    body_of,
+    fanout_of,
+    query_int,
+    read_body,
+)
+from control_plane.models import PurgeIn, check_target
+
+
+async def create_purge(request: web.Request) -> web.Response:
+    body = await read_body(request, PurgeIn)
+    try:
+        value = check_target(body.type, body.value)
+    except ValueError as exc:
+        raise ApiError(400, f"value: {exc}") from None
+    store, fanout = request.app[STORE], fanout_of(request.app)
+    purge = await store.create_purge(body.type, value, body.soft, request.app[CLOCK].time())
+    if not body.wait:
+        fanout.spawn(fanout.run(purge))
+        return body_of(purge.to_json(), status=202)
+    done = await fanout.run(purge)
+    return body_of(done.to_json(), status=201)
+
+
+async def get_purge(request: web.Request) -> web.Response:
+    purge_id = request.match_info["id"]
+    try:
+        uuid.UUID(purge_id)
+    except ValueError:
+        raise ApiError(404, f"no purge with id {purge_id!r}") from None
+    purge = await request.app[STORE].get_purge(purge_id)
+    if purge is None:
+        raise ApiError(404, f"no purge with id {purge_id!r}")
+    return body_of(purge.to_json())
+
+
+async def list_purges(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", default=20, lo=1, hi=500)
+    purges = await request.app[STORE].list_purges(limit)
+    return body_of({"purges": [p.to_json() for p in purges]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/purges", create_purge)
+    app.router.add_get("/v1/purges", list_purges)
+    app.router.add_get("/v1/purges/{id}", get_purge)

@@ -1,0 +1,150 @@
+"""``cdnctl`` API commands (control_plane.cli_api) against a live control plane on
+loopback with fake nodes. The CLI blocks (urllib), so it runs in a worker thread."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import pytest
+
+from cdn_core.metrics import new_registry
+from control_plane import cli_api
+from control_plane.app import create_app
+from control_plane.config import ControlPlaneConfig, PurgeConfig
+from control_plane.testing import FakeNode
+
+URL = "http://www.example.test/index.html"
+
+
+def parse(api: str, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cdnctl")
+    parser.add_argument("--api")
+    cli_api.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["--api", api, *argv])
+
+
+@pytest.fixture
+async def api(aiohttp_server: Any, tmp_path: Any) -> str:
+    config = ControlPlaneConfig(
+        db=str(tmp_path / "control.db"),
+        status_timeout=0.5,
+        purge=PurgeConfig(node_timeout=0.5, retry_interval=30),
+    )
+    server = await aiohttp_server(create_app(config, registry=new_registry()))
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+def cdnctl(api: str, capsys: pytest.CaptureFixture[str]) -> Any:
+    async def run(*argv: str) -> tuple[int, str, str]:
+        args = parse(api, list(argv))
+        code = await asyncio.to_thread(args.func, args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+async def serve(aiohttp_server: Any, cdnctl: Any, name: str, tier: str, **kw: Any) -> FakeNode:
+    node = FakeNode(name, tier, **kw)
+    server = await aiohttp_server(node.app())
+    node.admin_url = str(server.make_url("")).rstrip("/")
+    code, out, _ = await cdnctl(
+        "nodes", "add", name, "--tier", tier, "--host", "127.0.0.1",
+        "--port", str(server.port), "--admin-url", node.admin_url,
+    )  # fmt: skip
+    assert code == 0 and f"node {name} registered" in out
+    return node
+
+
+async def test_nodes_add_list_remove(cdnctl: Any, aiohttp_server: Any) -> None:
+    await serve(aiohttp_server, cdnctl, "mid1", "mid")
+    await serve(aiohttp_server, cdnctl, "edge1", "edge")
+    code, out, _ = await cdnctl("nodes", "list")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["NAME", "TIER", "ADDRESS"]
+    assert [line.split()[0] for line in lines[1:]] == ["edge1", "mid1"]
+    code, out, _ = await cdnctl("nodes", "list", "--tier", "mid")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["mid1"]
+    assert (await cdnctl("nodes", "remove", "mid1"))[:2] == (0, "node mid1 removed\n")
+    code, out, err = await cdnctl("nodes", "remove", "mid1")
+    assert code == 1 and out == ""
+    assert err == "cdnctl: control plane answered 404: no node named 'mid1'\n"
+
+
+async def test_purge_all_acked_exits_0(cdnctl: Any, aiohttp_server: Any) -> None:
+    await serve(aiohttp_server, cdnctl, "edge1", "edge")
+    await serve(aiohttp_server, cdnctl, "mid1", "mid")
+    code, out, _ = await cdnctl("purge", URL)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("purge ") and f"url {URL}" in lines[0]
+    assert [line.split()[:3] for line in lines[1:3]] == [
+        ["mid1", "mid", "acked"],
+        ["edge1", "edge", "acked"],
+    ]
+    assert lines[3].startswith("completed ") and "(2/2 nodes acked)" in lines[3]
+
+
+async def test_purge_with_a_failed_node_exits_1(cdnctl: Any, aiohttp_server: Any) -> None:
+    await serve(aiohttp_server, cdnctl, "edge1", "edge", fail=True)
+    code, out, _ = await cdnctl("purge", "--prefix", "http://www.example.test/img/", "--soft")
+    assert code == 1
+    assert "edge1" in out and "failed" in out and "HTTP 500" in out
+    assert "not complete: 0/1 nodes acked (state partial)" in out
+
+
+async def test_purge_several_values_and_json(cdnctl: Any) -> None:
+    code, out, _ = await cdnctl("purge", "--tag", "a", "b", "--json")
+    assert code == 0 and out.count('"type": "tag"') == 2
+    code, out, _ = await cdnctl("purge", "--all")
+    assert code == 0 and "no mid-tier or edge nodes registered" in out
+
+
+async def test_purge_usage_and_api_errors(cdnctl: Any) -> None:
+    code, _, err = await cdnctl("purge", "--all", URL)
+    assert code == 2 and "--all takes no URL" in err
+    code, _, err = await cdnctl("purge")
+    assert code == 2 and "at least one URL" in err
+    code, out, err = await cdnctl("purge", "/index.html")
+    assert code == 1 and out == "" and len(err.splitlines()) == 1
+    assert "400" in err and "absolute http(s) URL" in err
+
+
+async def test_unreachable_control_plane_is_one_line(
+    capsys: pytest.CaptureFixture[str], unused_tcp_port: int
+) -> None:
+    for argv in (["purge", URL], ["status"], ["nodes", "list"]):
+        args = parse(f"http://127.0.0.1:{unused_tcp_port}", argv)
+        code = await asyncio.to_thread(args.func, args)
+        out, err = capsys.readouterr()
+        assert code == 1 and out == ""
+        assert err.startswith("cdnctl: cannot reach the control plane at http://127.0.0.1:")
+        assert len(err.splitlines()) == 1
+
+
+async def test_status_table(cdnctl: Any, aiohttp_server: Any) -> None:
+    cache = {"entries": 3, "bytes": 2048, "hits": 7, "misses": 2}
+    await serve(aiohttp_server, cdnctl, "edge1", "edge", status={"cache": cache})
+    await serve(aiohttp_server, cdnctl, "origin", "origin", status={"requests": 11})
+    code, out, _ = await cdnctl("status")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == [
+        "NAME", "TIER", "ADDRESS", "HEALTHY", "ENTRIES", "BYTES", "HITS", "MISSES", "REQUESTS",
+    ]  # fmt: skip
+    edge = rows[0].split()
+    assert (
+        edge[0] == "edge1" and edge[3] == "yes" and edge[4:] == ["3", "2.0", "KiB", "7", "2", "-"]
+    )
+    assert rows[1].split()[0] == "origin" and rows[1].split()[-1] == "11"
+    code, out, _ = await cdnctl("status", "--json")
+    assert code == 0 and '"healthy": true' in out
+
+
+async def test_status_exits_1_when_a_node_is_unhealthy(cdnctl: Any, aiohttp_server: Any) -> None:
+    await serve(aiohttp_server, cdnctl, "mid1", "mid", fail=True)
+    code, out, _ = await cdnctl("status")
+    assert code == 1 and "NO" in out and "mid1: " in out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,9 @@ class CachingProxy:
         self._hit_for_miss: dict[str, float] = {}
         self._revalidating: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
+        # first and returns True to let it through, or answers it itself and returns False.
+        self.gates: list[Callable[[Request, HttpServerProtocol], bool]] = []
 
     # task ownership ----------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -111,6 +114,9 @@ class CachingProxy:
         conn.finish(False)
 
     def _handle(self, req: Request, conn: HttpServerProtocol) -> None:
+        for gate in self.gates:
+            if not gate(req, conn):
+                return
         host = req.fields.get("host")
         if not host or "," in host:
             # RFC 9112 3.2: a request without exactly one Host gets 400.

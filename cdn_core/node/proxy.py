@@ -267,6 +267,28 @@ class CachingProxy:
         age = result.entry.freshness.age(self.clock.time())
         self._send(req, conn, result.entry, age, result.cache_status.encode())
 
+    async def prewarm(self, url: str) -> str:
+        """Fetch ``url`` through this tier (collapsed with client misses) and store it if
+        RFC 9111 allows; a fresh stored copy is left alone. Returns the Cache-Status
+        parameters of the outcome (``hit``, ``fwd=uri-miss; fwd-status=200; stored``...).
+
+        Raises:
+            ValueError: ``url`` is not an absolute http(s) URL.
+        """
+        key = key_from_url(url)
+        host = url.split("://", 1)[1].split("/", 1)[0]
+        target = key.split("://", 1)[1][len(normalize_host(host)) :] or "/"
+        req = Request(
+            "GET", target, [("Host", host)], {"host": host}, "1.1", True, b"", "127.0.0.1"
+        )
+        stale = self.store.lookup(key, req.fields)
+        if stale is not None and stale.freshness.age(self.clock.time()) < (
+            stale.freshness.freshness_lifetime
+        ):
+            return "hit"
+        result = await self._collapsed(key, req, target, stale)
+        return result.cache_status
+
     async def _background_revalidate(self, key: str, req: Request, stale: StoredResponse) -> None:
         try:
             await self._collapsed(key, req, req.target, stale)

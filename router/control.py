@@ -1,0 +1,125 @@
+"""Edges from the control plane's node registry.
+
+``GET {url}/v1/nodes`` answers ``{"nodes": [{"name", "tier", "host", "port",
+"admin_url"}, ...]}``. Its ``tier: "edge"`` nodes are merged with the configured edges
+(a configured edge wins over a registered one of the same name). When the control plane
+cannot be reached, the last list it gave stays in force: the router never fails or drops
+edges because its registry is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiohttp
+
+from cdn_core.clock import Clock
+from router.config import ControlPlaneSettings
+from router.health import PROBE_ERRORS
+from router.table import EdgeSpec
+
+log = logging.getLogger("cdn.router.control")
+
+
+def parse_nodes(body: Any) -> list[EdgeSpec]:
+    """Edge specs from a ``/v1/nodes`` body; entries that are not usable edges (other
+    tiers, a host that is not an IP address, missing fields) are skipped.
+
+    Raises:
+        ValueError: the body is not ``{"nodes": [...]}``.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("nodes"), list):
+        raise ValueError('expected {"nodes": [...]}')
+    out: list[EdgeSpec] = []
+    for node in body["nodes"]:
+        if not isinstance(node, dict) or node.get("tier") != "edge":
+            continue
+        name, host, port = node.get("name"), node.get("host"), node.get("port")
+        admin_url = node.get("admin_url")
+        if not isinstance(name, str) or not name or not isinstance(host, str):
+            continue
+        try:
+            address = str(ipaddress.ip_address(host.strip("[]")))
+        except ValueError:
+            continue  # DNS answers need an address; a registered hostname is of no use
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            continue
+        if not isinstance(admin_url, str) or not admin_url.startswith(("http://", "https://")):
+            continue
+        out.append(EdgeSpec(name, address, port, admin_url.rstrip("/"), "control-plane"))
+    return out
+
+
+def merge_edges(static: Sequence[EdgeSpec], registered: Sequence[EdgeSpec]) -> list[EdgeSpec]:
+    """Configured edges first, then registered ones whose names are not configured."""
+    names = {s.name for s in static}
+    return [*static, *(r for r in registered if r.name not in names)]
+
+
+class ControlPlaneSync:
+    """Polls the registry every ``poll_interval`` seconds and calls ``apply(edges)`` with
+    the registered edges after each successful poll."""
+
+    def __init__(
+        self,
+        settings: ControlPlaneSettings,
+        session: aiohttp.ClientSession,
+        clock: Clock,
+        apply: Callable[[list[EdgeSpec]], None],
+    ) -> None:
+        if not settings.url:
+            raise ValueError("control_plane.url is not set")
+        self._url = settings.url.rstrip("/") + "/v1/nodes"
+        self._cfg = settings
+        self._session = session
+        self._clock = clock
+        self._apply = apply
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
+        self.ok: bool | None = None
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.edges = 0
+
+    async def poll(self) -> bool:
+        """One poll; True when the registry answered with a usable list."""
+        try:
+            async with self._session.get(self._url, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise ValueError(f"HTTP {resp.status}")
+                edges = parse_nodes(await resp.json(content_type=None))
+        except PROBE_ERRORS as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            if self.ok is not False:
+                log.warning(
+                    "control plane %s unavailable, keeping the last edge list: %s", self._url, error
+                )
+            self.ok, self.last_error = False, error
+            return False
+        if self.ok is not True:
+            log.info("control plane %s: %d edges registered", self._url, len(edges))
+        self.ok, self.last_error = True, None
+        self.last_success = self._clock.monotonic()
+        self.edges = len(edges)
+        self._apply(edges)
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await self.poll()
+            await asyncio.sleep(self._cfg.poll_interval)
+
+    def describe(self) -> dict[str, Any]:
+        now = self._clock.monotonic()
+        return {
+            "url": self._cfg.url,
+            "ok": self.ok,
+            "edges": self.edges,
+            "last_success_age_s": None
+            if self.last_success is None
+            else round(now - self.last_success, 3),
+            "last_error": self.last_error,
+        }

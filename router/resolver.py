@@ -1,0 +1,383 @@
+"""The authoritative DNS logic. Pure (sans-IO): :meth:`Resolver.handle` takes the query's
+wire bytes, the client's address, the transport, a table snapshot and ``now`` and returns
+the answer's wire bytes (or None to drop). No sockets, no asyncio, no logging.
+
+Behaviour, by RFC:
+
+* Authoritative answers (AA, RFC 1034 4.3.2) for our zones; REFUSED for other names
+  (RFC 1035 4.1.1: we are not willing to serve them).
+* NXDOMAIN and NODATA carry the zone's SOA in the authority section with TTL
+  ``min(SOA TTL, SOA MINIMUM)`` (RFC 2308 3, 5). Empty non-terminals are NODATA.
+* Service names are answered with edge addresses: A for IPv4 edges, AAAA for IPv6
+  (RFC 3596); NODATA when the family has none.
+* EDNS0 (RFC 6891): the OPT record is echoed with our payload size; the client's payload
+  size is honoured (512 without EDNS, 6.2.5 and RFC 1035 4.2.1); an answer that does not
+  fit is sent with TC=1 and no records (the client retries over TCP, RFC 7766); more
+  than one OPT is FORMERR (6.1.1); an unknown EDNS version is BADVERS (6.1.3). The DO bit
+  is copied (RFC 3225 3).
+* EDNS Client Subnet (RFC 7871): the option's prefix replaces the source address as the
+  client prefix, and is echoed with SCOPE PREFIX-LENGTH set to the prefix length the
+  answer was chosen for (0 when the answer is the same for everyone), 7.2.1.
+* Malformed queries: FORMERR when the 12-octet header parses (RFC 1035 4.1.1), otherwise
+  dropped; so is a query with other than one question, with answer or authority records,
+  with more than 4 additional records or longer than 4096 octets. Opcodes other than
+  QUERY get NOTIMP. Responses (QR=1) are dropped so two servers never loop.
+
+Two caches, both cleared whenever the table's generation moves (see ``router.table``):
+the answer cache of service-name records per (name, type, client prefix), and in front
+of it whole packed replies per (query bytes but the ID, transport, source prefix), so a
+repeated query costs a dict lookup and an ID patch instead of a parse and a pack.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from dnslib import (
+    AAAA,
+    EDNS0,
+    QTYPE,
+    RR,
+    A,
+    DNSError,
+    DNSHeader,
+    DNSQuestion,
+    DNSRecord,
+    EDNSOption,
+)
+from dnslib.buffer import Buffer
+
+from router.config import RouterConfig
+from router.ecs import ECS_OPTION_CODE, ClientSubnet, EcsError, PrefixKey, PrefixPolicy, parse_ecs
+from router.select import Choice, choose
+from router.table import TableSnapshot
+from router.zone import Labels, Zone, labels
+
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
+BADVERS = 16  # extended RCODE, RFC 6891 9
+RCODE_NAMES = {
+    NOERROR: "NOERROR",
+    FORMERR: "FORMERR",
+    SERVFAIL: "SERVFAIL",
+    NXDOMAIN: "NXDOMAIN",
+    NOTIMP: "NOTIMP",
+    REFUSED: "REFUSED",
+    BADVERS: "BADVERS",
+}
+T_A, T_NS, T_AAAA, T_OPT, T_AXFR, T_IXFR, T_ANY = 1, 2, 28, 41, 252, 251, 255
+CLASS_IN, CLASS_ANY = 1, 255
+UDP_MIN = 512  # RFC 1035 4.2.1 / RFC 6891 6.2.5
+TCP_MAX = 65535
+MAX_ADDITIONAL = 4  # OPT, and room for TSIG / SIG(0) we ignore
+MAX_QUERY = 4096  # octets; real queries are far smaller
+_CACHEABLE = frozenset({"NOERROR", "NXDOMAIN", "REFUSED"})  # not garbage's FORMERRs
+WIRE_CACHE_MAX_QUERY = 300  # octets; bounds the wire cache's memory (entries x this)
+# dnslib raises these on hostile input (deep compression-pointer chains recurse).
+_PARSE_ERRORS = (DNSError, RecursionError, ValueError, IndexError, struct.error, UnicodeError)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one query. ``wire`` is the response (None: drop it); ``rcode`` a
+    label for metrics ("NOERROR", ..., "DROPPED"); ``edges``/``reasons`` name the edge
+    behind each answered address and why it was chosen; ``truncated`` is TC=1;
+    ``valid_until`` (monotonic seconds) bounds how long the same query may get it."""
+
+    wire: bytes | None
+    rcode: str
+    edges: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    truncated: bool = False
+    cache_hit: bool = False
+    valid_until: float = math.inf
+
+
+DROPPED = Outcome(None, "DROPPED")
+
+
+@dataclass(frozen=True, slots=True)
+class _Dynamic:
+    records: tuple[RR, ...]
+    edges: tuple[str, ...]
+    reasons: tuple[str, ...]
+    client_scoped: bool
+    valid_until: float
+
+
+class Resolver:
+    """Answers queries for the configured zones (see the module docstring). Holds only
+    static zone data and the answer cache; all edge state comes in the snapshot."""
+
+    def __init__(self, config: RouterConfig) -> None:
+        self._cfg = config.answers
+        self._latency = config.latency
+        self._edns_size = config.edns_udp_size
+        self.prefixes = PrefixPolicy(config.latency.ipv4_prefix, config.latency.ipv6_prefix)
+        self._zones: dict[Labels, Zone] = {}
+        for z in config.zones:
+            self._zones[labels(z.name)] = Zone(z)
+        self._cache: dict[tuple[Labels, int, PrefixKey], _Dynamic] = {}
+        self._wire_cache: dict[tuple[bytes, bool, PrefixKey], Outcome] = {}
+        self._cache_generation = -1
+        self._source_keys: dict[str, PrefixKey] = {}
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    # -- entry point ---------------------------------------------------------------------
+    def handle(
+        self, data: bytes, source: str, tcp: bool, snapshot: TableSnapshot, now: float
+    ) -> Outcome:
+        """Answer one query. ``source`` is the client's IP address (text), ``tcp`` whether
+        it came over TCP (no size limit but 65535), ``now`` monotonic seconds."""
+        if len(data) < 12:
+            return DROPPED
+        if snapshot.generation != self._cache_generation:
+            self._cache.clear()
+            self._wire_cache.clear()
+            self._cache_generation = snapshot.generation
+        # Fast path: the same query bytes (but the ID) from the same client prefix get
+        # the same answer until the table moves, so the packed reply is reused as is.
+        key = None
+        if len(data) <= WIRE_CACHE_MAX_QUERY:
+            key = (data[2:], tcp, self._prefix(None, source))
+            cached = self._wire_cache.get(key)
+            if cached is not None and cached.wire is not None and now < cached.valid_until:
+                if cached.edges:
+                    self.cache_hits += 1
+                return Outcome(
+                    data[:2] + cached.wire[2:],
+                    cached.rcode,
+                    cached.edges,
+                    cached.reasons,
+                    cached.truncated,
+                    True,
+                    cached.valid_until,
+                )
+        out = self._handle(data, source, tcp, snapshot, now)
+        if key is not None and out.rcode in _CACHEABLE:
+            if len(self._wire_cache) >= self._cfg.cache_entries:
+                self._wire_cache.clear()
+            self._wire_cache[key] = out
+        return out
+
+    def _handle(
+        self, data: bytes, source: str, tcp: bool, snapshot: TableSnapshot, now: float
+    ) -> Outcome:
+        try:
+            header = DNSHeader.parse(Buffer(data))
+        except _PARSE_ERRORS:
+            return DROPPED
+        if header.qr:
+            return DROPPED
+        if header.opcode != 0:
+            return self._bare(header, NOTIMP)
+        if header.q != 1 or header.a or header.auth or header.ar > MAX_ADDITIONAL:
+            # A query has one question and no answer or authority records. Refusing to
+            # parse anything else also bounds the work a hostile message can cause
+            # (compression-pointer chains cost time per name).
+            return self._bare(header, FORMERR)
+        if len(data) > MAX_QUERY:
+            return self._bare(header, FORMERR)
+        try:
+            query = DNSRecord.parse(data)
+        except _PARSE_ERRORS:
+            return self._bare(header, FORMERR)
+        return self._answer(header, query, source, tcp, snapshot, now)
+
+    def cache_size(self) -> int:
+        """Entries in the answer cache (per name, type and client prefix)."""
+        return len(self._cache)
+
+    # -- internals -----------------------------------------------------------------------
+    def _bare(self, header: DNSHeader, rcode: int) -> Outcome:
+        reply = DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, rcode=rcode)
+        return Outcome(bytes(DNSRecord(reply).pack()), RCODE_NAMES[rcode])
+
+    def _answer(
+        self,
+        header: DNSHeader,
+        query: DNSRecord,
+        source: str,
+        tcp: bool,
+        snapshot: TableSnapshot,
+        now: float,
+    ) -> Outcome:
+        opts = [rr for rr in query.ar if rr.rtype == T_OPT]
+        opt = opts[0] if opts else None
+        question = query.questions[0] if len(query.questions) == 1 else None
+        reply = DNSRecord(
+            DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd),
+            questions=[question] if question is not None else [],
+        )
+        ecs: ClientSubnet | None = None
+        rcode = NOERROR
+        if len(opts) > 1 or question is None:
+            rcode = FORMERR
+        elif opt is not None and opt.edns_ver != 0:
+            rcode = BADVERS
+        else:
+            try:
+                ecs = _find_ecs(opt)
+            except EcsError:
+                rcode = FORMERR
+        result: _Dynamic | None = None
+        hit = False
+        scope = 0
+        if rcode == NOERROR and question is not None:
+            rcode, result, hit = self._lookup(reply, question, ecs, source, snapshot, now)
+            if result is not None and result.client_scoped and ecs is not None and ecs.source:
+                scope = self.prefixes.length(ecs.version)
+        reply.header.rcode = rcode & 0xF
+        limit = TCP_MAX if tcp else UDP_MIN
+        if opt is not None:
+            ecs_opts = (
+                [] if ecs is None else [EDNSOption(ECS_OPTION_CODE, ecs.response_option(scope))]
+            )
+            reply.ar.append(
+                EDNS0(
+                    udp_len=self._edns_size,
+                    ext_rcode=rcode >> 4,
+                    flags="do" if opt.ttl & 0x8000 else "",
+                    opts=ecs_opts,
+                )
+            )
+            if not tcp:
+                limit = max(UDP_MIN, min(opt.edns_len, self._edns_size))
+        wire = bytes(reply.pack())
+        truncated = False
+        if len(wire) > limit:
+            # RFC 6891 7 / RFC 2181 9: drop the records, keep the OPT, set TC.
+            reply.rr, reply.auth = [], []
+            reply.ar = [rr for rr in reply.ar if rr.rtype == T_OPT]
+            reply.header.tc = 1
+            wire = bytes(reply.pack())
+            truncated = True
+        name = RCODE_NAMES.get(rcode, str(rcode))
+        if result is None:
+            return Outcome(wire, name, truncated=truncated)
+        if truncated:  # no address handed out; may still age with the samples behind it
+            return Outcome(wire, name, truncated=True, valid_until=result.valid_until)
+        return Outcome(wire, name, result.edges, result.reasons, False, hit, result.valid_until)
+
+    def _lookup(
+        self,
+        reply: DNSRecord,
+        question: DNSQuestion,
+        ecs: ClientSubnet | None,
+        source: str,
+        snapshot: TableSnapshot,
+        now: float,
+    ) -> tuple[int, _Dynamic | None, bool]:
+        """Fill ``reply`` for ``question``; returns (rcode, the dynamic answer or None,
+        whether that came from the answer cache)."""
+        qname: Labels = tuple(label.lower() for label in question.qname.label)
+        zone = self._find_zone(qname)
+        if zone is None or question.qclass not in (CLASS_IN, CLASS_ANY):
+            return REFUSED, None, False
+        reply.header.aa = 1
+        qtype = question.qtype
+        if qtype in (T_AXFR, T_IXFR):
+            return REFUSED, None, False  # no zone transfers
+        if qname not in zone.names:
+            reply.auth.append(zone.negative_soa)
+            return NXDOMAIN, None, False
+        result: _Dynamic | None = None
+        hit = False
+        if qname in zone.services:
+            result, hit = self._service(question, qname, qtype, ecs, source, snapshot, now)
+            reply.rr.extend(result.records)
+        for rtype, rrs in zone.static.get(qname, {}).items():
+            if qtype in (rtype, T_ANY):
+                reply.rr.extend(rrs)
+                if rtype == T_NS:
+                    reply.ar.extend(zone.glue)  # RFC 1035 3.3.11 additional processing
+        if not reply.rr:
+            reply.auth.append(zone.negative_soa)  # NODATA, RFC 2308 2.2
+        return NOERROR, result, hit
+
+    def _find_zone(self, qname: Labels) -> Zone | None:
+        for i in range(len(qname) + 1):
+            zone = self._zones.get(qname[i:])
+            if zone is not None:
+                return zone
+        return None
+
+    def _service(
+        self,
+        question: DNSQuestion,
+        qname: Labels,
+        qtype: int,
+        ecs: ClientSubnet | None,
+        source: str,
+        snapshot: TableSnapshot,
+        now: float,
+    ) -> tuple[_Dynamic, bool]:
+        if len(self._cache) >= self._cfg.cache_entries:
+            self._cache.clear()
+        prefix = self._prefix(ecs, source)
+        key = (qname, qtype, prefix)
+        hit = self._cache.get(key)
+        if hit is not None and now < hit.valid_until:
+            self.cache_hits += 1
+            return hit, True
+        self.cache_misses += 1
+        versions = {T_A: (4,), T_AAAA: (6,), T_ANY: (4, 6)}.get(qtype, ())
+        ttl = self._cfg.degraded_ttl if snapshot.degraded else self._cfg.ttl
+        records: list[RR] = []
+        edges: list[str] = []
+        reasons: list[str] = []
+        scoped = False
+        valid_until = math.inf
+        for version in versions:
+            choice: Choice | None = choose(
+                snapshot,
+                version,
+                prefix,
+                now,
+                count=self._cfg.per_query,
+                tolerance_ms=self._cfg.rtt_tolerance_ms,
+                sample_max_age=self._latency.sample_max_age,
+                fallback=self._cfg.fallback,
+            )
+            if choice is None:
+                continue
+            rtype, rdcls = (QTYPE.A, A) if version == 4 else (QTYPE.AAAA, AAAA)
+            records.extend(
+                RR(question.qname, rtype, rdata=rdcls(a), ttl=ttl) for a in choice.addresses
+            )
+            edges.extend(choice.edges)
+            reasons.extend(choice.reasons)
+            scoped = scoped or choice.depends_on_client
+            valid_until = min(valid_until, choice.valid_until)
+        result = _Dynamic(tuple(records), tuple(edges), tuple(reasons), scoped, valid_until)
+        self._cache[key] = result
+        return result, False
+
+    def _prefix(self, ecs: ClientSubnet | None, source: str) -> PrefixKey:
+        if ecs is not None and ecs.source:
+            return self.prefixes.key_for_subnet(ecs)
+        key = self._source_keys.get(source)
+        if key is None:
+            try:
+                key = self.prefixes.key_for_text(source)
+            except ValueError:
+                key = (0, 0)  # not an IP (a Unix socket in tests): one shared prefix
+            if len(self._source_keys) >= 4096:
+                self._source_keys.clear()
+            self._source_keys[source] = key
+        return key
+
+
+def _find_ecs(opt: Any) -> ClientSubnet | None:
+    """The ECS option of an OPT record, if any. Raises EcsError for a bad or repeated one."""
+    if opt is None:
+        return None
+    found = [o for o in opt.rdata if o.code == ECS_OPTION_CODE]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise EcsError("more than one ECS option")
+    return parse_ecs(bytes(found[0].data))

@@ -56,6 +56,7 @@ def decide(
     - Response ``no-cache`` (unqualified), request ``no-cache`` (or ``Pragma: no-cache``
       without Cache-Control, RFC 9111 5.4), request ``max-age`` exceeded, or request
       ``min-fresh`` not met: revalidate (RFC 9111 5.2.1, 5.2.2.4).
+    - Fresh and ``immutable`` (RFC 8246): serve, whatever the request's reload directives.
     - Fresh: serve.
     - Stale: ``must-revalidate``/``proxy-revalidate``/``s-maxage`` forbid serving stale
       (5.2.2.2, 5.2.2.8, 5.2.2.10); a request ``max-stale`` covering the staleness allows
@@ -64,6 +65,10 @@ def decide(
     """
     age = meta.age(now)
     ttl = meta.freshness_lifetime - age
+    if response_cc.immutable and ttl > 0 and not response_cc.no_cache:
+        # RFC 8246 2: an immutable response does not change while fresh, so a reload's
+        # no-cache or max-age=0 is answered from the cache without revalidation.
+        return Decision(Action.FRESH, age, ttl)
     if response_cc.no_cache or request_cc.no_cache or pragma_no_cache:
         return Decision(Action.REVALIDATE, age, ttl)
     if request_cc.max_age is not None and age > request_cc.max_age:

@@ -23,6 +23,7 @@ def storable(
     request_cc: CacheControl,
     response_fields: Fields,
     response_cc: CacheControl,
+    share_set_cookie: bool = False,
 ) -> tuple[bool, str]:
     """Return ``(True, "")`` when a shared cache may store the response, else
     ``(False, reason)`` where reason is a short token for metrics and Cache-Status.
@@ -31,7 +32,10 @@ def storable(
     response, not ``private`` (unqualified), ``Authorization`` only with ``public``,
     ``s-maxage`` or ``must-revalidate`` (3.5), and some basis for freshness (explicit
     expiration, ``public``, ``no-cache``, or a heuristically cacheable status).
-    ``Vary: *`` is refused because it can never be reused (4.1).
+    ``Vary: *`` is refused because it can never be reused (4.1). A response with
+    ``Set-Cookie`` is shared only when ``share_set_cookie`` is set and the origin marked it
+    explicitly cacheable (``public`` or ``s-maxage``): RFC 9111 7.3 leaves this to the
+    cache, and sharing one client's cookie with everyone is the classic CDN leak.
     """
     if method not in CACHEABLE_METHODS:
         return False, "method"
@@ -45,6 +49,10 @@ def storable(
         response_cc.public or response_cc.s_maxage is not None or response_cc.must_revalidate
     ):
         return False, "authorization"
+    if "set-cookie" in response_fields and not (
+        share_set_cookie and (response_cc.public or response_cc.s_maxage is not None)
+    ):
+        return False, "set-cookie"
     if response_fields.get("vary", "").strip() == "*" or "*" in [
         v.strip() for v in response_fields.get("vary", "").split(",")
     ]:

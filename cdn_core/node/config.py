@@ -21,6 +21,16 @@ class CacheSettings(StrictModel):
     hit_for_miss_seconds: float = Field(
         120, ge=0, description="how long an uncacheable key skips request collapsing"
     )
+    targeted_fields: list[str] = Field(
+        default_factory=lambda: ["CDN-Cache-Control"],
+        description="RFC 9213 targeted Cache-Control fields this tier obeys, first wins",
+    )
+    strip_targeted_fields: bool = Field(
+        False, description="remove targeted fields from responses (the tier facing clients)"
+    )
+    share_set_cookie: bool = Field(
+        False, description="store Set-Cookie responses the origin marks public or s-maxage"
+    )
 
 
 class UpstreamSettings(StrictModel):

@@ -10,6 +10,7 @@ on where a request ends); oversized heads get 431 (RFC 6585 5); oversized bodies
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class HttpServerProtocol:
         "_client",
         "closed",
         "_paused",
+        "_write_waiter",
         "__weakref__",
     )
 
@@ -112,6 +114,7 @@ class HttpServerProtocol:
         self._busy = False
         self._draining = False
         self._paused = False
+        self._write_waiter: asyncio.Future[None] | None = None
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._head_bytes = 0
@@ -132,16 +135,26 @@ class HttpServerProtocol:
             self._stats.connections -= 1
         self._transport = None
         self._queue.clear()
+        self.resume_writing()
 
     def eof_received(self) -> bool:
         # Half-close from the client: answer what is queued, then close.
         return bool(self._busy or self._queue)
 
     def pause_writing(self) -> None:
-        pass
+        if self._write_waiter is None:
+            self._write_waiter = asyncio.get_running_loop().create_future()
 
     def resume_writing(self) -> None:
-        pass
+        waiter, self._write_waiter = self._write_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is above its high-water mark, so that a
+        slow client does not make the node buffer a whole streamed body for it."""
+        if self._write_waiter is not None:
+            await self._write_waiter
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -236,6 +249,8 @@ class HttpServerProtocol:
 
     def finish(self, keep_alive: bool) -> None:
         """End the current response; close the connection unless ``keep_alive``."""
+        if not self._busy:
+            return  # already finished (an error path after a completed response)
         self._stats.in_flight -= 1
         self._busy = False
         if not keep_alive:

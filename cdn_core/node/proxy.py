@@ -4,9 +4,10 @@ Per request: build the primary key (RFC 9111 2), look up a matching variant (4.1
 :func:`~cdn_core.http_cache.decision.decide` say whether to serve it, serve it stale, or
 revalidate. A fresh hit is answered synchronously from the pre-serialised head (only
 ``Age`` and ``Cache-Status`` are written per request). Misses and revalidations are
-collapsed per key: one upstream fetch, every waiter answered from its result. Responses
-that may not be shared (``private``, ``no-store``, ...) are never handed to waiters, and
-their key is remembered (hit-for-miss) so later requests skip the queue.
+collapsed per key: one upstream fetch, whose body every waiting request streams as it
+arrives (:mod:`cdn_core.node.fill`). Responses that may not be shared (``private``,
+``no-store``, ``Set-Cookie``...) are never handed to waiters, and their key is remembered
+(hit-for-miss) so later requests go upstream in parallel instead of queueing.
 """
 
 from __future__ import annotations
@@ -14,18 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from cdn_core.clock import Clock
 from cdn_core.errors import UpstreamError, UpstreamTimeout
 from cdn_core.http_cache.cache_control import parse_cache_control
-from cdn_core.http_cache.conditional import NOT_MODIFIED_FIELDS, evaluate
 from cdn_core.http_cache.decision import Action, decide, may_serve_stale_on_error
-from cdn_core.http_cache.ranges import UNSATISFIABLE, if_range_allows, parse_range
 from cdn_core.http_cache.storability import storable
 from cdn_core.http_cache.vary import secondary_key
 from cdn_core.node.config import NodeConfig
+from cdn_core.node.fill import Fill, FillResult
 from cdn_core.node.keys import cache_key, key_from_url, normalize_host
 from cdn_core.node.metrics import NodeMetrics
 from cdn_core.node.protocol import HttpServerProtocol, Request, simple_response
@@ -37,7 +36,8 @@ from cdn_core.node.response import (
     refresh_from_304,
     serialize_head,
 )
-from cdn_core.node.upstream import UpstreamPool
+from cdn_core.node.sender import ResponseWriter
+from cdn_core.node.upstream import UpstreamPool, UpstreamStream
 from cdn_core.store import CacheStore, PurgeSelector, StoredResponse
 
 log = logging.getLogger("cdn.node")
@@ -47,18 +47,7 @@ CONDITIONAL_FIELDS = frozenset(
 )
 UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # Reasons a response was not stored that hold for every request of the key (hit-for-miss).
-KEY_WIDE_REASONS = frozenset({"no-store", "private", "vary-star", "no-freshness"})
-
-
-@dataclass(slots=True)
-class FillResult:
-    """What an upstream fetch produced: the response to send, its Cache-Status
-    parameters (RFC 9211), and whether other requests may be answered with it."""
-
-    entry: StoredResponse
-    cache_status: str
-    shareable: bool
-    stale: bool = False
+KEY_WIDE_REASONS = frozenset({"no-store", "private", "vary-star", "no-freshness", "set-cookie"})
 
 
 class CachingProxy:
@@ -77,9 +66,8 @@ class CachingProxy:
         self.upstream = upstream
         self.clock = clock
         self.metrics = metrics
-        self.name = config.name
-        self.via = f"1.1 {config.name}"
-        self._cs_prefix = f"Cache-Status: {config.name}; ".encode()
+        self.writer = ResponseWriter(config.name)
+        self.via = self.writer.via
         self._inflight: dict[str, asyncio.Future[FillResult]] = {}
         self._hit_for_miss: dict[str, float] = {}
         self._revalidating: set[str] = set()
@@ -124,50 +112,51 @@ class CachingProxy:
             return
         target = req.target
         if not target.startswith("/"):
-            if target.lower().startswith(("http://", "https://")):
-                key = key_from_url(target)
-                target = "/" + key.split("://", 1)[1].split("/", 1)[1]
-            else:
+            if not target.lower().startswith(("http://", "https://")):
                 self._fail(conn, 400, "Bad Request", "request target must be origin-form")
                 return
+            target = "/" + key_from_url(target).split("://", 1)[1].partition("/")[2]
         key = cache_key("http", host, target)
         if req.method not in ("GET", "HEAD"):
             self.spawn(self._guard(conn, self._pass(req, conn, key, target)))
             return
         req_cc = parse_cache_control(req.fields.get("cache-control"))
-        now = self.clock.time()
         entry = self.store.lookup(key, req.fields)
+        fwd = "uri-miss"
         if entry is not None:
             d = decide(
                 entry.freshness,
                 entry.cc,
                 req_cc,
-                now,
+                self.clock.time(),
                 pragma_no_cache="cache-control" not in req.fields
                 and "no-cache" in req.fields.get("pragma", ""),
             )
             if d.action is Action.FRESH:
                 self.metrics.by_status["hit"].inc()
-                self._send(req, conn, entry, d.age, b"hit; ttl=%d" % int(d.ttl))
+                self.writer.send_entry(req, conn, entry, d.age, b"hit; ttl=%d" % int(d.ttl))
                 return
-            if d.action is Action.STALE_OK:
+            if d.action is not Action.REVALIDATE:
                 self.metrics.by_status["stale"].inc()
                 self.metrics.stale_served.inc()
-                self._send(req, conn, entry, d.age, b"hit; detail=stale")
-                return
-            if d.action is Action.STALE_WHILE_REVALIDATE:
-                self.metrics.by_status["stale"].inc()
-                self.metrics.stale_served.inc()
-                self._send(req, conn, entry, d.age, b"hit; detail=stale-while-revalidate")
+                if d.action is Action.STALE_OK:
+                    self.writer.send_entry(req, conn, entry, d.age, b"hit; detail=stale")
+                    return
+                self.writer.send_entry(
+                    req, conn, entry, d.age, b"hit; detail=stale-while-revalidate"
+                )
                 if key not in self._revalidating:
                     self._revalidating.add(key)
-                    self.spawn(self._background_revalidate(key, req, entry))
+                    self.spawn(self._background_revalidate(key, req, target, entry))
                 return
+            fwd = "request" if d.ttl > 0 else "stale"
         elif req_cc.only_if_cached:
             # RFC 9111 5.2.1.7: nothing stored that satisfies the request.
             self._fail(conn, 504, "Gateway Timeout", "only-if-cached and not in cache")
             return
-        self.spawn(self._guard(conn, self._miss(req, conn, key, target, entry)))
+        elif self.store.variants(key):
+            fwd = "vary-miss"
+        self.spawn(self._guard(conn, self._miss(req, conn, key, target, entry, fwd)))
 
     async def _guard(self, conn: HttpServerProtocol, coro: Coroutine[Any, Any, None]) -> None:
         """The one catch-all of the asynchronous path: log and answer 500."""
@@ -180,72 +169,6 @@ class CachingProxy:
             log.exception("error while handling a request")
             self._fail(conn, 500, "Internal Server Error", "internal error")
 
-    # responses ---------------------------------------------------------------------------
-    def _send(
-        self,
-        req: Request,
-        conn: HttpServerProtocol,
-        entry: StoredResponse,
-        age: float,
-        cache_status: bytes,
-    ) -> None:
-        tail = [b"Age: %d\r\n" % int(age), self._cs_prefix, cache_status, b"\r\n"]
-        if not req.keep_alive:
-            tail.append(b"Connection: close\r\n")
-        tail.append(b"\r\n")
-        if 200 <= entry.status < 300:
-            cond = evaluate(
-                req.method, req.fields, etag=entry.etag, last_modified=entry.last_modified
-            )
-            if cond == 304:
-                kept = [(n, v) for n, v in entry.headers if n.lower() in NOT_MODIFIED_FIELDS]
-                conn.writelines([serialize_head(304, "Not Modified", kept, None, self.via), *tail])
-                conn.finish(req.keep_alive)
-                return
-            if cond == 412:
-                conn.writelines(
-                    [serialize_head(412, "Precondition Failed", [], 0, self.via), *tail]
-                )
-                conn.finish(req.keep_alive)
-                return
-            if (
-                entry.status == 200
-                and "range" in req.fields
-                and req.method == "GET"
-                and (
-                    if_range_allows(req.fields, etag=entry.etag, last_modified=entry.last_modified)
-                )
-            ) and self._send_range(req, conn, entry, tail):
-                return
-        if req.method == "HEAD":
-            conn.writelines([entry.head, *tail])
-        else:
-            conn.writelines([entry.head, *tail, entry.body])
-        conn.finish(req.keep_alive)
-
-    def _send_range(
-        self, req: Request, conn: HttpServerProtocol, entry: StoredResponse, tail: list[bytes]
-    ) -> bool:
-        """Answer a single byte range (RFC 9110 14.4) or 416; False to send the full 200
-        (a server may ignore ranges; multiple ranges are answered in full for now)."""
-        size = len(entry.body)
-        ranges = parse_range(req.fields["range"], size)
-        if ranges == UNSATISFIABLE:
-            head = serialize_head(
-                416, "Range Not Satisfiable", [("Content-Range", f"bytes */{size}")], 0, self.via
-            )
-            conn.writelines([head, *tail])
-            conn.finish(req.keep_alive)
-            return True
-        if not isinstance(ranges, list) or len(ranges) != 1:
-            return False
-        first, last = ranges[0]
-        headers = entry.headers + [("Content-Range", f"bytes {first}-{last}/{size}")]
-        head = serialize_head(206, "Partial Content", headers, last - first + 1, self.via)
-        conn.writelines([head, *tail, entry.body[first : last + 1]])
-        conn.finish(req.keep_alive)
-        return True
-
     # misses and revalidation -------------------------------------------------------------
     async def _miss(
         self,
@@ -254,18 +177,35 @@ class CachingProxy:
         key: str,
         target: str,
         stale: StoredResponse | None,
+        fwd: str,
     ) -> None:
-        result = await self._collapsed(key, req, target, stale)
-        status = (
-            "stale" if result.stale else ("revalidated" if "304" in result.cache_status else "miss")
-        )
-        if result.entry.status >= 500 and not result.stale:
-            status = "error"
-        self.metrics.by_status[status].inc()
+        result = await self._collapsed(key, req, target, stale, fwd)
+        meta = result.meta
         if result.stale:
+            status = "stale"
             self.metrics.stale_served.inc()
-        age = result.entry.freshness.age(self.clock.time())
-        self._send(req, conn, result.entry, age, result.cache_status.encode())
+        elif meta.status >= 500:
+            status = "error"
+        else:
+            status = "revalidated" if "fwd-status=304" in result.cache_status else "miss"
+        self.metrics.by_status[status].inc()
+        age = meta.freshness.age(self.clock.time())
+        cs = result.cache_status.encode()
+        if result.stream is not None:
+            await self.writer.send_stream(req, conn, meta, result.stream, age, cs)
+        elif result.fill is not None:
+            await self.writer.send_fill(req, conn, result.fill, age, cs)
+        else:
+            self.writer.send_entry(req, conn, meta, age, cs)
+
+    async def _background_revalidate(
+        self, key: str, req: Request, target: str, stale: StoredResponse
+    ) -> None:
+        try:
+            result = await self._collapsed(key, req, target, stale, "stale")
+            await result.complete()
+        finally:
+            self._revalidating.discard(key)
 
     async def prewarm(self, url: str) -> str:
         """Fetch ``url`` through this tier (collapsed with client misses) and store it if
@@ -277,7 +217,7 @@ class CachingProxy:
         """
         key = key_from_url(url)
         host = url.split("://", 1)[1].split("/", 1)[0]
-        target = key.split("://", 1)[1][len(normalize_host(host)) :] or "/"
+        target = "/" + key.split("://", 1)[1].partition("/")[2]
         req = Request(
             "GET", target, [("Host", host)], {"host": host}, "1.1", True, b"", "127.0.0.1"
         )
@@ -286,39 +226,36 @@ class CachingProxy:
             stale.freshness.freshness_lifetime
         ):
             return "hit"
-        result = await self._collapsed(key, req, target, stale)
+        result = await self._collapsed(key, req, target, stale, "stale" if stale else "uri-miss")
+        await result.complete()
         return result.cache_status
 
-    async def _background_revalidate(self, key: str, req: Request, stale: StoredResponse) -> None:
-        try:
-            await self._collapsed(key, req, req.target, stale)
-        finally:
-            self._revalidating.discard(key)
-
     async def _collapsed(
-        self, key: str, req: Request, target: str, stale: StoredResponse | None
+        self, key: str, req: Request, target: str, stale: StoredResponse | None, fwd: str
     ) -> FillResult:
         """One upstream fetch per key at a time; waiters share its result when they may."""
         until = self._hit_for_miss.get(key)
         if until is not None:
             if until > self.clock.monotonic():
-                return await self._fill(key, req, target, stale)
+                return await self._fill(key, req, target, stale, "bypass")
             del self._hit_for_miss[key]
         fut = self._inflight.get(key)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._inflight[key] = fut
-            # The fill is its own task, so a leader that disconnects does not cancel it.
-            self.spawn(self._lead(key, req, target, stale, fut))
+            # The fetch is its own task, so a leader that disconnects does not cancel it.
+            self.spawn(self._lead(key, req, target, stale, fwd, fut))
             return await asyncio.shield(fut)
         self.metrics.collapsed.inc()
         result = await asyncio.shield(fut)
-        e = result.entry
+        m = result.meta
         if result.shareable and (
-            not e.vary_names or secondary_key(e.vary_names, req.fields) == e.vary_key
+            not m.vary_names or secondary_key(m.vary_names, req.fields) == m.vary_key
         ):
-            return FillResult(e, result.cache_status + "; collapsed", True, result.stale)
-        return await self._fill(key, req, target, self.store.lookup(key, req.fields))
+            return FillResult(
+                result.cache_status + "; collapsed", True, m, fill=result.fill, stale=result.stale
+            )
+        return await self._fill(key, req, target, self.store.lookup(key, req.fields), fwd)
 
     async def _lead(
         self,
@@ -326,10 +263,15 @@ class CachingProxy:
         req: Request,
         target: str,
         stale: StoredResponse | None,
+        fwd: str,
         fut: asyncio.Future[FillResult],
     ) -> None:
         try:
-            fut.set_result(await self._fill(key, req, target, stale))
+            result = await self._fill(key, req, target, stale, fwd)
+            fut.set_result(result)
+            if result.fill is not None and result.shareable:
+                # Requests arriving while the body streams in join this fill.
+                await result.fill.wait_done()
         except BaseException as exc:
             if not fut.done():
                 fut.set_exception(exc)
@@ -386,59 +328,62 @@ class CachingProxy:
         )
 
     async def _fill(
-        self, key: str, req: Request, target: str, stale: StoredResponse | None
+        self, key: str, req: Request, target: str, stale: StoredResponse | None, fwd: str
     ) -> FillResult:
-        """Fetch ``key`` upstream (conditionally when ``stale`` has validators), store what
-        RFC 9111 3 allows, and return the response to send. Never raises for upstream
+        """Fetch ``key`` upstream (conditionally when ``stale`` has validators) and return
+        as soon as the response head arrives; the body is received by a task of its own
+        and stored when complete, if RFC 9111 3 allows. Never raises for upstream
         failures: they become stale responses (RFC 5861 4) or 502/504."""
-        host = normalize_host(req.fields.get("host", ""))
         request_time = self.clock.time()
         started = self.clock.monotonic()
         try:
-            up = await self.upstream.fetch(key, "GET", target, self._upstream_headers(req, stale))
+            stream = await self.upstream.open(
+                key, "GET", target, self._upstream_headers(req, stale)
+            )
         except UpstreamError as exc:
             self.metrics.upstream_errors.inc()
+            self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)
             now = self.clock.time()
             if self._stale_on_error(stale, req, now):
                 assert stale is not None
-                return FillResult(stale, "hit; fwd=stale; detail=stale-if-error", True, True)
+                return FillResult("hit; fwd=stale; detail=stale-if-error", True, stale, stale=True)
             log.warning("upstream failed for %s: %s", key, exc)
             timeout = isinstance(exc, UpstreamTimeout)
             status, reason = (504, "Gateway Timeout") if timeout else (502, "Bad Gateway")
-            return FillResult(
-                self._error_entry(key, req, status, reason, "upstream unavailable", now),
-                f"fwd=uri-miss; detail={'timeout' if timeout else 'connect'}",
-                True,
-            )
-        finally:
-            self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)
+            entry = self._error_entry(key, req, status, reason, "upstream unavailable", now)
+            detail = "timeout" if timeout else "connect"
+            return FillResult(f"fwd={fwd}; detail={detail}", True, entry)
         response_time = self.clock.time()
-        fwd = "stale" if stale is not None else "uri-miss"
-        if up.status == 304 and stale is not None:
+        if stream.status == 304 and stale is not None:
+            stream.close()
             fresh = refresh_from_304(
                 stale,
-                up.headers,
+                stream.headers,
                 request_time=request_time,
                 response_time=response_time,
                 settings=self.config.cache,
                 via=self.via,
             )
             self.store.put(fresh)
-            return FillResult(fresh, f"fwd={fwd}; fwd-status=304; stored", True)
-        if up.status >= 500 and self._stale_on_error(stale, req, response_time):
+            return FillResult(f"fwd={fwd}; fwd-status=304; stored", True, fresh)
+        if stream.status >= 500 and self._stale_on_error(stale, req, response_time):
             assert stale is not None
+            stream.close()
             # RFC 5861 4: the stored response answers; the error never replaces it.
             return FillResult(
-                stale, f"hit; fwd=stale; fwd-status={up.status}; detail=stale-if-error", True, True
+                f"hit; fwd=stale; fwd-status={stream.status}; detail=stale-if-error",
+                True,
+                stale,
+                stale=True,
             )
-        entry = build_entry(
+        meta = build_entry(
             key=key,
-            host=host,
+            host=normalize_host(req.fields.get("host", "")),
             req=req,
-            status=up.status,
-            reason=up.reason,
-            headers=up.headers,
-            body=up.body,
+            status=stream.status,
+            reason=stream.reason,
+            headers=stream.headers,
+            body=b"",
             request_time=request_time,
             response_time=response_time,
             settings=self.config.cache,
@@ -446,23 +391,56 @@ class CachingProxy:
         )
         ok, why = storable(
             method="GET",
-            status=up.status,
+            status=stream.status,
             request_fields=req.fields,
             request_cc=parse_cache_control(req.fields.get("cache-control")),
-            response_fields=entry.fields,
-            response_cc=entry.cc,
+            response_fields=meta.fields,
+            response_cc=meta.cc,
+            share_set_cookie=self.config.cache.share_set_cookie,
         )
-        useless = entry.freshness.freshness_lifetime <= 0 and not (
-            entry.etag or entry.last_modified
-        )
-        stored = ok and not useless and self.store.put(entry)
         if not ok and why in KEY_WIDE_REASONS:
             self._hit_for_miss[key] = (
                 self.clock.monotonic() + self.config.cache.hit_for_miss_seconds
             )
-        status = f"fwd={fwd}; fwd-status={up.status}" + ("; stored" if stored else "")
+        useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
+        keep = ok and not useless
+        status = f"fwd={fwd}; fwd-status={stream.status}"
+        length = stream.content_length
+        if length is not None and length > self.config.cache.max_object_bytes:
+            # Too large to keep: stream it straight to this one client.
+            return FillResult(status, False, meta, stream=stream)
+        fill = Fill(meta, length)
+        self.spawn(self._receive(stream, fill, keep, started))
         # Errors are shared with waiters too, so that they do not all retry at once.
-        return FillResult(entry, status, ok or up.status >= 500)
+        return FillResult(
+            status + ("; stored" if keep else ""), ok or stream.status >= 500, meta, fill=fill
+        )
+
+    async def _receive(
+        self, stream: UpstreamStream, fill: Fill, keep: bool, started: float
+    ) -> None:
+        """Read an upstream body into ``fill``; store the complete response if ``keep``.
+        A body cut short is never stored (RFC 9111 3.3)."""
+        try:
+            async for chunk in stream.chunks():
+                fill.append(chunk)
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.inc()
+            log.warning("upstream body failed for %s: %s", fill.meta.key, exc)
+            fill.fail()
+            return
+        except BaseException:
+            fill.fail()
+            raise
+        finally:
+            stream.close()
+            self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)
+        meta = fill.meta
+        meta.body = b"".join(fill.chunks)
+        meta.head = serialize_head(meta.status, meta.reason, meta.headers, len(meta.body), self.via)
+        if keep:
+            self.store.put(meta)
+        fill.finish(meta)
 
     async def _pass(self, req: Request, conn: HttpServerProtocol, key: str, target: str) -> None:
         """Forward a request the cache does not answer (unsafe or unknown methods); after
@@ -481,13 +459,8 @@ class CachingProxy:
             self.metrics.upstream_errors.inc()
             log.warning("upstream failed for %s %s: %s", req.method, key, exc)
             self.metrics.by_status["error"].inc()
-            self._send(
-                req,
-                conn,
-                self._error_entry(key, req, 502, "Bad Gateway", "upstream unavailable", now),
-                0,
-                b"fwd=method",
-            )
+            entry = self._error_entry(key, req, 502, "Bad Gateway", "upstream unavailable", now)
+            self.writer.send_entry(req, conn, entry, 0, b"fwd=method")
             return
         if req.method in UNSAFE_METHODS and up.status < 400:
             self._invalidate(key, req, up.headers)
@@ -505,7 +478,7 @@ class CachingProxy:
             via=self.via,
         )
         self.metrics.by_status["pass"].inc()
-        self._send(
+        self.writer.send_entry(
             req,
             conn,
             entry,
@@ -524,12 +497,12 @@ class CachingProxy:
                 continue
             if value.startswith("/"):
                 keys.add(base + value)
-            else:
-                try:
-                    other = key_from_url(value)
-                except ValueError:
-                    continue
-                if other.startswith(base + "/"):
-                    keys.add(other)
+                continue
+            try:
+                other = key_from_url(value)
+            except ValueError:
+                continue
+            if other.startswith(base + "/"):
+                keys.add(other)
         for k in keys:
             self.store.purge(PurgeSelector("url", k), now)

@@ -8,7 +8,7 @@ and how a 304 updates it).
 from __future__ import annotations
 
 from cdn_core.http_cache.age import corrected_initial_age, parse_age
-from cdn_core.http_cache.cache_control import parse_cache_control
+from cdn_core.http_cache.cache_control import CacheControl, parse_cache_control
 from cdn_core.http_cache.dates import format_http_date, parse_http_date
 from cdn_core.http_cache.decision import Freshness
 from cdn_core.http_cache.freshness import freshness_lifetime
@@ -73,6 +73,39 @@ def serialize_head(
     return "".join(parts).encode("latin-1", "replace")
 
 
+def caching_policy(
+    fields: dict[str, str], settings: CacheSettings
+) -> tuple[CacheControl, dict[str, str]]:
+    """The Cache-Control directives this tier obeys and the fields freshness is computed
+    from. RFC 9213 2.1: the first targeted field (``settings.targeted_fields``, e.g.
+    ``CDN-Cache-Control``) with a non-empty value replaces ``Cache-Control`` and
+    ``Expires``; otherwise ``Cache-Control`` applies."""
+    for name in settings.targeted_fields:
+        value = fields.get(name.lower(), "").strip()
+        if value:
+            return parse_cache_control(value), {
+                k: v for k, v in fields.items() if k != "expires"
+            }
+    return parse_cache_control(fields.get("cache-control")), fields
+
+
+def _stored_fields(
+    headers: list[tuple[str, str]], settings: CacheSettings
+) -> tuple[list[tuple[str, str]], dict[str, str], CacheControl, dict[str, str]]:
+    kept = end_to_end(headers, NOT_STORED)
+    fields = combine(kept)
+    cc, policy_fields = caching_policy(fields, settings)
+    drop = set(cc.private_fields) | set(cc.no_cache_fields)
+    if settings.strip_targeted_fields:
+        drop |= {n.lower() for n in settings.targeted_fields}
+    if drop:
+        # RFC 9111 5.2.2.7 / 5.2.2.4: a shared cache must not store (private=) or reuse
+        # without revalidation (no-cache=) the named fields; we never keep them.
+        kept = [(n, v) for n, v in kept if n.lower() not in drop]
+        fields = combine(kept)
+    return kept, fields, cc, policy_fields
+
+
 def build_entry(
     *,
     key: str,
@@ -89,14 +122,9 @@ def build_entry(
 ) -> StoredResponse:
     """A :class:`StoredResponse` for an upstream response (stored or not, the node serves
     responses through this one shape). Adds ``Date`` when the upstream sent none
-    (RFC 9110 6.6.1) and computes freshness (RFC 9111 4.2) and the secondary key (4.1)."""
-    kept = end_to_end(headers, NOT_STORED)
-    fields = combine(kept)
-    cc = parse_cache_control(fields.get("cache-control"))
-    if cc.private_fields:
-        # RFC 9111 5.2.2.7: a shared cache must not store the named fields.
-        kept = [(n, v) for n, v in kept if n.lower() not in cc.private_fields]
-        fields = combine(kept)
+    (RFC 9110 6.6.1) and computes freshness (RFC 9111 4.2, RFC 9213) and the secondary
+    key (4.1)."""
+    kept, fields, cc, policy_fields = _stored_fields(headers, settings)
     date_value = parse_http_date(fields.get("date"))
     if date_value is None:
         date_value = response_time
@@ -104,7 +132,7 @@ def build_entry(
         fields["date"] = kept[-1][1]
     lifetime = freshness_lifetime(
         status,
-        fields,
+        policy_fields,
         cc,
         date_value=date_value,
         heuristic_fraction=settings.heuristic_fraction,
@@ -162,13 +190,12 @@ def refresh_from_304(
     ``Date`` and ``Age``."""
     update = end_to_end(headers, NOT_UPDATED)
     replaced = {n.lower() for n, _ in update}
-    kept = [(n, v) for n, v in entry.headers if n.lower() not in replaced] + update
-    fields = combine(kept)
-    cc = parse_cache_control(fields.get("cache-control"))
+    merged = [(n, v) for n, v in entry.headers if n.lower() not in replaced] + update
+    kept, fields, cc, policy_fields = _stored_fields(merged, settings)
     date_value = parse_http_date(fields.get("date")) or response_time
     lifetime = freshness_lifetime(
         entry.status,
-        fields,
+        policy_fields,
         cc,
         date_value=date_value,
         heuristic_fraction=settings.heuristic_fraction,

@@ -5,6 +5,7 @@ connection pool per upstream."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -13,6 +14,8 @@ from cdn_core.clock import Clock
 from cdn_core.errors import UpstreamError, UpstreamTimeout
 from cdn_core.hashing import rendezvous_order
 from cdn_core.node.config import UpstreamSettings
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 @dataclass
@@ -32,6 +35,46 @@ class UpstreamResponse:
     headers: list[tuple[str, str]]
     body: bytes
     node: str
+
+
+class UpstreamStream:
+    """An upstream response whose head has arrived and whose body is read with
+    :meth:`chunks`; :meth:`close` must be called once (it returns a fully read connection
+    to the pool and discards any other)."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, node: UpstreamNode) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.reason = resp.reason or ""
+        self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
+        self.content_length: int | None = resp.content_length
+        self.node = node.url
+        self._complete = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive.
+
+        Raises:
+            UpstreamTimeout, UpstreamError: the body stopped before it was complete
+                (RFC 9112 8: a message cut short is incomplete and never cached).
+        """
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{self.node}: body timed out") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamError(f"{self.node}: body incomplete: {exc}") from exc
+        self._complete = True
+
+    async def read(self) -> bytes:
+        return b"".join([c async for c in self.chunks()])
+
+    def close(self) -> None:
+        if self._complete:
+            self._resp.release()
+        else:
+            self._resp.close()
 
 
 class UpstreamPool:
@@ -68,6 +111,50 @@ class UpstreamPool:
         if node.failures >= self.settings.fail_threshold:
             node.down_until = self.clock.monotonic() + self.settings.retry_after
 
+    async def open(
+        self,
+        key: str,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None = None,
+    ) -> UpstreamStream:
+        """Send one request and return once the response head has arrived, trying
+        upstreams in rendezvous order until one answers (only idempotent methods move on).
+
+        Raises:
+            UpstreamTimeout: the last upstream tried timed out.
+            UpstreamError: no upstream is configured or none answered with a valid head.
+        """
+        if self._session is None or not self.nodes:
+            raise UpstreamError("no upstream configured")
+        last: Exception | None = None
+        candidates = self.order(key)
+        if method not in IDEMPOTENT:
+            candidates = candidates[:1]
+        for node in candidates:
+            try:
+                resp = await self._session.request(
+                    method, node.url + target, headers=headers, data=body,
+                    allow_redirects=False,
+                )
+            except TimeoutError as exc:
+                self._failed(node)
+                last = UpstreamTimeout(f"{node.url}: timed out")
+                last.__cause__ = exc
+                continue
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                self._failed(node)
+                last = UpstreamError(f"{node.url}: {type(exc).__name__}: {exc}")
+                last.__cause__ = exc
+                continue
+            node.failures = 0
+            node.down_until = 0.0
+            node.fetches += 1
+            return UpstreamStream(resp, node)
+        assert last is not None
+        raise last
+
     async def fetch(
         self,
         key: str,
@@ -76,50 +163,17 @@ class UpstreamPool:
         headers: list[tuple[str, str]],
         body: bytes | None = None,
     ) -> UpstreamResponse:
-        """Send one request, trying upstreams in rendezvous order until one answers.
+        """Like :meth:`open`, then read the whole body.
 
         Raises:
-            UpstreamTimeout: the last upstream tried timed out.
-            UpstreamError: no upstream is configured or none gave a complete response
-                (refused, reset, truncated body, invalid response head).
+            UpstreamTimeout, UpstreamError: as :meth:`open`, or the body was cut short.
         """
-        if self._session is None or not self.nodes:
-            raise UpstreamError("no upstream configured")
-        last: Exception | None = None
-        # Only idempotent requests move to another upstream after a failure.
-        candidates = self.order(key)
-        if method not in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE"):
-            candidates = candidates[:1]
-        for node in candidates:
-            try:
-                async with self._session.request(
-                    method,
-                    node.url + target,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                ) as resp:
-                    data = await resp.read()
-                    node.failures = 0
-                    node.down_until = 0.0
-                    node.fetches += 1
-                    return UpstreamResponse(
-                        resp.status,
-                        resp.reason or "",
-                        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers],
-                        data,
-                        node.url,
-                    )
-            except TimeoutError as exc:
-                self._failed(node)
-                last = UpstreamTimeout(f"{node.url}: timed out")
-                last.__cause__ = exc
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                self._failed(node)
-                last = UpstreamError(f"{node.url}: {type(exc).__name__}: {exc}")
-                last.__cause__ = exc
-        assert last is not None
-        raise last
+        stream = await self.open(key, method, target, headers, body)
+        try:
+            data = await stream.read()
+        finally:
+            stream.close()
+        return UpstreamResponse(stream.status, stream.reason, stream.headers, data, stream.node)
 
     def status(self) -> list[dict[str, object]]:
         now = self.clock.monotonic()

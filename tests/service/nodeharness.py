@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict
 from aiohttp import web
 
 from cdn_core.clock import ManualClock
@@ -27,6 +28,9 @@ class Route:
     # Answer conditional requests carrying this ETag with 304 (and these headers).
     etag_304: str | None = None
     headers_304: dict[str, str] = field(default_factory=dict)
+    # Send the body chunked, ``chunk_delay`` seconds apart (no Content-Length).
+    chunks: list[bytes] | None = None
+    chunk_delay: float = 0.0
 
 
 class ScriptedOrigin:
@@ -54,6 +58,15 @@ class ScriptedOrigin:
         date = {"Date": format_http_date(self.clock.time())} if self.clock else {}
         if route.etag_304 and request.headers.get("If-None-Match") == route.etag_304:
             return web.Response(status=304, headers={**date, **route.headers_304})
+        if route.chunks is not None:
+            resp = web.StreamResponse(status=route.status, headers={**date, **route.headers})
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            for chunk in route.chunks:
+                await resp.write(chunk)
+                await asyncio.sleep(route.chunk_delay)
+            await resp.write_eof()
+            return resp
         return web.Response(status=route.status, headers={**date, **route.headers}, body=route.body)
 
     async def start(self) -> None:
@@ -124,7 +137,9 @@ async def http():
         port = node_or_port if isinstance(node_or_port, int) else node_or_port.port
         hdrs = {"Host": "www.example.test", **{k.replace("_", "-"): v for k, v in headers.items()}}
         async with session.request(method, f"http://127.0.0.1:{port}{path}", headers=hdrs) as r:
-            return r.status, r.headers, await r.read()
+            # Repeated fields (Cache-Status from each tier) combined as RFC 9110 5.3 says.
+            combined = CIMultiDict((k, ", ".join(r.headers.getall(k))) for k in set(r.headers))
+            return r.status, combined, await r.read()
 
     yield get
     await session.close()

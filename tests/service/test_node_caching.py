@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+import pytest
+
 from nodeharness import Route, raw_exchange, raw_origin
 
 CC60 = {"Cache-Control": "max-age=60", "ETag": '"v1"', "Content-Type": "text/plain"}
@@ -50,7 +53,7 @@ async def test_rfc9111_4_1_vary_accept_encoding_keeps_variants_apart(origin, mak
     edge = await make_node([origin.url])
     await http(edge, "/v", Accept_Encoding="gzip")
     _, h, _ = await http(edge, "/v", Accept_Encoding="br")
-    assert "fwd=uri-miss" in h["Cache-Status"]
+    assert "fwd=vary-miss" in h["Cache-Status"]
     _, h, _ = await http(edge, "/v", Accept_Encoding="gzip;q=1")
     assert "hit" in h["Cache-Status"] and origin.hits["/v"] == 2
 
@@ -143,8 +146,10 @@ async def test_h06_rfc9111_3_4_truncated_body_never_stored(make_node, http):
         server, url = await raw_origin(response)
         edge = await make_node([url])
         for _ in range(2):  # the second request must not be a hit on the 40 KB body
-            s, h, b = await http(edge, "/t")
-            assert s == 502 and len(b) < 40000 and "hit" not in h["Cache-Status"]
+            # The body streams as it arrives, so the client sees a transfer cut short.
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await http(edge, "/t")
+        assert edge.store.lookup("http://www.example.test/t", {}) is None
         server.close()
         await server.wait_closed()
 

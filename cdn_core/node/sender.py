@@ -1,0 +1,246 @@
+"""Writing responses to clients: stored responses (with conditional requests, single and
+multiple byte ranges), bodies still streaming in from upstream, and pass-through streams.
+
+Every response gets this tier's ``Age`` and ``Cache-Status`` lines (RFC 9111 5.1,
+RFC 9211); everything else of a stored response's head is pre-serialised.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cdn_core.errors import UpstreamError
+from cdn_core.http_cache.conditional import NOT_MODIFIED_FIELDS, evaluate
+from cdn_core.http_cache.ranges import UNSATISFIABLE, if_range_allows, parse_range
+from cdn_core.node.fill import Fill
+from cdn_core.node.protocol import HttpServerProtocol, Request
+from cdn_core.node.response import serialize_head
+from cdn_core.node.upstream import UpstreamStream
+from cdn_core.store import StoredResponse
+
+MAX_RANGES = 16  # more parts than this are answered with the whole body (RFC 9110 14.3)
+
+
+class ResponseWriter:
+    def __init__(self, name: str) -> None:
+        self.via = f"1.1 {name}"
+        self._cs_prefix = f"Cache-Status: {name}; ".encode()
+
+    def tail(self, req: Request, age: float, cache_status: bytes) -> list[bytes]:
+        """The per-request header lines and the blank line ending the head."""
+        out = [b"Age: %d\r\n" % int(age), self._cs_prefix, cache_status, b"\r\n"]
+        if not req.keep_alive:
+            out.append(b"Connection: close\r\n")
+        out.append(b"\r\n")
+        return out
+
+    # complete responses ----------------------------------------------------------------
+    def precondition(
+        self, req: Request, entry: StoredResponse, tail: list[bytes], conn: HttpServerProtocol
+    ) -> bool:
+        """Answer 304/412 from ``entry``'s validators (RFC 9110 13.2.2); False when the
+        request has no failing precondition."""
+        if not 200 <= entry.status < 300:
+            return False  # RFC 9110 13.2.1: preconditions apply to 2xx responses only
+        cond = evaluate(req.method, req.fields, etag=entry.etag, last_modified=entry.last_modified)
+        if cond is None:
+            return False
+        if cond == 304:
+            kept = [(n, v) for n, v in entry.headers if n.lower() in NOT_MODIFIED_FIELDS]
+            conn.writelines([serialize_head(304, "Not Modified", kept, None, self.via), *tail])
+        else:
+            conn.writelines([serialize_head(412, "Precondition Failed", [], 0, self.via), *tail])
+        conn.finish(req.keep_alive)
+        return True
+
+    def send_entry(
+        self,
+        req: Request,
+        conn: HttpServerProtocol,
+        entry: StoredResponse,
+        age: float,
+        cache_status: bytes,
+    ) -> None:
+        """Send a complete response and finish the request."""
+        tail = self.tail(req, age, cache_status)
+        if self.precondition(req, entry, tail, conn):
+            return
+        if (
+            entry.status == 200
+            and req.method == "GET"
+            and "range" in req.fields
+            and if_range_allows(req.fields, etag=entry.etag, last_modified=entry.last_modified)
+            and self._send_ranges(req, conn, entry, tail)
+        ):
+            return
+        if req.method == "HEAD":
+            conn.writelines([entry.head, *tail])
+        else:
+            conn.writelines([entry.head, *tail, entry.body])
+        conn.finish(req.keep_alive)
+
+    def _send_ranges(
+        self, req: Request, conn: HttpServerProtocol, entry: StoredResponse, tail: list[bytes]
+    ) -> bool:
+        """206 for one range, ``multipart/byteranges`` for several (RFC 9110 14.6), 416
+        when none is satisfiable; False to send the whole 200 (an invalid Range field is
+        ignored, 14.2, and so are many-part requests)."""
+        size = len(entry.body)
+        ranges = parse_range(req.fields["range"], size)
+        if ranges == UNSATISFIABLE:
+            head = serialize_head(
+                416, "Range Not Satisfiable", [("Content-Range", f"bytes */{size}")], 0, self.via
+            )
+            conn.writelines([head, *tail])
+            conn.finish(req.keep_alive)
+            return True
+        if not isinstance(ranges, list) or len(ranges) > MAX_RANGES:
+            return False
+        if len(ranges) == 1:
+            first, last = ranges[0]
+            headers = entry.headers + [("Content-Range", f"bytes {first}-{last}/{size}")]
+            head = serialize_head(206, "Partial Content", headers, last - first + 1, self.via)
+            conn.writelines([head, *tail, entry.body[first : last + 1]])
+            conn.finish(req.keep_alive)
+            return True
+        boundary = os.urandom(12).hex()
+        ctype = entry.fields.get("content-type", "application/octet-stream")
+        parts: list[bytes] = []
+        for first, last in ranges:
+            parts.append(
+                f"\r\n--{boundary}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n".encode("latin-1")
+            )
+            parts.append(entry.body[first : last + 1])
+        parts.append(f"\r\n--{boundary}--\r\n".encode())
+        body = b"".join(parts)
+        headers = [
+            (n, v) for n, v in entry.headers if n.lower() not in ("content-type", "content-range")
+        ]
+        headers.append(("Content-Type", f"multipart/byteranges; boundary={boundary}"))
+        head = serialize_head(206, "Partial Content", headers, len(body), self.via)
+        conn.writelines([head, *tail, body])
+        conn.finish(req.keep_alive)
+        return True
+
+    # bodies still arriving -----------------------------------------------------------------
+    async def send_fill(
+        self, req: Request, conn: HttpServerProtocol, fill: Fill, age: float, cache_status: bytes
+    ) -> None:
+        """Stream ``fill`` to the client as it arrives. A body cut short upstream ends the
+        client's transfer early and closes the connection (RFC 9112 6.3: the client sees
+        an incomplete message, never a complete-looking one)."""
+        meta = fill.meta
+        tail = self.tail(req, age, cache_status)
+        if self.precondition(req, meta, tail, conn):
+            return
+        length = fill.content_length
+        wants_range = (
+            "range" in req.fields
+            and meta.status == 200
+            and req.method == "GET"
+            and if_range_allows(req.fields, etag=meta.etag, last_modified=meta.last_modified)
+        )
+        start, stop = 0, None
+        if wants_range and length is not None:
+            ranges = parse_range(req.fields["range"], length)
+            if isinstance(ranges, list) and len(ranges) == 1:
+                start, stop = ranges[0][0], ranges[0][1] + 1
+            else:
+                wants_range = ranges is not None  # invalid Range fields are ignored
+        if (
+            fill.done
+            or req.method == "HEAD"
+            or (wants_range and stop is None)
+            or (length is None and req.version == "1.0")
+        ):
+            # Answer from the complete body: HEAD needs its length, HTTP/1.0 cannot take
+            # chunked framing, and several ranges (or an unknown length) need the whole.
+            await fill.wait_done()
+            if fill.entry is None:
+                conn.write(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                conn.finish(False)
+            else:
+                self.send_entry(req, conn, fill.entry, age, cache_status)
+            return
+        chunked = length is None
+        if stop is not None:
+            assert length is not None
+            headers = meta.headers + [("Content-Range", f"bytes {start}-{stop - 1}/{length}")]
+            head = serialize_head(206, "Partial Content", headers, stop - start, self.via)
+        elif chunked:
+            head = serialize_head(
+                meta.status,
+                meta.reason,
+                meta.headers + [("Transfer-Encoding", "chunked")],
+                None,
+                self.via,
+            )
+        else:
+            head = serialize_head(meta.status, meta.reason, meta.headers, length, self.via)
+        conn.writelines([head, *tail])
+        offset = 0
+        seen = 0
+        while True:
+            await fill.wait(seen)
+            for chunk in fill.chunks[seen:]:
+                lo, hi = offset, offset + len(chunk)
+                offset = hi
+                if stop is not None:
+                    if hi <= start or lo >= stop:
+                        continue
+                    chunk = chunk[max(0, start - lo) : min(len(chunk), stop - lo)]
+                if chunked:
+                    conn.writelines([b"%x\r\n" % len(chunk), chunk, b"\r\n"])
+                else:
+                    conn.write(chunk)
+            seen = len(fill.chunks)
+            if fill.failed:
+                conn.close()
+                conn.finish(False)
+                return
+            if conn.closed or (stop is not None and offset >= stop):
+                break
+            if fill.done and seen == len(fill.chunks):
+                break
+            await conn.drain()
+        if chunked and not conn.closed:
+            conn.write(b"0\r\n\r\n")
+        conn.finish(req.keep_alive and not conn.closed)
+
+    async def send_stream(
+        self,
+        req: Request,
+        conn: HttpServerProtocol,
+        meta: StoredResponse,
+        stream: UpstreamStream,
+        age: float,
+        cache_status: bytes,
+    ) -> None:
+        """Pass a body too large to store straight through, with back-pressure."""
+        try:
+            tail = self.tail(req, age, cache_status)
+            if self.precondition(req, meta, tail, conn):
+                return
+            head = serialize_head(
+                meta.status, meta.reason, meta.headers, stream.content_length, self.via
+            )
+            conn.writelines([head, *tail])
+            if req.method == "HEAD":
+                conn.finish(req.keep_alive)
+                return
+            try:
+                async for chunk in stream.chunks():
+                    if conn.closed:
+                        break
+                    conn.write(chunk)
+                    await conn.drain()
+            except UpstreamError:
+                conn.close()  # the client sees an incomplete message (RFC 9112 6.3)
+                conn.finish(False)
+                return
+            conn.finish(req.keep_alive and not conn.closed)
+        finally:
+            stream.close()

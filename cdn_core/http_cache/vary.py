@@ -1,9 +1,12 @@
 """Secondary cache keys from ``Vary`` (RFC 9111 4.1).
 
 A stored response is reused only when every field it names in ``Vary`` matches the new
-request after normalisation; ``Vary: *`` never matches. Normalising ``Accept-Encoding``
-(4.1 allows it) keeps the variant count small: only the codings we know, with q > 0,
-sorted.
+request after normalisation; ``Vary: *`` never matches. A field absent from a request
+matches only requests where it is absent too (4.1), so an absent field normalises to
+``None``, never to the empty string an empty field gives. Other normalisations (4.1
+allows them): ``Accept-Encoding`` reduced to the codings we know with q > 0, sorted (this
+keeps the variant count small); any other field with runs of whitespace collapsed and the
+whitespace around list commas dropped (RFC 9110 5.6.1: it is not significant).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from cdn_core.http_cache.cache_control import split_list
 
 KNOWN_CODINGS = ("br", "gzip", "zstd", "deflate")
 
-VaryKey = tuple[tuple[str, str], ...]
+VaryKey = tuple[tuple[str, str | None], ...]
 
 
 def vary_fields(vary_value: str | None) -> tuple[str, ...] | None:
@@ -38,36 +41,45 @@ def _qvalue(params: list[str]) -> float:
     return 1.0
 
 
-def accepted_codings(value: str | None) -> frozenset[str]:
-    """The known content codings (``br``, ``gzip``, ``zstd``, ``deflate``) a client
-    accepts per RFC 9110 12.5.3, honouring ``q=0`` and ``*``."""
+_ALIASES = {"x-gzip": "gzip", "x-compress": "compress"}
+
+
+def coding_qvalues(value: str | None) -> dict[str, float]:
+    """Every content coding an ``Accept-Encoding`` value names, lower-cased, with its
+    qvalue (RFC 9110 12.5.3, 12.4.2): ``identity`` and ``*`` included, ``x-gzip`` and
+    ``x-compress`` read as ``gzip`` and ``compress`` (RFC 9110 8.4.1). A qvalue that does
+    not parse counts as 0; a coding named twice keeps its last qvalue."""
+    out: dict[str, float] = {}
     if not value:
-        return frozenset()
-    explicit: dict[str, float] = {}
-    star: float | None = None
+        return out
     for member in split_list(value):
         name, *params = member.split(";")
         name = name.strip().lower()
-        q = _qvalue(params)
-        if name == "*":
-            star = q
-        elif name == "x-gzip":
-            explicit["gzip"] = q
-        else:
-            explicit[name] = q
+        if not name:
+            continue
+        out[_ALIASES.get(name, name)] = _qvalue(params)
+    return out
+
+
+def accepted_codings(value: str | None) -> frozenset[str]:
+    """The known content codings (``br``, ``gzip``, ``zstd``, ``deflate``) a client
+    accepts per RFC 9110 12.5.3, honouring ``q=0`` and ``*``."""
+    explicit = coding_qvalues(value)
+    star = explicit.pop("*", None)
     out = {c for c, q in explicit.items() if c in KNOWN_CODINGS and q > 0}
     if star is not None and star > 0:
         out.update(c for c in KNOWN_CODINGS if c not in explicit)
     return frozenset(out)
 
 
-def normalize(name: str, value: str | None) -> str:
-    """Normalised value of request field ``name`` for variant matching."""
+def normalize(name: str, value: str | None) -> str | None:
+    """Normalised value of request field ``name`` for variant matching; ``None`` when the
+    field is absent."""
     if value is None:
-        return ""
+        return None
     if name == "accept-encoding":
         return ",".join(sorted(accepted_codings(value)))
-    return " ".join(value.split())
+    return ",".join(" ".join(part.split()) for part in value.split(","))
 
 
 def secondary_key(names: tuple[str, ...], request_fields: Fields) -> VaryKey:

@@ -1,0 +1,502 @@
+"""The Transformer end to end on real content from examples/site: negotiated br/gzip
+variants (case H05; RFC 9110 8.4, 12.5.3, 12.5.5, 13.1.2, 14; RFC 9111 5.2.2.6),
+origin-compressed pass-through, image variants, the variant cache's life cycle, the
+pool's single flight and back-pressure, and metrics."""
+
+import asyncio
+import gzip
+import io
+import os
+import threading
+from pathlib import Path
+
+import brotli
+import pytest
+from PIL import Image
+
+from cdn_core.http_cache.conditional import evaluate
+from cdn_core.metrics import new_registry
+from cdn_core.node.config import CacheSettings
+from cdn_core.node.protocol import Request
+from cdn_core.node.response import build_entry, refresh_from_304
+from cdn_core.optimize import NEEDS_ENCODING, OptimizeSettings
+from cdn_core.optimize.images import sign, signed_target
+from cdn_core.optimize.transform import create_transformer
+
+SITE = Path(__file__).parents[3] / "examples" / "site"
+HOST = "www.example.test"
+SECRET = "s3cret"
+NOW = 1_700_000_000.0
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+def settings(**kw):
+    base = {"images": {"secret": SECRET, "avif_speed": 8}}
+    for k, v in kw.items():
+        if isinstance(v, dict):
+            base.setdefault(k, {}).update(v)
+        else:
+            base[k] = v
+    return OptimizeSettings.model_validate(base)
+
+
+@pytest.fixture
+async def make_transformer():
+    made = []
+
+    def factory(**kw):
+        registry = new_registry()
+        t = create_transformer(settings(**kw), via="1.1 edge-1", registry=registry)
+        t.registry = registry
+        made.append(t)
+        return t
+
+    yield factory
+    for t in made:
+        await t.aclose()
+
+
+@pytest.fixture
+def transformer(make_transformer):
+    return make_transformer()
+
+
+def req(target="/js/app.js", method="GET", **fields):
+    f = {k.replace("_", "-"): v for k, v in fields.items() if v is not None}
+    f.setdefault("host", HOST)
+    return Request(method, target, list(f.items()), f, "1.1", True, b"", "127.0.0.1")
+
+
+def entry(target, body, *headers, status=200, reason="OK"):
+    return build_entry(
+        key=f"http://{HOST}{target}",
+        host=HOST,
+        req=req(target),
+        status=status,
+        reason=reason,
+        headers=list(headers),
+        body=body,
+        request_time=NOW,
+        response_time=NOW,
+        settings=CacheSettings(),
+        via="1.1 edge-1",
+    )
+
+
+def site_entry(rel, ctype, etag='"v1"', *extra):
+    return entry(
+        "/" + rel,
+        (SITE / rel).read_bytes(),
+        ("Content-Type", ctype),
+        ("ETag", etag),
+        ("Cache-Control", "max-age=60"),
+        *extra,
+    )
+
+
+async def serve(t, e, r):
+    out = t.lookup(e, r)
+    if out is NEEDS_ENCODING:
+        out = await t.make(e, r)
+        assert out is not NEEDS_ENCODING
+    return e if out is None else out
+
+
+def head(resp):
+    """(status, {lower name: [values]}) from the pre-serialised head."""
+    lines = resp.head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    fields = {}
+    for line in lines[1:]:
+        if line:
+            n, _, v = line.partition(":")
+            fields.setdefault(n.strip().lower(), []).append(v.strip())
+    return status, fields
+
+
+def decoded(resp):
+    _, f = head(resp)
+    coding = f.get("content-encoding", ["identity"])[0]
+    return {"br": brotli.decompress, "gzip": gzip.decompress}.get(coding, lambda b: b)(resp.body)
+
+
+TEXT_FILES = [
+    ("js/app.js", "text/javascript; charset=utf-8"),
+    ("css/site.css", "text/css"),
+    ("index.html", "text/html; charset=utf-8"),
+    ("gallery.html", "text/html; charset=utf-8"),
+]
+
+
+# H05: compressed variants go only to clients that accept them ---------------------------
+@pytest.mark.parametrize(("rel", "ctype"), TEXT_FILES)
+async def test_h05_rfc9110_12_5_3_each_client_gets_a_coding_it_accepts(transformer, rel, ctype):
+    e = site_entry(rel, ctype)
+    original = e.body
+    cases = [
+        ("gzip, deflate, br", "br"),
+        ("gzip, deflate", "gzip"),
+        (None, None),
+        ("br;q=0, gzip", "gzip"),
+    ]
+    tags = set()
+    for ae, coding in cases:
+        resp = await serve(transformer, e, req("/" + rel, accept_encoding=ae))
+        status, f = head(resp)
+        assert status == 200
+        assert f.get("content-encoding") == ([coding] if coding else None)
+        assert f["vary"] == ["Accept-Encoding"]
+        assert f["content-length"] == [str(len(resp.body))]
+        assert decoded(resp) == original
+        if coding:
+            assert len(resp.body) < len(original)
+        assert f["etag"] == [resp.etag]
+        tags.add(resp.etag)
+    assert tags == {'"v1-br"', '"v1-gzip"', '"v1"'}  # differs per coding, identity unchanged
+
+
+async def test_h05_origin_that_negotiates_itself_keeps_one_vary(transformer):
+    e = site_entry("js/app.js", "text/javascript", '"v1"', ("Vary", "Accept-Encoding"))
+    resp = await serve(transformer, e, req(accept_encoding="gzip, deflate, br"))
+    assert head(resp)[1]["vary"] == ["Accept-Encoding"]
+    assert head(resp)[1]["content-encoding"] == ["br"]
+
+
+async def test_12_5_5_an_existing_vary_is_merged(transformer):
+    e = site_entry("js/app.js", "text/javascript", '"v1"', ("Vary", "Origin"))
+    for ae in ("br", None):
+        assert head(await serve(transformer, e, req(accept_encoding=ae)))[1]["vary"] == [
+            "Origin, Accept-Encoding"
+        ]
+
+
+async def test_h05_origin_compressed_bodies_are_passed_through_never_recompressed(transformer):
+    body = (SITE / "js/app.js").read_bytes()
+    e = entry(
+        "/js/app.js",
+        gzip.compress(body),
+        ("Content-Type", "text/javascript"),
+        ("Content-Encoding", "gzip"),
+        ("ETag", '"g1"'),
+    )
+    for ae in ("gzip, deflate, br", "br;q=0, gzip", "x-gzip"):
+        resp = transformer.lookup(e, req(accept_encoding=ae))  # synchronous: no encode
+        assert resp.body is e.body
+        _, f = head(resp)
+        assert f["content-encoding"] == ["gzip"]  # a single coding
+        assert f["vary"] == ["Accept-Encoding"] and f["etag"] == ['"g1"']
+    # clients that do not take gzip get the identity, decoded (never recompressed)
+    for ae in (None, "br", "identity"):
+        resp = await serve(transformer, e, req(accept_encoding=ae))
+        _, f = head(resp)
+        assert "content-encoding" not in f and resp.body == body
+        assert f["etag"] == ['"g1-decoded"'] and f["content-length"] == [str(len(body))]
+    resp = await serve(transformer, e, req(accept_encoding="identity;q=0, br"))
+    assert resp.status == 406
+
+
+async def test_5_2_2_6_no_transform_on_an_origin_compressed_body(transformer):
+    e = entry(
+        "/a.js",
+        gzip.compress(b"x" * 5000),
+        ("Content-Type", "text/javascript"),
+        ("Content-Encoding", "gzip"),
+        ("Cache-Control", "no-transform"),
+    )
+    assert transformer.lookup(e, req("/a.js")).body is e.body  # no AE: any coding will do
+    assert transformer.lookup(e, req("/a.js", accept_encoding="br")).status == 406
+
+
+async def test_5_2_2_6_no_transform_responses_are_sent_as_they_are(transformer):
+    e = site_entry("js/app.js", "text/javascript", '"v1"', ("Cache-Control", "no-transform"))
+    assert transformer.lookup(e, req(accept_encoding="br, gzip")) is None
+    assert transformer.lookup(e, req(accept_encoding="identity;q=0, br")).status == 406
+
+
+async def test_5_2_1_6_request_no_transform(transformer):
+    e = site_entry("js/app.js", "text/javascript")
+    r = req(accept_encoding="br", cache_control="no-transform")
+    assert transformer.lookup(e, r) is None
+
+
+async def test_14_ranges_are_served_from_the_identity(transformer):
+    e = site_entry("js/app.js", "text/javascript")
+    await serve(transformer, e, req(accept_encoding="br"))  # a br variant exists
+    resp = transformer.lookup(e, req(accept_encoding="br", range="bytes=0-99"))
+    assert resp.body is e.body and head(resp)[1]["vary"] == ["Accept-Encoding"]
+    assert "content-encoding" not in head(resp)[1]
+    # a stored 206 is never transformed
+    part = entry(
+        "/p.js",
+        b"x" * 2000,
+        ("Content-Type", "text/javascript"),
+        ("Content-Range", "bytes 0-1999/9000"),
+        status=206,
+        reason="Partial Content",
+    )
+    assert transformer.lookup(part, req("/p.js", accept_encoding="br")) is None
+
+
+async def test_only_200_responses_are_transformed(transformer):
+    e = entry(
+        "/missing",
+        b"<p>not found</p>" * 200,
+        ("Content-Type", "text/html"),
+        status=404,
+        reason="Not Found",
+    )
+    assert transformer.lookup(e, req("/missing", accept_encoding="br")) is None
+    assert transformer.lookup(e, req("/missing", method="POST", accept_encoding="br")) is None
+
+
+async def test_head_gets_the_same_head_as_get(transformer):
+    e = site_entry("js/app.js", "text/javascript")
+    got = await serve(transformer, e, req(accept_encoding="br"))
+    assert transformer.lookup(e, req(method="HEAD", accept_encoding="br")) is got
+
+
+async def test_13_1_2_conditional_requests_on_variants(transformer):
+    e = site_entry("js/app.js", "text/javascript")
+    for ae in ("br", "gzip"):
+        await serve(transformer, e, req(accept_encoding=ae))
+
+    def answer(ae, inm):
+        r = req(accept_encoding=ae, if_none_match=inm)
+        v = transformer.lookup(e, r)
+        return v.etag, evaluate("GET", r.fields, etag=v.etag, last_modified=v.last_modified)
+
+    assert answer("gzip, deflate, br", '"v1-br"') == ('"v1-br"', 304)
+    # the client holds the gzip variant and still accepts gzip: keep it, answer 304
+    assert answer("gzip, deflate, br", '"v1-gzip"') == ('"v1-gzip"', 304)
+    assert answer("gzip, deflate, br", 'W/"v1-gzip"') == ('"v1-gzip"', 304)
+    # ... or the identity
+    assert answer("gzip, deflate, br", '"v1"') == ('"v1"', 304)
+    # a tag for a coding the client no longer accepts: the full response
+    assert answer("br, gzip;q=0", '"v1-gzip"') == ('"v1-br"', None)
+    assert answer("br", '"v0-br"') == ('"v1-br"', None)
+    _, f = head(transformer.lookup(e, req(accept_encoding="br", if_none_match='"v1-br"')))
+    assert f["vary"] == ["Accept-Encoding"]  # what a 304 repeats (RFC 9110 15.4.5)
+
+
+async def test_small_bodies_are_sent_as_they_are_unless_identity_is_refused(transformer):
+    e = entry("/s.css", b"body{color:red}\n" * 30, ("Content-Type", "text/css"))
+    assert len(e.body) < 1024
+    assert transformer.lookup(e, req("/s.css", accept_encoding="br, gzip")) is None
+    resp = await serve(transformer, e, req("/s.css", accept_encoding="identity;q=0, gzip"))
+    assert head(resp)[1]["content-encoding"] == ["gzip"] and decoded(resp) == e.body
+
+
+async def test_other_types_answer_406_only_when_identity_is_refused(transformer):
+    e = entry("/f.woff2", os.urandom(3000), ("Content-Type", "font/woff2"))
+    assert transformer.lookup(e, req("/f.woff2", accept_encoding="br")) is None
+    resp = transformer.lookup(e, req("/f.woff2", accept_encoding="*;q=0"))
+    assert resp.status == 406 and head(resp)[1]["vary"] == ["Accept-Encoding"]
+    assert head(resp)[1]["cache-control"] == ["no-store"]
+
+
+async def test_a_coding_that_does_not_shrink_the_body_is_not_used(transformer):
+    e = entry("/r.txt", os.urandom(5000), ("Content-Type", "text/plain"))
+    resp = await serve(transformer, e, req("/r.txt", accept_encoding="br, gzip"))
+    assert resp.body is e.body and head(resp)[1]["vary"] == ["Accept-Encoding"]
+    started = transformer.pool.jobs_started
+    assert transformer.lookup(e, req("/r.txt", accept_encoding="br, gzip")).body is e.body
+    assert transformer.pool.jobs_started == started  # remembered, not tried again
+
+
+async def test_disabled_path_prefixes(make_transformer):
+    t = make_transformer(disabled_prefixes=["/js/"])
+    assert t.lookup(site_entry("js/app.js", "text/javascript"), req(accept_encoding="br")) is None
+    css = site_entry("css/site.css", "text/css")
+    assert t.lookup(css, req("/css/site.css", accept_encoding="br")) is NEEDS_ENCODING
+
+
+# the variant cache ------------------------------------------------------------------------
+async def test_variants_die_with_their_source(transformer):
+    e = site_entry("js/app.js", "text/javascript")
+    br = await serve(transformer, e, req(accept_encoding="br"))
+    assert transformer.lookup(e, req(accept_encoding="br")) is br
+    # replaced by a new response (new body): never the old variant
+    new = entry(
+        "/js/app.js",
+        e.body.replace(b"function", b"function "),
+        ("Content-Type", "text/javascript"),
+        ("ETag", '"v2"'),
+    )
+    assert transformer.lookup(new, req(accept_encoding="br")) is NEEDS_ENCODING
+    # purged
+    await serve(transformer, e, req(accept_encoding="br"))
+    transformer.forget(e.key)
+    assert transformer.lookup(e, req(accept_encoding="br")) is NEEDS_ENCODING
+
+
+async def test_a_304_refresh_keeps_the_encoded_body_and_rebuilds_the_head(transformer):
+    e = site_entry("js/app.js", "text/javascript")
+    br = await serve(transformer, e, req(accept_encoding="br"))
+    fresh = refresh_from_304(
+        e,
+        [("Cache-Control", "max-age=600"), ("ETag", '"v1"')],
+        request_time=NOW + 70,
+        response_time=NOW + 70,
+        settings=CacheSettings(),
+        via="1.1 edge-1",
+    )
+    started = transformer.pool.jobs_started
+    again = transformer.lookup(fresh, req(accept_encoding="br"))
+    assert again is not NEEDS_ENCODING and again is not br
+    assert again.body is br.body and transformer.pool.jobs_started == started
+    assert head(again)[1]["cache-control"] == ["max-age=600"]
+    assert again.freshness is fresh.freshness
+
+
+async def test_the_variant_cache_is_bounded(make_transformer):
+    t = make_transformer(cache_max_bytes=6000)
+    entries = [
+        entry(
+            f"/{i}.js",
+            (SITE / "js/app.js").read_bytes() + bytes([i]),
+            ("Content-Type", "text/javascript"),
+        )
+        for i in range(10)
+    ]
+    for e in entries:
+        await serve(t, e, req(f"/{e.key.rsplit('/', 1)[1]}", accept_encoding="br"))
+    assert t.variants.bytes <= 6000
+    assert t.lookup(entries[0], req("/0.js", accept_encoding="br")) is NEEDS_ENCODING
+
+
+# the pool ---------------------------------------------------------------------------------
+async def test_n_concurrent_requests_for_one_variant_encode_it_once(transformer):
+    e = site_entry("css/site.css", "text/css")
+    r = req("/css/site.css", accept_encoding="gzip, deflate, br")
+    assert transformer.lookup(e, r) is NEEDS_ENCODING
+    results = await asyncio.gather(*(transformer.make(e, r) for _ in range(20)))
+    assert transformer.pool.jobs_started == 1
+    assert all(v is results[0] for v in results)
+    assert head(results[0])[1]["content-encoding"] == ["br"]
+
+
+async def test_a_full_pool_sends_the_identity_instead_of_queueing(make_transformer):
+    t = make_transformer(pool={"workers": 1, "max_pending": 1})
+    release = threading.Event()
+    blocker = asyncio.ensure_future(t.pool.run("blocker", lambda: release.wait(5)))
+    await asyncio.sleep(0)
+    e = site_entry("js/app.js", "text/javascript")
+    resp = t.lookup(e, req(accept_encoding="br"))
+    assert resp is not NEEDS_ENCODING and resp.body is e.body
+    assert head(resp)[1]["vary"] == ["Accept-Encoding"]
+    busy = t.lookup(e, req(accept_encoding="identity;q=0, br"))
+    assert busy.status == 503 and head(busy)[1]["retry-after"] == ["1"]
+    release.set()
+    await blocker
+
+
+async def test_metrics_count_bytes_and_cpu_time(transformer):
+    e = site_entry("gallery.html", "text/html")
+    await serve(transformer, e, req("/gallery.html", accept_encoding="br"))
+    reg = transformer.registry
+    labels = {"tier": "edge", "kind": "br"}
+    assert reg.get_sample_value("cdn_optimize_bytes_in_total", labels) == len(e.body)
+    out = reg.get_sample_value("cdn_optimize_bytes_out_total", labels)
+    assert 0 < out < len(e.body)
+    assert reg.get_sample_value("cdn_optimize_cpu_seconds_total", labels) > 0
+    ok = {**labels, "result": "ok"}
+    assert reg.get_sample_value("cdn_optimize_transforms_total", ok) == 1
+    assert reg.get_sample_value("cdn_optimize_cache_variants", {"tier": "edge"}) >= 1
+
+
+# images -----------------------------------------------------------------------------------
+def image_entry(name="rocket.jpg", *extra, data=None, ctype="image/jpeg"):
+    body = data if data is not None else (SITE / "images" / name).read_bytes()
+    return entry(f"/images/{name}", body, ("Content-Type", ctype), ("ETag", '"img"'), *extra)
+
+
+async def test_browsers_naming_avif_get_a_smaller_avif(transformer):
+    e = image_entry()
+    resp = await serve(transformer, e, req("/images/rocket.jpg", accept=CHROME))
+    _, f = head(resp)
+    assert f["content-type"] == ["image/avif"] and f["vary"] == ["Accept"]
+    assert f["etag"] == ['"img-avif"'] and len(resp.body) < len(e.body)
+    assert Image.open(io.BytesIO(resp.body)).size == (640, 427)
+    webp = await serve(transformer, e, req("/images/rocket.jpg", accept="image/webp,*/*"))
+    assert head(webp)[1]["content-type"] == ["image/webp"] and len(webp.body) < len(e.body)
+
+
+async def test_other_clients_get_the_original_with_vary_accept(transformer):
+    e = image_entry("chelsea-small.png", ctype="image/png")
+    for accept in ("image/png,image/*;q=0.8,*/*;q=0.5", "*/*", None):
+        resp = transformer.lookup(e, req("/images/chelsea-small.png", accept=accept))
+        assert resp.body is e.body
+        assert head(resp)[1]["vary"] == ["Accept"] and resp.etag == '"img"'
+
+
+async def test_a_conversion_that_is_not_smaller_is_not_served(transformer):
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buf, "PNG", optimize=True)
+    e = image_entry("dot.png", data=buf.getvalue(), ctype="image/png")
+    resp = await serve(transformer, e, req("/images/dot.png", accept="image/avif,*/*"))
+    assert resp.body is e.body and head(resp)[1]["vary"] == ["Accept"]
+    started = transformer.pool.jobs_started
+    assert transformer.lookup(e, req("/images/dot.png", accept="image/avif,*/*")).body is e.body
+    assert transformer.pool.jobs_started == started
+
+
+async def test_signed_resize_with_negotiated_format(transformer):
+    e = image_entry()
+    target = signed_target("/images/rocket.jpg", 320, SECRET, transformer.settings.images)
+    assert transformer.source_target(target) == "/images/rocket.jpg"
+    resp = await serve(transformer, e, req(target, accept=CHROME))
+    _, f = head(resp)
+    assert f["content-type"] == ["image/avif"] and f["etag"] == ['"img-w320-avif"']
+    assert Image.open(io.BytesIO(resp.body)).size == (320, 214)
+    jpeg = await serve(transformer, e, req(target, accept="*/*"))
+    assert head(jpeg)[1]["content-type"] == ["image/jpeg"]
+    assert head(jpeg)[1]["etag"] == ['"img-w320"']
+    assert Image.open(io.BytesIO(jpeg.body)).size == (320, 214)
+    assert len(resp.body) < len(jpeg.body) < len(e.body)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["w=320", "w=320&sig=forged", "w=333&sig=" + sign("/images/rocket.jpg", 333, SECRET)],
+)
+async def test_unsigned_or_unlisted_resizes_400_or_original(make_transformer, query):
+    target = "/images/rocket.jpg?" + query
+    strict = make_transformer()
+    assert strict.source_target(target) == target  # never rewritten
+    resp = strict.lookup(image_entry(), req(target, accept=CHROME))
+    assert resp.status == 400 and resp.body.startswith(b"400 Bad Request: ")
+    lenient = make_transformer(images={"unsigned": "original"})
+    resp = await serve(lenient, image_entry(), req(target, accept="*/*"))
+    assert resp.status == 200 and resp.body == image_entry().body
+
+
+async def test_decompression_bombs_are_refused_with_a_clear_error(transformer):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+    e = image_entry("bomb.png", data=bomb, ctype="image/png")
+    resp = transformer.lookup(e, req("/images/bomb.png", accept=CHROME))
+    assert resp.body is e.body  # sent as the origin sent it, never decoded
+    target = signed_target("/images/bomb.png", 320, SECRET, transformer.settings.images)
+    resp = transformer.lookup(e, req(target, accept=CHROME))
+    assert resp.status == 422
+    assert b"100000x100000 = 10000000000 pixels exceeds the limit" in resp.body
+    assert transformer.pool.jobs_started == 0
+    labels = {"tier": "edge", "kind": "png", "result": "refused"}
+    assert transformer.registry.get_sample_value("cdn_optimize_transforms_total", labels) == 1
+
+
+async def test_images_switched_off(make_transformer):
+    t = make_transformer(images={"enabled": False})
+    assert t.lookup(image_entry(), req("/images/rocket.jpg", accept=CHROME)) is None

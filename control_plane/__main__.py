@@ -1,7 +1,10 @@
 """``python -m control_plane``: run the control plane API.
 
     python -m control_plane --config configs/control_plane.yaml \\
-        --host 127.0.0.1 --port 9000 --db run/control.db
+        --host 127.0.0.1 --port 9000 --db run/control.db \\
+        --admin-key-file run/admin.key --control-token-file run/node.token
+
+An admin key may also come from ``$CDN_ADMIN_KEY``; see :mod:`control_plane.auth`.
 
 Flags override the config file. Bad configuration prints one line naming the file and
 field and exits 2; so does a port already in use (naming the address). SIGTERM or SIGINT
@@ -30,12 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_args(parser, admin=False)
     parser.add_argument("--db", help="SQLite file for nodes and purges (created if missing)")
+    parser.add_argument("--admin-key-file", help="file holding a bootstrap admin API key")
+    parser.add_argument("--reader-key-file", help="file holding a bootstrap read-only API key")
+    parser.add_argument("--control-token", help="node token (prefer --control-token-file)")
+    parser.add_argument("--control-token-file", help="file holding the shared node token")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = {"name": args.name, "host": args.host, "port": args.port, "db": args.db}
+    overrides = {
+        "name": args.name,
+        "host": args.host,
+        "port": args.port,
+        "db": args.db,
+        "auth": {
+            "admin_key_file": args.admin_key_file,
+            "reader_key_file": args.reader_key_file,
+            "node_token": args.control_token,
+            "node_token_file": args.control_token_file,
+        },
+    }
     try:
         config = load_config(ControlPlaneConfig, args.config, overrides, env_prefix=ENV_PREFIX)
     except ConfigError as exc:

@@ -64,10 +64,11 @@ def fanout_of(app: web.Application) -> PurgeFanout:
 class ApiError(Exception):
     """An answer other than success: ``status`` (4xx/5xx) and a one-line ``message``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def json_error(status: int, message: str, **headers: str) -> web.Response:
@@ -131,13 +132,15 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         resp = await handler(request)
     except ApiError as exc:
-        resp = json_error(exc.status, exc.message)
+        resp = json_error(exc.status, exc.message, **exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
         message = exc.reason
-        if exc.status == 404:
+        if exc.status == 413:
+            message = f"request body too large: {exc.text or exc.reason}"
+        elif exc.status == 404:
             message = f"no such resource: {request.method} {request.path}"
         elif exc.status == 405:
             message = f"method {request.method} not allowed on {request.path}"

@@ -19,11 +19,24 @@ from prometheus_client import CollectorRegistry
 
 from cdn_core.clock import Clock, SystemClock
 from cdn_core.metrics import new_registry
+from cdn_core.node.buckets import LocalBuckets
 from control_plane.api import CLOCK, CONFIG, LIVE, METRICS, STORE, Live, api_middleware
+from control_plane.auth import ACCESS, AUTHN, Authenticator
 from control_plane.config import ControlPlaneConfig
+from control_plane.guard import API_BUCKETS, auth_middleware
 from control_plane.metrics import ControlPlaneMetrics
 from control_plane.purge import PurgeFanout
-from control_plane.routes import health, nodes, purges, status
+from control_plane.routes import (
+    health,
+    keys,
+    nodes,
+    openapi,
+    origins,
+    prewarm,
+    purges,
+    ratelimits,
+    status,
+)
 from control_plane.store import Store
 
 log = logging.getLogger("cdn.control_plane")
@@ -48,14 +61,19 @@ def create_app(
         clock: time source for the records' timestamps (default: the system clock).
         registry: Prometheus registry for the metrics (default: a fresh one).
     """
-    app = web.Application(middlewares=[api_middleware])
+    app = web.Application(
+        middlewares=[api_middleware, auth_middleware], client_max_size=config.api.max_body_bytes
+    )
     app[CONFIG] = config
+    app[ACCESS] = {}
+    app[AUTHN] = Authenticator()
+    app[API_BUCKETS] = LocalBuckets(10_000)
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = ControlPlaneMetrics(registry if registry is not None else new_registry())
     app[STORE] = store if store is not None else Store(config.db)
     app[LIVE] = Live()
     app.cleanup_ctx.append(_lifecycle(owns_store=store is None))
-    for module in (health, nodes, purges, status):
+    for module in (health, keys, nodes, purges, status, prewarm, ratelimits, origins, openapi):
         module.add_routes(app)
     return app
 
@@ -63,13 +81,27 @@ def create_app(
 def _lifecycle(*, owns_store: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config, store, live = app[CONFIG], app[STORE], app[LIVE]
+        authn = app[AUTHN]
+        authn.configure(config.auth)
         if owns_store:
             await store.open()
         session = None
         retry: asyncio.Task[None] | None = None
         try:
+            authn.load(await store.list_keys())
+            if not authn.has_admin:
+                log.warning(
+                    "no admin credential: set auth.admin_key_file or $%s to manage keys",
+                    config.auth.admin_key_env,
+                )
+            if authn.node_token is None:
+                log.warning("no node token (auth.node_token_file): nodes will refuse purges")
             await _seed_nodes(app)
-            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=_CONNECTION_LIMIT))
+            # Only ever used to reach the nodes' admin ports: it carries the node token.
+            headers = {"Authorization": f"Bearer {authn.node_token}"} if authn.node_token else {}
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=_CONNECTION_LIMIT), headers=headers
+            )
             live.session = session
             live.fanout = PurgeFanout(
                 store,

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from control_plane import cli_api, launcher
+from control_plane import chaos, cli_api, launcher
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     launcher.register(sub)
     cli_api.register(sub)
+    chaos.register(sub)
     return parser
 
 

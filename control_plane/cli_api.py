@@ -2,12 +2,20 @@
 
 - ``cdnctl status [--json]``: every node's health and cache counters (exit 1 when any
   node is unhealthy).
-- ``cdnctl purge VALUE [VALUE...] [--prefix|--host|--tag|--all] [--soft] [--json]``: one
-  purge per value (URLs by default); prints the purge id, each node's ack in fan-out
-  order and the completion time. Exit 0 when every node acked every purge, else 1.
+- ``cdnctl purge VALUE [VALUE...] [--prefix|--host|--tag|--all] [--soft] [--json]
+  [--wait [--timeout S]]``: one purge per value (URLs by default); prints the purge id,
+  each node's ack in fan-out order and the completion time. With ``--wait`` it shows a
+  progress bar until every node acknowledged (the control plane keeps retrying nodes
+  that failed), or ``--timeout`` seconds pass. Exit 0 when every node acked every
+  purge, else 1.
 - ``cdnctl nodes list [--tier T] [--json] | add NAME --tier T --host H --port P
   --admin-url U | remove NAME``.
+- ``keys``, ``prewarm``, ``ratelimit``, ``failover``, ``origins``: see
+  :mod:`control_plane.cli_ops`.
 
+Every command takes ``--key``; without it the API key is ``$CDN_API_KEY``, else the
+``admin.key`` that ``cdnctl up`` wrote in the state directory (``$CDN_STATE_DIR``, else
+``state_dir`` of ``configs/stack.yaml`` under the current directory, else ``run/``).
 Errors (the API's ``{"error": ...}``, an unreachable control plane) print one line on
 stderr and exit 1. Uses only the standard library's ``urllib``.
 """
@@ -16,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -32,8 +43,50 @@ class CliError(Exception):
     """A failure to report as one line (and exit 1)."""
 
 
+def state_dir() -> Path:
+    """Where ``cdnctl up`` keeps its state (see the module docstring)."""
+    env = os.environ.get("CDN_STATE_DIR")
+    if env:
+        return Path(env)
+    stack_file = Path("configs/stack.yaml")
+    if stack_file.is_file():
+        from cdn_core.errors import ConfigError
+        from control_plane.stack import load_stack
+
+        try:
+            stack, base = load_stack(stack_file)
+            return (base / stack.state_dir).resolve()
+        except ConfigError:
+            pass
+    return Path("run")
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """``--key``, else ``$CDN_API_KEY``, else the state directory's ``admin.key``."""
+    key = getattr(args, "key", None) or os.environ.get("CDN_API_KEY")
+    if key:
+        return str(key).strip()
+    try:
+        text = (state_dir() / "admin.key").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return text.splitlines()[0].strip() if text else None
+
+
+def call(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, Any]:
+    """:func:`request` with the API base URL and key of the command line."""
+    return request(args.api, method, path, body, key=api_key(args))
+
+
 def request(
-    api: str, method: str, path: str, body: dict[str, Any] | None = None
+    api: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
 ) -> tuple[int, Any]:
     """Call the API; returns ``(status, parsed JSON or None)`` for 2xx answers.
 
@@ -45,6 +98,8 @@ def request(
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             raw = resp.read()
@@ -55,6 +110,8 @@ def request(
             message = json.loads(raw)["error"]
         except (ValueError, KeyError, TypeError):
             message = raw.decode(errors="replace").strip()[:200] or exc.reason
+        if exc.code == 401 and not key:
+            message += " (no key: use --key, $CDN_API_KEY or run cdnctl up)"
         raise CliError(f"control plane answered {exc.code}: {message}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -95,7 +152,7 @@ def _cell(value: Any) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _, data = request(args.api, "GET", "/v1/status")
+    _, data = call(args, "GET", "/v1/status")
     nodes = data["nodes"]
     if args.json:
         print(json.dumps(data, indent=2))
@@ -156,6 +213,32 @@ def _print_purge(p: dict[str, Any]) -> None:
         )
 
 
+def _progress(p: dict[str, Any], elapsed: float) -> str:
+    total = len(p["nodes"])
+    acked = sum(1 for a in p["nodes"].values() if a["state"] == "acked")
+    width = 30
+    filled = width if total == 0 else width * acked // total
+    return f"\r[{'#' * filled}{'.' * (width - filled)}] {acked}/{total} nodes acked {elapsed:.1f}s"
+
+
+def _wait_purge(args: argparse.Namespace, purge: dict[str, Any]) -> dict[str, Any]:
+    """Poll the purge until it is complete or ``--timeout`` passes, drawing a progress
+    bar on stderr (when it is a terminal, or always with ``--progress``)."""
+    started = time.monotonic()
+    show = not args.json and (sys.stderr.isatty() or args.progress)
+    while True:
+        elapsed = time.monotonic() - started
+        if show:
+            print(_progress(purge, elapsed), end="", file=sys.stderr, flush=True)
+        if purge["completed_at"] or elapsed >= args.timeout:
+            break
+        time.sleep(0.05 if elapsed < 1 else 0.25)
+        _, purge = call(args, "GET", "/v1/purges/" + quote(purge["id"], safe=""))
+    if show:
+        print(file=sys.stderr)
+    return purge
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     kind = args.kind
     if kind == "all":
@@ -172,10 +255,12 @@ def cmd_purge(args: argparse.Namespace) -> int:
         values = list(args.values)
     results = []
     for value in values:
-        body: dict[str, Any] = {"type": kind, "soft": args.soft, "wait": True}
+        body: dict[str, Any] = {"type": kind, "soft": args.soft, "wait": not args.wait}
         if value is not None:
             body["value"] = value
-        _, purge = request(args.api, "POST", "/v1/purges", body)
+        _, purge = call(args, "POST", "/v1/purges", body)
+        if args.wait:
+            purge = _wait_purge(args, purge)
         results.append(purge)
         if not args.json:
             _print_purge(purge)
@@ -189,31 +274,42 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_nodes_list(args: argparse.Namespace) -> int:
     query = "?" + urlencode({"tier": args.tier}) if args.tier else ""
-    _, data = request(args.api, "GET", "/v1/nodes" + query)
+    _, data = call(args, "GET", "/v1/nodes" + query)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
     if not data["nodes"]:
         print("no nodes registered")
         return 0
-    rows = [["NAME", "TIER", "ADDRESS", "ADMIN URL", "REGISTERED"]]
+    rows = [["NAME", "TIER", "ADDRESS", "ADMIN URL", "REGISTERED", "ALIVE", "PURGE SEQ"]]
     for n in data["nodes"]:
         address = f"{n['host']}:{n['port']}"
-        rows.append([n["name"], n["tier"], address, n["admin_url"], n["registered_at"]])
+        alive = {True: "yes", False: "NO", None: "-"}[n.get("alive")]
+        rows.append(
+            [
+                n["name"],
+                n["tier"],
+                address,
+                n["admin_url"],
+                n["registered_at"],
+                alive,
+                _cell(n.get("purge_seq")),
+            ]
+        )
     print(_table(rows))
     return 0
 
 
 def cmd_nodes_add(args: argparse.Namespace) -> int:
     body = {"tier": args.tier, "host": args.host, "port": args.port, "admin_url": args.admin_url}
-    _, n = request(args.api, "PUT", "/v1/nodes/" + quote(args.name, safe=""), body)
+    _, n = call(args, "PUT", "/v1/nodes/" + quote(args.name, safe=""), body)
     address = f"{n['host']}:{n['port']}"
     print(f"node {n['name']} registered: {n['tier']} at {address}, admin {n['admin_url']}")
     return 0
 
 
 def cmd_nodes_remove(args: argparse.Namespace) -> int:
-    request(args.api, "DELETE", "/v1/nodes/" + quote(args.name, safe=""))
+    call(args, "DELETE", "/v1/nodes/" + quote(args.name, safe=""))
     print(f"node {args.name} removed")
     return 0
 
@@ -225,15 +321,30 @@ def _bind(parser: argparse.ArgumentParser, func: Any) -> None:
     parser.set_defaults(func=lambda args: _run(func, args))
 
 
+def key_parent() -> argparse.ArgumentParser:
+    """The ``--key`` option every API command takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--key",
+        metavar="KEY",
+        help="API key (default $CDN_API_KEY, else admin.key in the cdnctl up state dir)",
+    )
+    return common
+
+
 def register(subparsers: Any) -> None:
     """Add ``status``, ``purge`` and ``nodes`` to cdnctl's subparsers (``args.api`` is the
     control plane's base URL, from the top-level ``--api``)."""
-    p = subparsers.add_parser("status", help="health and cache counters of every node")
+    common = key_parent()
+    p = subparsers.add_parser(
+        "status", help="health and cache counters of every node", parents=[common]
+    )
     p.add_argument("--json", action="store_true", help="print the API's JSON")
     _bind(p, cmd_status)
 
     p = subparsers.add_parser(
         "purge",
+        parents=[common],
         help="purge URLs (or a prefix, host, tag, or everything) from every cache",
         description="Purge from every mid-tier and edge node; exit 0 when all acked.",
     )
@@ -262,21 +373,32 @@ def register(subparsers: Any) -> None:
     p.set_defaults(kind="url")
     p.add_argument("--soft", action="store_true", help="mark stale instead of removing")
     p.add_argument("--json", action="store_true", help="print the API's JSON")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="show progress until every node acknowledged (retries included)",
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds --wait waits (default 60)")
+    p.add_argument("--progress", action="store_true", help="draw the bar even when not a tty")
     _bind(p, cmd_purge)
 
     p = subparsers.add_parser("nodes", help="the node registry (list, add, remove)")
     sub = p.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
-    q = sub.add_parser("list", help="list registered nodes")
+    q = sub.add_parser("list", help="list registered nodes", parents=[common])
     q.add_argument("--tier", choices=TIERS)
     q.add_argument("--json", action="store_true", help="print the API's JSON")
     _bind(q, cmd_nodes_list)
-    q = sub.add_parser("add", help="register (or update) a node")
+    q = sub.add_parser("add", help="register (or update) a node", parents=[common])
     q.add_argument("name")
     q.add_argument("--tier", choices=TIERS, required=True)
     q.add_argument("--host", required=True)
     q.add_argument("--port", type=int, required=True)
     q.add_argument("--admin-url", required=True, help="e.g. http://127.0.1.1:9080")
     _bind(q, cmd_nodes_add)
-    q = sub.add_parser("remove", help="remove a node from the registry")
+    q = sub.add_parser("remove", help="remove a node from the registry", parents=[common])
     q.add_argument("name")
     _bind(q, cmd_nodes_remove)
+
+    from control_plane import cli_ops
+
+    cli_ops.register(subparsers, common)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from cdn_core.config import StrictModel
 from control_plane.models import NODE_NAME, is_hostname, is_http_url
@@ -24,6 +24,44 @@ class PurgeConfig(StrictModel):
     """How long one node may take to acknowledge a purge before it counts as failed."""
     retry_interval: float = Field(default=3.0, gt=0, le=3600)
     """Pause between passes of the retry loop that re-sends unacknowledged purges."""
+
+
+class AuthConfig(StrictModel):
+    """Where the bootstrap credentials come from (see :mod:`control_plane.auth`)."""
+
+    admin_key_file: str | None = None
+    """File whose first line is an admin API key (``cdnctl up`` writes ``run/admin.key``)."""
+    admin_key_env: str | None = "CDN_ADMIN_KEY"
+    """Environment variable that may hold an admin API key (ignored when unset/empty)."""
+    reader_key_file: str | None = None
+    """File whose first line is a read-only API key (``cdnctl up`` gives it to the router)."""
+    node_token: SecretStr | None = None
+    """The shared node token (prefer ``node_token_file``: flags show in ``ps``)."""
+    node_token_file: str | None = None
+    """File whose first line is the node token; wins over ``node_token``."""
+
+
+class ApiLimitConfig(StrictModel):
+    """Limits the API puts on its own clients."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Largest request body accepted (413 beyond it)."""
+    rate: float = Field(default=50.0, gt=0, le=1_000_000)
+    """Requests per second per API key (or per client address without a valid key);
+    the node token is not limited."""
+    burst: int = Field(default=200, ge=1, le=1_000_000)
+    """Requests a key may make at once before ``rate`` applies."""
+
+
+class PushConfig(StrictModel):
+    """Prewarm fan-out settings."""
+
+    node_timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds one node may take to fetch a whole prewarm batch."""
+    sitemap_timeout: float = Field(default=10.0, gt=0, le=120)
+    """Seconds to fetch a sitemap."""
+    max_urls: int = Field(default=1000, ge=1, le=100_000)
+    """Most URLs one prewarm (or one sitemap) may name."""
 
 
 class SeedNode(StrictModel):
@@ -59,7 +97,12 @@ class ControlPlaneConfig(StrictModel):
     """SQLite file holding nodes, purges and acknowledgements (created if missing)."""
     status_timeout: float = Field(default=1.0, gt=0, le=60)
     """Seconds to wait for each node's admin ``/status`` and ``/healthz`` in ``/v1/status``."""
+    heartbeat_timeout: float = Field(default=10.0, gt=0, le=3600)
+    """A node whose last heartbeat is older than this many seconds shows ``alive: false``."""
     purge: PurgeConfig = PurgeConfig()
+    auth: AuthConfig = AuthConfig()
+    api: ApiLimitConfig = ApiLimitConfig()
+    push: PushConfig = PushConfig()
     nodes: dict[str, SeedNode] = Field(default_factory=dict)
     """Nodes upserted into the registry at startup, keyed by name (optional; nodes can
     also register themselves through the API)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from cdn_core.errors import ConfigError
-from control_plane.stack import Process, load_stack, processes
+from control_plane.auth import write_secret_file
+from control_plane.stack import Credentials, Process, load_stack, processes
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
@@ -52,12 +54,29 @@ def _get(url: str, timeout: float = 1.0) -> int:
         return 0
 
 
-def _put_json(url: str, body: dict[str, Any]) -> int:
+def ensure_credentials(state: Path) -> Credentials:
+    """The stack's secrets in the state directory, created (mode 0600) on first use and
+    kept across restarts: ``admin.key`` (what ``cdnctl`` reads by default),
+    ``reader.key`` (the router's) and ``node.token`` (control plane <-> nodes)."""
+    files = {name: state / name for name in ("admin.key", "reader.key", "node.token")}
+    secrets = {name: write_secret_file(path) for name, path in files.items()}
+    return Credentials(
+        admin_key_file=files["admin.key"],
+        reader_key_file=files["reader.key"],
+        node_token_file=files["node.token"],
+        reader_key=secrets["reader.key"],
+    )
+
+
+def _put_json(url: str, body: dict[str, Any], key: str | None = None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
     req = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
         method="PUT",
-        headers={"Content-Type": "application/json"},
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(req, timeout=3) as resp:
@@ -79,17 +98,24 @@ class Supervisor:
         self.stopping = False
 
     def start_all(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         for p in self.procs:
-            log = open(self.log_dir / f"{p.name}.log", "ab")  # noqa: SIM115 - owned until stop
-            self._logs.append(log)
-            self.children[p.name] = subprocess.Popen(
-                p.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
-            )
+            self.start(p)
+
+    def start(self, p: Process) -> subprocess.Popen[bytes]:
+        """Start (or, after it exited, restart) one process, appending to its log."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{p.name}.log", "ab")  # noqa: SIM115 - owned until stop
+        self._logs.append(log)
+        child = subprocess.Popen(
+            p.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            env={**os.environ, **p.env} if p.env else None,
+        )
+        self.children[p.name] = child
+        return child
 
     def exited(self) -> list[tuple[Process, int]]:
         return [(p, rc) for p in self.procs if (rc := self.children[p.name].poll()) is not None]
@@ -130,13 +156,13 @@ class Supervisor:
             log.close()
 
 
-def _register_nodes(api: str, procs: list[Process]) -> list[str]:
+def _register_nodes(api: str, procs: list[Process], key: str | None = None) -> list[str]:
     failed = []
     for p in procs:
         if p.tier == "control_plane":
             continue
         body = {"tier": p.tier, "host": p.host, "port": p.port, "admin_url": p.admin_url}
-        if _put_json(f"{api}/v1/nodes/{p.name}", body) != 200:
+        if _put_json(f"{api}/v1/nodes/{p.name}", body, key) != 200:
             failed.append(p.name)
     return failed
 
@@ -147,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    procs = processes(stack, base)
+    credentials = ensure_credentials((base / stack.state_dir).resolve())
+    admin_key = credentials.admin_key_file.read_text().strip()
+    procs = processes(stack, base, credentials=credentials)
     log_dir = (base / stack.log_dir).resolve()
     sup = Supervisor(procs, log_dir)
 
@@ -172,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
                     print("  " + tail.replace("\n", "\n  "), file=sys.stderr)
             return 1
         api = next(p.admin_url for p in procs if p.tier == "control_plane")
-        unregistered = _register_nodes(api, procs)
+        unregistered = _register_nodes(api, procs, admin_key)
         if unregistered:
             print(
                 f"warning: could not register {', '.join(unregistered)} with the control plane",
@@ -181,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'name':<9} {'tier':<14} {'listens on':<28} admin", flush=True)
         for p in procs:
             print(f"{p.name:<9} {p.tier:<14} {p.listen:<28} {p.admin_url}")
+        print(f"admin API key: {credentials.admin_key_file} (cdnctl uses it by default)")
         print(
             f"stack is up: dig @{stack.router.host} -p {stack.router.port} {stack.site} A "
             f"+short; cdnctl status; Ctrl-C stops everything",

@@ -91,6 +91,48 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Role = Literal["admin", "purger", "reader"]
+
+
+class KeyIn(_Body):
+    """Body of ``POST /v1/keys``."""
+
+    name: StrictStr = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    role: Role
+
+
+class HeartbeatIn(_Body):
+    """Body of ``POST /v1/nodes/{name}/heartbeat`` (sent by the nodes every second or so)."""
+
+    tier: Tier
+    host: StrictStr = Field(min_length=1, max_length=253)
+    port: StrictInt = Field(ge=1, le=65535)
+    admin_url: StrictStr = Field(min_length=1, max_length=2048)
+    purge_seq: StrictInt | None = Field(default=None, ge=0)
+
+
+class PrewarmIn(_Body):
+    """Body of ``POST /v1/prewarm``: ``urls`` or ``sitemap`` (one of them)."""
+
+    urls: list[StrictStr] | None = Field(default=None, min_length=1, max_length=1000)
+    sitemap: StrictStr | None = Field(default=None, max_length=2048)
+    tiers: list[Literal["mid", "edge"]] = Field(default=["mid", "edge"], min_length=1)
+
+
+class AnnounceIn(_Body):
+    """Body of ``POST /v1/announce``: URLs the origin created or changed."""
+
+    urls: list[StrictStr] = Field(min_length=1, max_length=1000)
+    tiers: list[Literal["mid", "edge"]] = Field(default=["mid", "edge"], min_length=1)
+
+
+class FailoverIn(_Body):
+    """Body of ``PUT /v1/origins/failover``."""
+
+    forced: StrictBool
+    reason: StrictStr | None = Field(default=None, max_length=500)
+
+
 class NodeIn(_Body):
     """Body of ``PUT /v1/nodes/{name}``."""
 
@@ -119,6 +161,8 @@ class Node:
     port: int
     admin_url: str
     registered_at: float
+    last_seen: float | None = None
+    purge_seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +172,8 @@ class Node:
             "port": self.port,
             "admin_url": self.admin_url,
             "registered_at": rfc3339(self.registered_at),
+            "last_seen": rfc3339(self.last_seen),
+            "purge_seq": self.purge_seq,
         }
 
 
@@ -201,4 +247,45 @@ class Purge:
             "completed_at": rfc3339(self.completed_at),
             "state": self.state,
             "nodes": {a.node: a.to_json() for a in self.acks},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as stored: only a salted SHA-256 of its secret part is kept."""
+
+    id: str
+    name: str
+    role: Role
+    salt: bytes
+    hash: bytes
+    created_at: float
+    revoked_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "created_at": rfc3339(self.created_at),
+            "revoked_at": rfc3339(self.revoked_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    """A rate-limit policy (the fields of
+    :class:`cdn_core.node.ratelimit_policy.RateLimitPolicy`) with its id and times."""
+
+    id: str
+    policy: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            **self.policy,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
         }

@@ -4,7 +4,7 @@ it describes. Pure: no processes are started here (see :mod:`control_plane.launc
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field
@@ -69,6 +69,19 @@ class Process:
     host: str
     port: int
     listen: str
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment (secrets go here rather than on the command line)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The one-host stack's secrets, as files in the state directory (see
+    :func:`control_plane.launcher.ensure_credentials`)."""
+
+    admin_key_file: Path
+    reader_key_file: Path
+    node_token_file: Path
+    reader_key: str
 
 
 def load_stack(path: str | Path) -> tuple[StackConfig, Path]:
@@ -80,9 +93,17 @@ def load_stack(path: str | Path) -> tuple[StackConfig, Path]:
     return load_config(StackConfig, path, env_prefix="CDN_STACK"), Path(path).resolve().parent
 
 
-def processes(stack: StackConfig, base: Path, python: str = sys.executable) -> list[Process]:
+def processes(
+    stack: StackConfig,
+    base: Path,
+    python: str = sys.executable,
+    credentials: Credentials | None = None,
+) -> list[Process]:
     """Every process of the stack, in start order: control plane, origin, mid tiers, edges,
-    router. Paths in the stack file are relative to ``base``."""
+    router. Paths in the stack file are relative to ``base``. With ``credentials`` the
+    control plane gets its bootstrap admin and reader keys and the node token, every
+    caching node the node token and the control plane's URL (heartbeats, purge catch-up,
+    rate-limit policies), and the router a read-only key for the node registry."""
 
     def rel(p: str) -> str:
         return str((base / p).resolve())
@@ -106,6 +127,18 @@ def processes(stack: StackConfig, base: Path, python: str = sys.executable) -> l
                 str(cp.port),
                 "--db",
                 str(state / "control.db"),
+                *(
+                    [
+                        "--admin-key-file",
+                        str(credentials.admin_key_file),
+                        "--reader-key-file",
+                        str(credentials.reader_key_file),
+                        "--control-token-file",
+                        str(credentials.node_token_file),
+                    ]
+                    if credentials
+                    else []
+                ),
             ],
             f"{api}/v1/healthz",
             api,
@@ -167,6 +200,9 @@ def processes(stack: StackConfig, base: Path, python: str = sys.executable) -> l
             ]
             for u in upstreams:
                 argv += ["--upstream", u]
+            if credentials:
+                argv += ["--control-plane", api]
+                argv += ["--control-token-file", str(credentials.node_token_file)]
             out.append(
                 Process(
                     n.name,
@@ -193,9 +229,15 @@ def processes(stack: StackConfig, base: Path, python: str = sys.executable) -> l
         str(r.port),
         "--admin-port",
         str(r.admin_port),
-        "--control-plane",
-        api,
     ]
+    router_env: dict[str, str] = {}
+    if credentials:
+        # The registry needs a key: a read-only one, as Basic credentials in the URL, passed
+        # in the environment so that it does not show in ps.
+        authed = f"http://router:{credentials.reader_key}@{cp.host}:{cp.port}"
+        router_env["CDN_ROUTER__CONTROL_PLANE__URL"] = authed
+    else:
+        argv += ["--control-plane", api]
     for n in stack.edges.nodes:
         argv += ["--edge", f"{n.name}={n.host}:{n.port}:{n.admin_port}"]
     out.append(
@@ -208,6 +250,7 @@ def processes(stack: StackConfig, base: Path, python: str = sys.executable) -> l
             r.host,
             r.port,
             f"{r.host}:{r.port} (udp+tcp)",
+            router_env,
         )
     )
     return out

@@ -1,27 +1,21 @@
 """Durable state of the control plane in SQLite (via aiosqlite): nodes, purges, purge_acks.
 
-The schema is created on :meth:`Store.open`. Every write runs in one ``BEGIN IMMEDIATE``
-transaction, so a crash never leaves a purge without its acknowledgement rows or a
-half-recorded ack. WAL journal with ``synchronous=FULL``: a committed purge survives a
-crash or power loss. ``purges.seq`` is ``AUTOINCREMENT`` and therefore never reused, even
-after rows are deleted. One connection serves the process; a lock serialises its use so
-one coroutine's open transaction is never seen by another.
+The schema is created on :meth:`Store.open` (see :mod:`control_plane.db`). Every write
+runs in one ``BEGIN IMMEDIATE`` transaction, so a crash never leaves a purge without its
+acknowledgement rows or a half-recorded ack. ``purges.seq`` is ``AUTOINCREMENT`` and
+therefore never reused, even after rows are deleted. Keys, rate-limit policies and
+settings live in :mod:`control_plane.store_admin`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
-import aiosqlite
-
-from cdn_core.errors import StartupError
 from control_plane.models import PURGED_TIERS, Ack, Node, Purge, PurgeType
+from control_plane.store_admin import ADMIN_SCHEMA, AdminTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -71,6 +65,8 @@ def _node(row: sqlite3.Row) -> Node:
         port=row["port"],
         admin_url=row["admin_url"],
         registered_at=row["registered_at"],
+        last_seen=row["last_seen"],
+        purge_seq=row["purge_seq"],
     )
 
 
@@ -87,65 +83,14 @@ def _ack(row: sqlite3.Row) -> Ack:
     )
 
 
-class Store:
+class Store(AdminTables):
     """The control plane's SQLite database at ``path`` (``":memory:"`` for a throwaway)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
-
-    async def open(self) -> None:
-        """Connect, create the parent directory and the schema.
-
-        Raises:
-            StartupError: the file cannot be created or is not a usable SQLite database.
-        """
-        try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StartupError(f"cannot open database {self.path}: {exc}") from exc
-        db.row_factory = sqlite3.Row
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=FULL")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            await db.close()
-            raise StartupError(f"cannot open database {self.path}: {exc}") from exc
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            async with self._lock:
-                await db.close()
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: committed on success, rolled back on any error."""
-        async with self._lock:
-            db = self._conn()
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                await db.commit()
-            except BaseException:
-                await db.rollback()
-                raise
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            yield self._conn()
-
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return self._db
+    SCHEMAS = (SCHEMA, ADMIN_SCHEMA)
+    COLUMNS = (
+        ("nodes", "last_seen", "REAL"),
+        ("nodes", "purge_seq", "INTEGER"),
+    )
 
     # -- nodes ---------------------------------------------------------------------------
 
@@ -161,7 +106,9 @@ class Store:
                 " admin_url = excluded.admin_url, registered_at = excluded.registered_at",
                 (name, tier, host, port, admin_url, now),
             )
-        return Node(name, tier, host, port, admin_url, now)  # type: ignore[arg-type]
+        node = await self.get_node(name)
+        assert node is not None
+        return node
 
     async def list_nodes(self, tier: str | None = None) -> list[Node]:
         """All nodes (or those of ``tier``), by tier then name."""
@@ -193,6 +140,48 @@ class Store:
                 (name,),
             )
         return found
+
+    async def heartbeat(
+        self,
+        name: str,
+        *,
+        tier: str,
+        host: str,
+        port: int,
+        admin_url: str,
+        purge_seq: int | None,
+        now: float,
+    ) -> Node:
+        """Record a node's heartbeat: register it (or update its address) and remember
+        when it was last seen and the last purge seq it applied."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO nodes (name, tier, host, port, admin_url, registered_at,"
+                " last_seen, purge_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET tier = excluded.tier, host = excluded.host,"
+                " port = excluded.port, admin_url = excluded.admin_url,"
+                " last_seen = excluded.last_seen, purge_seq = excluded.purge_seq",
+                (name, tier, host, port, admin_url, now, now, purge_seq),
+            )
+        node = await self.get_node(name)
+        assert node is not None
+        return node
+
+    async def head_seq(self) -> int:
+        """The highest purge seq ever given (0 before the first purge)."""
+        async with (
+            self._read() as db,
+            db.execute("SELECT COALESCE(MAX(seq), 0) AS head FROM purges") as cur,
+        ):
+            row = await cur.fetchone()
+        return int(row["head"]) if row else 0
+
+    async def purges_after(self, seq: int, limit: int) -> list[Purge]:
+        """Up to ``limit`` purges with a seq above ``seq``, lowest first (for catch-up)."""
+        sql = "SELECT id FROM purges WHERE seq > ? ORDER BY seq LIMIT ?"
+        async with self._read() as db, db.execute(sql, (seq, limit)) as cur:
+            ids = [r["id"] for r in await cur.fetchall()]
+        return await self._purges_by_ids(ids)
 
     # -- purges --------------------------------------------------------------------------
 

@@ -1,16 +1,43 @@
-"""A fake cache node's admin app for tests of the control plane (and anything that needs a
-purge target): ``POST /purge``, ``GET /healthz``, ``GET /status``.
+"""Helpers for tests of the control plane: a fake cache node's admin app (``POST /purge``,
+``POST /prewarm``, ``GET /healthz``, ``GET /status``), and credentials.
 
-It records each purge call, can fail (HTTP 500) or answer slowly, and appends
-``("start"|"end", name)`` to a shared ``events`` list so tests can check fan-out order.
+The fake node records each purge and prewarm call, can fail (HTTP 500) or answer slowly,
+and appends ``("start"|"end", name)`` to a shared ``events`` list so tests can check
+fan-out order. With ``token`` set it answers 401 to calls without that bearer token.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from control_plane.config import AuthConfig
+
+ADMIN_KEY = "test-admin-key"
+READER_KEY = "test-reader-key"
+NODE_TOKEN = "test-node-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+NODE = {"Authorization": f"Bearer {NODE_TOKEN}"}
+
+
+def auth_config(directory: Path) -> AuthConfig:
+    """Bootstrap files in ``directory`` holding :data:`ADMIN_KEY`, :data:`READER_KEY` and
+    :data:`NODE_TOKEN`, and the auth settings that name them."""
+    files = {}
+    for name, secret in (("admin.key", ADMIN_KEY), ("reader.key", READER_KEY)):
+        files[name] = directory / name
+        files[name].write_text(secret + "\n")
+    token = directory / "node.token"
+    token.write_text(NODE_TOKEN + "\n")
+    return AuthConfig(
+        admin_key_file=str(files["admin.key"]),
+        reader_key_file=str(files["reader.key"]),
+        node_token_file=str(token),
+        admin_key_env=None,
+    )
 
 
 class FakeNode:
@@ -26,6 +53,7 @@ class FakeNode:
         delay: float = 0.0,
         purged: int = 1,
         status: dict[str, Any] | None = None,
+        token: str | None = None,
     ) -> None:
         self.name = name
         self.tier = tier
@@ -34,17 +62,40 @@ class FakeNode:
         self.delay = delay
         self.purged = purged
         self.status = status if status is not None else {"cache": {"entries": 0}}
+        self.token = token
         self.calls: list[dict[str, Any]] = []
+        self.prewarms: list[list[str]] = []
         self.admin_url = ""  # set by whoever serves app()
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/purge", self._purge)
+        app.router.add_post("/prewarm", self._prewarm)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/status", self._status)
         return app
 
+    def _refused(self, request: web.Request) -> web.Response | None:
+        if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"error": "bad control token"}, status=401)
+        return None
+
+    async def _prewarm(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        self.events.append(("prewarm", self.name))
+        urls = (await request.json())["urls"]
+        self.prewarms.append(urls)
+        if self.fail:
+            return web.json_response({"error": "boom"}, status=500)
+        results = {u: "fwd=uri-miss; fwd-status=200; stored" for u in urls}
+        return web.json_response({"node": self.name, "results": results})
+
     async def _purge(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         self.events.append(("start", self.name))
         body = await request.json()
         self.calls.append(body)

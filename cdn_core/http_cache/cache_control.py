@@ -1,9 +1,11 @@
 """Cache-Control parsing (RFC 9111 5.2).
 
 Directive names are case-insensitive; arguments may be tokens or quoted strings (5.2:
-recipients accept both). A directive that appears twice with different values, or whose
-delta-seconds are not a non-negative integer, makes the value *invalid*: RFC 9111 4.2.1
-lets a cache treat such a response as stale, which is what we do (``max_age=0``).
+recipients accept both). A directive that appears twice with different values, whose
+delta-seconds are not a non-negative integer, or that has whitespace around its ``=``
+(not the 5.2 syntax), makes the value *invalid*: RFC 9111 4.2.1 lets a cache treat such a
+response as stale, which is what we do (``max_age=0``). Targeted fields (RFC 9213) have a
+stricter syntax of their own: see :mod:`cdn_core.http_cache.targeted`.
 """
 
 from __future__ import annotations
@@ -121,12 +123,15 @@ def parse_cache_control(value: str | None) -> CacheControl:
     private_fields: set[str] = set()
     max_stale: float | None = None
     for item in split_list(value):
-        name, eq, arg = item.partition("=")
-        name = name.strip().lower()
+        raw_name, eq, arg = item.partition("=")
+        name = raw_name.strip().lower()
         argv: str | None = arg.strip() if eq else None
         if name in _DELTA:
             attr = _DELTA[name]
-            seconds = _delta_seconds(argv)
+            # 5.2: token "=" value with nothing around the "="; "max-age =60" or
+            # "max-age= 60" is not the max-age directive, so it cannot make a response fresh.
+            spaced = bool(eq) and (raw_name[-1:].isspace() or arg[:1].isspace())
+            seconds = INVALID if spaced else _delta_seconds(argv)
             if attr in deltas and deltas[attr] != seconds:
                 seconds = INVALID  # conflicting duplicates (RFC 9111 4.2.1)
             deltas[attr] = seconds
@@ -150,10 +155,11 @@ def parse_cache_control(value: str | None) -> CacheControl:
             if argv is None:
                 max_stale = float("inf")
             else:
-                seconds = _delta_seconds(argv)
+                spaced = raw_name[-1:].isspace() or arg[:1].isspace()
+                seconds = INVALID if spaced else _delta_seconds(argv)
                 max_stale = None if seconds == INVALID else float(seconds)
     return CacheControl(
-        **{k: (0 if v == INVALID else v) for k, v in deltas.items()},
+        **{k: (0 if v == INVALID else v) for k, v in deltas.items()},  # type: ignore[arg-type]
         **flags,
         max_stale=max_stale,
         no_cache=no_cache,

@@ -73,3 +73,23 @@ NOT_MODIFIED_FIELDS = (
     "vary",
     "last-modified",
 )
+
+
+def selects_stored(
+    *,
+    stored_etag: str | None,
+    stored_last_modified: str | None,
+    etag: str | None,
+    last_modified: str | None,
+) -> bool:
+    """Whether a 304 with validators ``etag``/``last_modified`` is about the stored response
+    with ``stored_etag``/``stored_last_modified`` (RFC 9111 4.3.4), so that it may update
+    it. A 304 naming another entity-tag, or (without entity-tags on both sides) another
+    modification date, is about some other representation and must update nothing. A 304
+    that omits its validators is taken to be about the response we asked about."""
+    if etag is not None and stored_etag is not None:
+        return weak_match(etag, stored_etag)
+    if last_modified is not None and stored_last_modified is not None:
+        new, old = parse_http_date(last_modified), parse_http_date(stored_last_modified)
+        return new is None or old is None or new == old
+    return True

@@ -108,8 +108,9 @@ def may_serve_stale_on_error(
 ) -> bool:
     """Whether a stale response may answer when the upstream failed (RFC 5861 4
     ``stale-if-error`` from the response or the request, or the operator's failover window
-    in seconds), never when the response forbids stale use (RFC 9111 4.2.4)."""
-    if forbids_stale(response_cc):
+    in seconds), never when the response forbids stale use (RFC 9111 4.2.4) or must be
+    validated before every use (unqualified ``no-cache``, 5.2.2.4), fresh or not."""
+    if forbids_stale(response_cc) or response_cc.no_cache:
         return False
     staleness = max(0.0, meta.age(now) - meta.freshness_lifetime)
     windows = [failover_window]

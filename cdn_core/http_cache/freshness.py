@@ -29,7 +29,8 @@ def freshness_lifetime(
     for heuristically cacheable status codes (RFC 9110 15.1) or ``public`` responses.
 
     ``date_value`` is the response's ``Date`` (or the time it was received when absent).
-    An invalid ``Expires`` (such as ``0``) means already expired (RFC 9111 5.3).
+    An invalid ``Expires`` (such as ``0``, or a date in any zone but ``GMT``) means already
+    expired (RFC 9111 5.3).
     """
     if shared and cc.s_maxage is not None:
         return float(cc.s_maxage)
@@ -37,8 +38,8 @@ def freshness_lifetime(
         return float(cc.max_age)
     expires_raw = fields.get("expires")
     if expires_raw is not None:
-        if "," in expires_raw and expires_raw.count(",") > 1:
-            return 0.0  # several Expires lines: RFC 9111 4.2.1 lets us treat it as stale
+        # Several Expires lines combine into a value that is no HTTP-date, so they too read
+        # as stale (RFC 9111 4.2.1 allows that).
         expires = parse_http_date(expires_raw)
         if expires is None:
             return 0.0

@@ -6,12 +6,16 @@ from cdn_core.http_cache import Fields
 from cdn_core.http_cache.cache_control import CacheControl
 from cdn_core.http_cache.freshness import HEURISTICALLY_CACHEABLE, has_explicit_expiration
 
-# Final status codes this cache understands (RFC 9111 3: "the response status code is
-# final" and "understood by the cache"). 206 is excluded: we store only complete bodies
-# and answer ranges from them.
+# Status codes whose caching requirements this cache implements. RFC 9111 3 asks a cache to
+# understand the status code only for 206, 304 and responses carrying ``must-understand``
+# (5.2.2.3); any other final status may be stored when the response gives it a freshness
+# basis.
 UNDERSTOOD_STATUS = frozenset(
     {200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501}
 )
+# Never stored whole: 206 (we store only complete bodies and answer ranges from them) and
+# 304 (it updates a stored response, 4.3.4).
+NOT_STORED_STATUS = frozenset({206, 304})
 CACHEABLE_METHODS = frozenset({"GET"})
 
 
@@ -28,10 +32,14 @@ def storable(
     """Return ``(True, "")`` when a shared cache may store the response, else
     ``(False, reason)`` where reason is a short token for metrics and Cache-Status.
 
-    RFC 9111 3: cacheable method, final understood status, no ``no-store`` in request or
+    RFC 9111 3: cacheable method, final status (not 206/304), no ``no-store`` in request or
     response, not ``private`` (unqualified), ``Authorization`` only with ``public``,
     ``s-maxage`` or ``must-revalidate`` (3.5), and some basis for freshness (explicit
     expiration, ``public``, ``no-cache``, or a heuristically cacheable status).
+    ``must-understand`` (5.2.2.3) limits storing to status codes in
+    :data:`UNDERSTOOD_STATUS` and, for those, overrides the response's ``no-store``.
+    Server errors other than 501 are not stored whatever their freshness: by policy a
+    stored response is never replaced by an error (RFC 5861 4 lets the stale one answer).
     ``Vary: *`` is refused because it can never be reused (4.1). A response with
     ``Set-Cookie`` is shared only when ``share_set_cookie`` is set and the origin marked it
     explicitly cacheable (``public`` or ``s-maxage``): RFC 9111 7.3 leaves this to the
@@ -39,10 +47,17 @@ def storable(
     """
     if method not in CACHEABLE_METHODS:
         return False, "method"
-    if status not in UNDERSTOOD_STATUS:
+    if not 200 <= status <= 599 or status in NOT_STORED_STATUS:
         return False, "status"
-    if request_cc.no_store or response_cc.no_store:
+    understood = status in UNDERSTOOD_STATUS
+    if response_cc.must_understand and not understood:
+        return False, "must-understand"
+    if request_cc.no_store or (
+        response_cc.no_store and not (response_cc.must_understand and understood)
+    ):
         return False, "no-store"
+    if status >= 500 and status != 501:
+        return False, "status"
     if response_cc.private:
         return False, "private"
     if "authorization" in request_fields and not (

@@ -1,12 +1,22 @@
-"""A node's admin endpoints beyond /healthz, /status and /metrics: ``POST /purge``.
+"""A node's admin endpoints beyond /healthz, /status and /metrics: ``POST /purge`` and
+``POST /prewarm``. Both accept only the control plane's credentials: ``Authorization:
+Bearer <node token>`` (``control.token_file``); without it they answer 401, and 403 on a
+node that has no token configured (they are then disabled).
 
 Purge body (JSON): ``{"type": "url"|"prefix"|"host"|"tag"|"all", "value": str,
 "soft": bool, "id": str, "seq": int}``; answer 200 ``{"node", "purged", "seq", "id"}``,
-or 400 ``{"error": ...}`` for a bad body.
+or 400 ``{"error": ...}`` for a bad body. The seq is remembered for catch-up
+(:mod:`cdn_core.node.sync`).
+
+Prewarm body: ``{"urls": [absolute URL, ...]}`` (at most 1000); each URL is fetched
+through this tier (:meth:`CachingProxy.prewarm`, eight at a time) and stored if RFC 9111
+allows; answer 200 ``{"node", "results": {url: Cache-Status text | "error: ..."}}``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +29,26 @@ if TYPE_CHECKING:
     from cdn_core.node.app import Node
 
 PURGE_TYPES = ("url", "prefix", "host", "tag", "all")
+PREWARM_MAX_URLS = 1000
+PREWARM_CONCURRENCY = 8
+
+
+def refuse(node: Node, request: web.Request) -> web.Response | None:
+    """401/403 unless the request carries the node token; None when it does."""
+    token = node.control_token
+    if not token:
+        return web.json_response(
+            {"error": "disabled: this node has no control token (--control-token-file)"},
+            status=403,
+        )
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
+        return web.json_response(
+            {"error": "needs the control plane's node token (Authorization: Bearer ...)"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="cdn-node"'},
+        )
+    return None
 
 
 def selector_from_json(body: Any) -> PurgeSelector:
@@ -53,6 +83,9 @@ def selector_from_json(body: Any) -> PurgeSelector:
 
 def add_node_routes(app: web.Application, node: Node) -> None:
     async def purge(request: web.Request) -> web.Response:
+        refused = refuse(node, request)
+        if refused is not None:
+            return refused
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -62,6 +95,7 @@ def add_node_routes(app: web.Application, node: Node) -> None:
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         count = node.purge(selector)
+        node.sync.note_applied(body.get("seq"))
         return web.json_response(
             {
                 "node": node.config.name,
@@ -71,4 +105,34 @@ def add_node_routes(app: web.Application, node: Node) -> None:
             }
         )
 
+    async def prewarm(request: web.Request) -> web.Response:
+        refused = refuse(node, request)
+        if refused is not None:
+            return refused
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        urls = body.get("urls") if isinstance(body, dict) else None
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            return web.json_response({"error": "urls: a non-empty list of URLs"}, status=400)
+        if len(urls) > PREWARM_MAX_URLS:
+            return web.json_response(
+                {"error": f"urls: at most {PREWARM_MAX_URLS} per call"}, status=400
+            )
+        limit = asyncio.Semaphore(PREWARM_CONCURRENCY)
+
+        async def one(url: str) -> str:
+            async with limit:
+                try:
+                    return await node.proxy.prewarm(url)
+                except ValueError as exc:
+                    return f"error: {exc}"
+
+        results = await asyncio.gather(*(one(u) for u in urls))
+        return web.json_response(
+            {"node": node.config.name, "results": dict(zip(urls, results, strict=True))}
+        )
+
     app.router.add_post("/purge", purge)
+    app.router.add_post("/prewarm", prewarm)

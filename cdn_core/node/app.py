@@ -19,16 +19,22 @@ from prometheus_client import CollectorRegistry
 from cdn_core.admin import create_admin_app
 from cdn_core.clock import Clock, SystemClock
 from cdn_core.metrics import new_registry
-from cdn_core.node.admin import add_node_routes
+from cdn_core.node.admin import add_node_routes, selector_from_json
 from cdn_core.node.config import NodeConfig
+from cdn_core.node.failover import ForcedFailover
 from cdn_core.node.metrics import NodeMetrics
 from cdn_core.node.protocol import HttpServerProtocol, ServerStats
 from cdn_core.node.proxy import CachingProxy
+from cdn_core.node.ratelimit import RateLimiter
+from cdn_core.node.sanitize import strip_untrusted
+from cdn_core.node.sync import NodeSync
 from cdn_core.node.upstream import UpstreamPool
 from cdn_core.service import bind_error, bound_port, start_site
 from cdn_core.store import CacheStore, MemoryStore, PurgeSelector
 
 log = logging.getLogger("cdn.node")
+
+SWEEP_INTERVAL = 0.5  # seconds between checks of connection deadlines
 
 
 class Node:
@@ -49,15 +55,70 @@ class Node:
             max_variants=config.cache.max_variants,
         )
         self.metrics = NodeMetrics(self.registry, config.tier)
-        self.stats = ServerStats()
+        self.stats = ServerStats(on_refuse=self._refused)
+        self._refusal_log: dict[str, float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self.upstream = UpstreamPool(config.upstream, self.clock)
         self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics)
+        if config.tier == "edge":
+            self.proxy.gates.append(strip_untrusted)
+        self._policy_hooks()
         self._server: asyncio.base_events.Server | None = None
         self._connections: weakref.WeakSet[HttpServerProtocol] = weakref.WeakSet()
         self._admin: web.AppRunner | None = None
         self._started = time.monotonic()
         self.port = 0
         self.admin_port = 0
+
+    def _refused(self, reason: str) -> None:
+        self.metrics.refused.labels(self.config.tier, reason).inc()
+        # Logged at most once a minute per reason: a flood must not become a log flood.
+        now = time.monotonic()
+        if now - self._refusal_log.get(reason, -1e9) >= 60:
+            self._refusal_log[reason] = now
+            log.warning("refusing clients: %s (logged once a minute; see cdn_refused_total)",
+                        reason)
+
+    async def _sweep(self) -> None:
+        """Enforce per-connection deadlines (slow heads and bodies, idle keep-alive)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            now = loop.time()
+            for conn in list(self._connections):
+                conn.expire(now)
+
+    def _policy_hooks(self) -> None:
+        """Tier policy: rate limiting at edges, the failover override at mid tiers, and
+        the link to the control plane (see :mod:`cdn_core.node.sync`)."""
+        cfg = self.config
+        self.control_token: str | None = None
+        self.ratelimiter: RateLimiter | None = None
+        self.failover: ForcedFailover | None = None
+        if cfg.tier == "edge":
+            cluster = None
+            if cfg.ratelimit.redis_url:
+                from cdn_core.node.ratelimit_redis import RedisBuckets
+
+                cluster = RedisBuckets(cfg.ratelimit.redis_url)
+            self.ratelimiter = RateLimiter(
+                cfg.ratelimit, self.clock, self.registry, cfg.tier, cluster=cluster
+            )
+            self.ratelimiter.install(self.proxy.spawn, self.proxy)
+            self.proxy.gates.append(self.ratelimiter.gate)
+        else:
+            self.failover = ForcedFailover(self.proxy)
+            self.proxy.gates.append(self.failover.gate)
+        self.sync = NodeSync(
+            cfg.control,
+            name=cfg.name,
+            tier=cfg.tier,
+            clock=self.clock,
+            purge=self.purge,
+            selector=selector_from_json,
+            set_policies=self.ratelimiter.set_policies if self.ratelimiter else None,
+            set_failover=self.failover.set if self.failover else None,
+        )
 
     def _protocol(self) -> HttpServerProtocol:
         proto = HttpServerProtocol(self.proxy, self.config.limits, self.stats)
@@ -70,12 +131,18 @@ class Node:
         Raises:
             StartupError: a port cannot be bound (the message names it).
         """
+        cfg = self.config
+        self.control_token = cfg.control.resolve_token()
         await self.upstream.start()
         loop = asyncio.get_running_loop()
-        cfg = self.config
         try:
             self._server = await loop.create_server(
-                self._protocol, cfg.host, cfg.port, backlog=2048, reuse_address=True
+                self._protocol,
+                cfg.host,
+                cfg.port,
+                backlog=2048,
+                reuse_address=True,
+                start_serving=False,
             )
         except OSError as exc:
             await self.upstream.close()
@@ -93,6 +160,14 @@ class Node:
             await self.upstream.close()
             raise
         self.admin_port = bound_port(self._admin)
+        # Catch up on missed purges before the data port accepts anyone.
+        advertised = cfg.control.advertise_host or host
+        self.sync.set_address(cfg.host, self.port, f"http://{advertised}:{self.admin_port}")
+        await self.sync.open(self.control_token)
+        await self.sync.before_serving(self.store.stats()["entries"] > 0)
+        self.sync.begin()
+        await self._server.start_serving()
+        self._sweeper = loop.create_task(self._sweep())
         log.info(
             "%s %s serving on %s:%d, admin on %s:%d, upstreams %s",
             cfg.tier,
@@ -106,13 +181,19 @@ class Node:
 
     async def stop(self) -> None:
         """Stop accepting, close client connections, cancel owned tasks, close pools."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._server is not None:
             self._server.close()
             for conn in list(self._connections):
                 conn.close()
             await self._server.wait_closed()
+        await self.sync.stop()
         await self.proxy.close()
         await self.upstream.close()
+        if self.ratelimiter is not None:
+            await self.ratelimiter.close()
         if self._admin is not None:
             await self._admin.cleanup()
 
@@ -146,4 +227,9 @@ class Node:
                 "requests_by_status": counts,
             },
             "upstreams": self.upstream.status(),
+            "control": self.sync.describe(),
+            "ratelimit": self.ratelimiter.status() if self.ratelimiter else None,
+            "failover": None if self.failover is None else {
+                "forced": self.failover.forced, "served": self.failover.served
+            },
         }

@@ -31,6 +31,12 @@ def parse_args(tier: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--failover-window", type=float, help="seconds stale objects may answer when upstreams fail"
     )
+    parser.add_argument(
+        "--control-plane", metavar="URL", help="control plane for heartbeats, purge catch-up"
+    )
+    parser.add_argument("--control-token", help="node token (prefer --control-token-file)")
+    parser.add_argument("--control-token-file", help="file holding the control plane's token")
+    parser.add_argument("--redis", metavar="URL", help="redis:// URL for cluster rate limits")
     return parser.parse_args(argv)
 
 
@@ -45,6 +51,12 @@ def overrides(tier: str, args: argparse.Namespace) -> dict[str, Any]:
         "upstream": {"urls": args.upstream} if args.upstream else None,
         "cache": {"max_bytes": args.cache_bytes} if args.cache_bytes else None,
         "failover_window": args.failover_window,
+        "control": {
+            "url": args.control_plane,
+            "token": args.control_token,
+            "token_file": args.control_token_file,
+        },
+        "ratelimit": {"redis_url": args.redis},
     }
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from cdn_core.config import StrictModel
+from cdn_core.node.control_config import ControlSettings, RateLimitSettings
+from cdn_core.node.edge_config import SignedUrlSettings, TlsSettings
 
 
 class CacheSettings(StrictModel):
@@ -40,6 +42,9 @@ class UpstreamSettings(StrictModel):
     pool_size: int = Field(64, ge=1, description="connections per upstream")
     fail_threshold: int = Field(1, ge=1, description="consecutive failures that mark it down")
     retry_after: float = Field(2.0, gt=0, description="seconds before a down upstream is tried")
+    ca_file: str | None = Field(
+        None, description="PEM CA bundle for https upstreams (default: the system's CAs)"
+    )
 
     @field_validator("urls")
     @classmethod
@@ -55,6 +60,17 @@ class LimitSettings(StrictModel):
     max_headers: int = Field(100, gt=0, description="request header lines")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=0, description="request body, bytes")
     max_pipelined: int = Field(32, ge=1, description="queued requests per connection")
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds to receive a request head (slow-loris)"
+    )
+    body_timeout: float = Field(30.0, gt=0, description="seconds to receive a request body")
+    idle_timeout: float = Field(
+        60.0, gt=0, description="seconds a keep-alive connection may wait for a request"
+    )
+    max_connections: int = Field(10_000, ge=1, description="client connections in total")
+    max_connections_per_client: int = Field(
+        256, ge=1, description="client connections from one address"
+    )
 
 
 class NodeConfig(StrictModel):
@@ -70,6 +86,10 @@ class NodeConfig(StrictModel):
     failover_window: float = Field(
         0.0, ge=0, description="seconds a stale object may answer when upstreams fail"
     )
+    control: ControlSettings = ControlSettings()
+    ratelimit: RateLimitSettings = RateLimitSettings()
+    tls: TlsSettings = TlsSettings()
+    signed_urls: SignedUrlSettings = SignedUrlSettings()
 
     def admin_address(self) -> tuple[str, int]:
         """The admin listener: ``admin_host`` (default ``host``) and ``admin_port``

@@ -47,6 +47,10 @@ class NodeMetrics:
             ["tier"],
             registry=registry,
         ).labels(tier)
+        self.refused = Counter(
+            "cdn_refused_total", "Clients refused or timed out, by reason",
+            ["tier", "reason"], registry=registry,
+        )
         self.cache_bytes = Gauge(
             "cdn_cache_bytes",
             "Bytes charged to the cache store",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httptools
 
@@ -25,7 +25,10 @@ class Request:
     (RFC 9110 5.3); ``headers`` keeps the raw lines as ``(str, str)`` in order; ``target``
     is the request target as sent (origin-form ``/path?query``)."""
 
-    __slots__ = ("method", "target", "headers", "fields", "version", "keep_alive", "body", "client")
+    __slots__ = (
+        "method", "target", "headers", "fields", "version", "keep_alive", "body", "client",
+        "scheme",
+    )
 
     def __init__(
         self,
@@ -37,6 +40,7 @@ class Request:
         keep_alive: bool,
         body: bytes,
         client: str,
+        scheme: str = "http",
     ) -> None:
         self.method = method
         self.target = target
@@ -46,6 +50,7 @@ class Request:
         self.keep_alive = keep_alive
         self.body = body
         self.client = client
+        self.scheme = scheme
 
 
 @dataclass
@@ -57,6 +62,10 @@ class ServerStats:
     in_flight: int = 0
     requests: int = 0
     bad_requests: int = 0
+    per_client: dict[str, int] = field(default_factory=dict)
+    # Called with a short reason each time a client is refused or timed out (for metrics
+    # and rate-limited logging): "connections-total", "header-timeout", "bad-request"...
+    on_refuse: Callable[[str], None] = field(default=lambda reason: None)
 
 
 def simple_response(status: int, reason: str, message: str, *, close: bool) -> bytes:
@@ -77,6 +86,8 @@ class _Reject(Exception):
         self.status = status
         self.reason = reason
 
+
+_REFUSAL_REASONS = {413: "body-too-large", 414: "uri-too-long", 431: "header-too-large"}
 
 Handler = Callable[[Request, "HttpServerProtocol"], None]
 
@@ -101,11 +112,17 @@ class HttpServerProtocol:
         "closed",
         "_paused",
         "_write_waiter",
+        "_scheme",
+        "_loop",
+        "deadline",
+        "_deadline_reason",
         "__weakref__",
     )
 
-    def __init__(self, handler: Handler, limits: LimitSettings, stats: ServerStats) -> None:
+    def __init__(self, handler: Handler, limits: LimitSettings, stats: ServerStats,
+                 scheme: str = "http") -> None:
         self._handler = handler
+        self._scheme = scheme
         self._limits = limits
         self._stats = stats
         self._transport = None
@@ -115,6 +132,11 @@ class HttpServerProtocol:
         self._draining = False
         self._paused = False
         self._write_waiter: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        # Loop time by which the current phase must end (None: no limit), checked by the
+        # node's sweeper: cheaper than a timer per request on the hit path.
+        self.deadline: float | None = None
+        self._deadline_reason = ""
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._head_bytes = 0
@@ -127,12 +149,54 @@ class HttpServerProtocol:
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if peer else ""
-        self._stats.connections += 1
+        stats = self._stats
+        stats.connections += 1
+        count = stats.per_client.get(self._client, 0) + 1
+        stats.per_client[self._client] = count
+        limits = self._limits
+        if stats.connections > limits.max_connections:
+            self._refuse_connection("connections-total")
+        elif count > limits.max_connections_per_client:
+            self._refuse_connection("connections-per-client")
+        else:
+            self._set_deadline(limits.header_timeout, "header-timeout")
+
+    def _refuse_connection(self, reason: str) -> None:
+        self._stats.on_refuse(reason)
+        assert self._transport is not None
+        self._transport.write(simple_response(503, "Service Unavailable",
+                                              "too many connections", close=True))
+        self._transport.close()
+
+    def _set_deadline(self, seconds: float, reason: str) -> None:
+        self.deadline = self._loop.time() + seconds
+        self._deadline_reason = reason
+
+    def expire(self, now: float) -> None:
+        """Called by the node's sweeper: end a connection whose phase outlived its limit.
+        A slow request head or body gets 408 (RFC 9110 15.5.9); an idle keep-alive
+        connection is closed silently."""
+        if self.deadline is None or now < self.deadline or self._transport is None:
+            return
+        reason = self._deadline_reason
+        self.deadline = None
+        self._stats.on_refuse(reason)
+        if reason != "idle-timeout" and not self._busy:
+            self._transport.write(simple_response(408, "Request Timeout",
+                                                  "request not received in time", close=True))
+        self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:
             self.closed = True
-            self._stats.connections -= 1
+            stats = self._stats
+            stats.connections -= 1
+            left = stats.per_client.get(self._client, 1) - 1
+            if left > 0:
+                stats.per_client[self._client] = left
+            else:
+                stats.per_client.pop(self._client, None)
+        self.deadline = None
         self._transport = None
         self._queue.clear()
         self.resume_writing()
@@ -174,6 +238,7 @@ class HttpServerProtocol:
 
     # llhttp callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._set_deadline(self._limits.header_timeout, "header-timeout")
         self._url = b""
         self._headers = []
         self._head_bytes = 0
@@ -193,27 +258,40 @@ class HttpServerProtocol:
             raise _Reject(431, "Request Header Fields Too Large", "too many header fields")
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
+    def on_headers_complete(self) -> None:
+        self._set_deadline(self._limits.body_timeout, "body-timeout")
+
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
         if sum(map(len, self._body)) > self._limits.max_body_bytes:
             raise _Reject(413, "Content Too Large", "request body too large")
 
     def on_message_complete(self) -> None:
+        self.deadline = None  # the handler and the upstream timeouts take over
         p = self._parser
+        version = p.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise _Reject(505, "HTTP Version Not Supported", "only HTTP/1.0 and 1.1")
         fields: dict[str, str] = {}
         for name, value in self._headers:
             lname = name.lower()
             prev = fields.get(lname)
             fields[lname] = value if prev is None else f"{prev}, {value}"
+        te = fields.get("transfer-encoding")
+        if te is not None and te.strip().lower() != "chunked":
+            # RFC 9112 6.1: a transfer coding we do not decode would reach the next tier
+            # still encoded, so two tiers could disagree on the body: refuse it.
+            raise _Reject(501, "Not Implemented", "unsupported transfer coding")
         req = Request(
             p.get_method().decode("latin-1"),
             self._url.decode("latin-1"),
             self._headers,
             fields,
-            p.get_http_version(),
+            version,
             p.should_keep_alive(),
             b"".join(self._body),
             self._client,
+            self._scheme,
         )
         self._stats.requests += 1
         self._queue.append(req)
@@ -259,6 +337,8 @@ class HttpServerProtocol:
         if self._transport is not None and self._transport.is_closing():
             return
         self._drain()
+        if not self._busy:
+            self._set_deadline(self._limits.idle_timeout, "idle-timeout")
 
     def close(self) -> None:
         if self._transport is not None:
@@ -266,6 +346,7 @@ class HttpServerProtocol:
 
     def _reject(self, status: int, reason: str, message: str) -> None:
         self._stats.bad_requests += 1
+        self._stats.on_refuse(_REFUSAL_REASONS.get(status, "bad-request"))
         if self._transport is None:
             return
         if not self._busy:

@@ -16,10 +16,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urljoin
 
 from cdn_core.clock import Clock
 from cdn_core.errors import UpstreamError, UpstreamTimeout
 from cdn_core.http_cache.cache_control import parse_cache_control
+from cdn_core.http_cache.conditional import selects_stored
 from cdn_core.http_cache.decision import Action, decide, may_serve_stale_on_error
 from cdn_core.http_cache.storability import storable
 from cdn_core.http_cache.vary import secondary_key
@@ -36,6 +38,7 @@ from cdn_core.node.response import (
     refresh_from_304,
     serialize_head,
 )
+from cdn_core.node.sanitize import forwarded_fields
 from cdn_core.node.sender import ResponseWriter
 from cdn_core.node.upstream import UpstreamPool, UpstreamStream
 from cdn_core.store import CacheStore, PurgeSelector, StoredResponse
@@ -45,7 +48,8 @@ log = logging.getLogger("cdn.node")
 CONDITIONAL_FIELDS = frozenset(
     {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
 )
-UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+# RFC 9110 9.2.1. Every other method, known or not, is unsafe for invalidation (RFC 9111 4.4).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Reasons a response was not stored that hold for every request of the key (hit-for-miss).
 KEY_WIDE_REASONS = frozenset({"no-store", "private", "vary-star", "no-freshness", "set-cookie"})
 
@@ -116,7 +120,7 @@ class CachingProxy:
                 self._fail(conn, 400, "Bad Request", "request target must be origin-form")
                 return
             target = "/" + key_from_url(target).split("://", 1)[1].partition("/")[2]
-        key = cache_key("http", host, target)
+        key = cache_key(req.scheme, host, target)
         if req.method not in ("GET", "HEAD"):
             self.spawn(self._guard(conn, self._pass(req, conn, key, target)))
             return
@@ -292,8 +296,13 @@ class CachingProxy:
         headers = [(n, v) for n, v in req.headers if n.lower() not in drop]
         via = req.fields.get("via")
         headers.append(("Via", f"{via}, {self.via}" if via else self.via))
-        xff = req.fields.get("x-forwarded-for") if self.config.tier != "edge" else None
-        headers.append(("X-Forwarded-For", f"{xff}, {req.client}" if xff else req.client))
+        if self.config.tier == "edge":
+            # Client claims were stripped on arrival (sanitize.strip_untrusted); state
+            # what this edge saw instead.
+            headers.extend(forwarded_fields(req.client, req.fields.get("host", ""), req.scheme))
+        else:
+            xff = req.fields.get("x-forwarded-for")
+            headers.append(("X-Forwarded-For", f"{xff}, {req.client}" if xff else req.client))
         if stale is not None:
             if stale.etag:
                 headers.append(("If-None-Match", stale.etag))
@@ -356,6 +365,16 @@ class CachingProxy:
         response_time = self.clock.time()
         if stream.status == 304 and stale is not None:
             stream.close()
+            if not selects_stored(
+                stored_etag=stale.etag,
+                stored_last_modified=stale.last_modified,
+                etag=_first(stream.headers, "etag"),
+                last_modified=_first(stream.headers, "last-modified"),
+            ):
+                # RFC 9111 4.3.4: a 304 for another representation updates nothing; fetch
+                # the full response rather than serve the stored one as if validated.
+                log.warning("304 for %s names other validators; refetching", key)
+                return await self._fill(key, req, target, None, fwd)
             fresh = refresh_from_304(
                 stale,
                 stream.headers,
@@ -404,16 +423,16 @@ class CachingProxy:
             )
         useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
         keep = ok and not useless
-        status = f"fwd={fwd}; fwd-status={stream.status}"
+        cs = f"fwd={fwd}; fwd-status={stream.status}"
         length = stream.content_length
         if length is not None and length > self.config.cache.max_object_bytes:
             # Too large to keep: stream it straight to this one client.
-            return FillResult(status, False, meta, stream=stream)
+            return FillResult(cs, False, meta, stream=stream)
         fill = Fill(meta, length)
         self.spawn(self._receive(stream, fill, keep, started))
         # Errors are shared with waiters too, so that they do not all retry at once.
         return FillResult(
-            status + ("; stored" if keep else ""), ok or stream.status >= 500, meta, fill=fill
+            cs + ("; stored" if keep else ""), ok or stream.status >= 500, meta, fill=fill
         )
 
     async def _receive(
@@ -462,7 +481,7 @@ class CachingProxy:
             entry = self._error_entry(key, req, 502, "Bad Gateway", "upstream unavailable", now)
             self.writer.send_entry(req, conn, entry, 0, b"fwd=method")
             return
-        if req.method in UNSAFE_METHODS and up.status < 400:
+        if req.method not in SAFE_METHODS and up.status < 400:
             self._invalidate(key, req, up.headers)
         entry = build_entry(
             key=key,
@@ -487,6 +506,8 @@ class CachingProxy:
         )
 
     def _invalidate(self, key: str, req: Request, headers: list[tuple[str, str]]) -> None:
+        """Purge ``key`` and the URIs in ``Location``/``Content-Location`` (absolute or
+        relative to the request's URI) that have the same host (RFC 9111 4.4)."""
         now = self.clock.time()
         keys = {key}
         fields = combine(headers)
@@ -495,14 +516,18 @@ class CachingProxy:
             value = fields.get(name)
             if not value:
                 continue
-            if value.startswith("/"):
-                keys.add(base + value)
-                continue
             try:
-                other = key_from_url(value)
+                other = key_from_url(urljoin(key, value.strip()))
             except ValueError:
                 continue
             if other.startswith(base + "/"):
                 keys.add(other)
         for k in keys:
             self.store.purge(PurgeSelector("url", k), now)
+
+
+def _first(headers: list[tuple[str, str]], name: str) -> str | None:
+    for n, v in headers:
+        if n.lower() == name:
+            return v
+    return None

@@ -2,7 +2,8 @@
 
 Header handling follows RFC 9110 7.6.1 (hop-by-hop fields and those named in
 ``Connection`` are not forwarded or stored) and RFC 9111 3.1/4.3.4 (what a cache stores
-and how a 304 updates it).
+and how a 304 updates it). A response without a valid ``Date`` gets one from the time it
+was received (RFC 9110 6.6.1), replacing the invalid value rather than adding a second.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from cdn_core.http_cache.cache_control import CacheControl, parse_cache_control
 from cdn_core.http_cache.dates import format_http_date, parse_http_date
 from cdn_core.http_cache.decision import Freshness
 from cdn_core.http_cache.freshness import freshness_lifetime
+from cdn_core.http_cache.targeted import parse_surrogate_control, parse_targeted
 from cdn_core.http_cache.vary import secondary_key, vary_fields
 from cdn_core.node.config import CacheSettings
 from cdn_core.node.protocol import Request
@@ -28,12 +30,16 @@ HOP_BY_HOP = frozenset(
         "upgrade",
         "proxy-authenticate",
         "proxy-authorization",
+        # RFC 9110 11.7.3: meant for the next client on the chain only.
+        "proxy-authentication-info",
     }
 )
 # Fields recomputed by each tier rather than copied.
 NOT_STORED = HOP_BY_HOP | {"content-length", "age"}
-# RFC 9111 3.2 / 4.3.4: fields a 304 must not overwrite in the stored response.
-NOT_UPDATED = NOT_STORED | {"content-encoding", "content-range", "content-type", "etag"}
+# RFC 9111 3.2 / 4.3.4: fields a 304 must not overwrite in the stored response: those not
+# stored at all, Content-Length (the stored body's own), and those describing the stored
+# body that this tier processes (codings, ranges, and the type the optimiser keys on).
+NOT_UPDATED = NOT_STORED | {"content-encoding", "content-range", "content-type"}
 
 
 def connection_named(fields: dict[str, str]) -> set[str]:
@@ -78,14 +84,20 @@ def caching_policy(
 ) -> tuple[CacheControl, dict[str, str]]:
     """The Cache-Control directives this tier obeys and the fields freshness is computed
     from. RFC 9213 2.1: the first targeted field (``settings.targeted_fields``, e.g.
-    ``CDN-Cache-Control``) with a non-empty value replaces ``Cache-Control`` and
-    ``Expires``; otherwise ``Cache-Control`` applies."""
+    ``CDN-Cache-Control``) present with a valid value replaces ``Cache-Control`` and
+    ``Expires``; an empty or unparseable one is ignored; without any, ``Cache-Control``
+    applies. ``Surrogate-Control``, if listed, is read with its own syntax (see
+    :mod:`cdn_core.http_cache.targeted`)."""
     for name in settings.targeted_fields:
-        value = fields.get(name.lower(), "").strip()
-        if value:
-            return parse_cache_control(value), {
-                k: v for k, v in fields.items() if k != "expires"
-            }
+        lname = name.lower()
+        value = fields.get(lname)
+        if not value:
+            continue
+        cc = parse_surrogate_control(value) if lname == "surrogate-control" else (
+            parse_targeted(value)
+        )
+        if cc is not None:
+            return cc, {k: v for k, v in fields.items() if k != "expires"}
     return parse_cache_control(fields.get("cache-control")), fields
 
 
@@ -128,7 +140,7 @@ def build_entry(
     date_value = parse_http_date(fields.get("date"))
     if date_value is None:
         date_value = response_time
-        kept.append(("Date", format_http_date(response_time)))
+        kept = _with_date(kept, response_time)
         fields["date"] = kept[-1][1]
     lifetime = freshness_lifetime(
         status,
@@ -169,6 +181,13 @@ def build_entry(
     return entry
 
 
+def _with_date(headers: list[tuple[str, str]], when: float) -> list[tuple[str, str]]:
+    """``headers`` with any ``Date`` lines replaced by one for ``when``."""
+    out = [(n, v) for n, v in headers if n.lower() != "date"]
+    out.append(("Date", format_http_date(when)))
+    return out
+
+
 def _field(headers: list[tuple[str, str]], name: str) -> str | None:
     for n, v in headers:
         if n.lower() == name:
@@ -187,12 +206,17 @@ def refresh_from_304(
 ) -> StoredResponse:
     """The stored response updated by a 304 (RFC 9111 4.3.4): fields in the 304 replace the
     stored ones (except those 3.2 protects); freshness and age restart from the 304's
-    ``Date`` and ``Age``."""
+    ``Date`` and ``Age``. A 304 without a valid ``Date`` is dated when it was received:
+    keeping the stored ``Date`` would count the whole time since the first fetch as age,
+    and the refreshed response would be stale at once."""
     update = end_to_end(headers, NOT_UPDATED)
+    date_value = parse_http_date(_field(update, "date"))
+    if date_value is None:
+        date_value = response_time
+        update = _with_date(update, response_time)
     replaced = {n.lower() for n, _ in update}
     merged = [(n, v) for n, v in entry.headers if n.lower() not in replaced] + update
     kept, fields, cc, policy_fields = _stored_fields(merged, settings)
-    date_value = parse_http_date(fields.get("date")) or response_time
     lifetime = freshness_lifetime(
         entry.status,
         policy_fields,

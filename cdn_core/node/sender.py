@@ -18,6 +18,7 @@ from cdn_core.node.response import serialize_head
 from cdn_core.node.upstream import UpstreamStream
 from cdn_core.store import StoredResponse
 
+MAX_AGE = 2**31
 MAX_RANGES = 16  # more parts than this are answered with the whole body (RFC 9110 14.3)
 
 
@@ -28,7 +29,8 @@ class ResponseWriter:
 
     def tail(self, req: Request, age: float, cache_status: bytes) -> list[bytes]:
         """The per-request header lines and the blank line ending the head."""
-        out = [b"Age: %d\r\n" % int(age), self._cs_prefix, cache_status, b"\r\n"]
+        # RFC 9111 5.1: an age past what we represent is sent as 2147483648.
+        out = [b"Age: %d\r\n" % min(int(age), MAX_AGE), self._cs_prefix, cache_status, b"\r\n"]
         if not req.keep_alive:
             out.append(b"Connection: close\r\n")
         out.append(b"\r\n")

@@ -14,6 +14,7 @@ from cdn_core.clock import Clock
 from cdn_core.errors import UpstreamError, UpstreamTimeout
 from cdn_core.hashing import rendezvous_order
 from cdn_core.node.config import UpstreamSettings
+from cdn_core.node.tls import client_context
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -87,7 +88,9 @@ class UpstreamPool:
     async def start(self) -> None:
         s = self.settings
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=s.pool_size),
+            connector=aiohttp.TCPConnector(
+                limit=0, limit_per_host=s.pool_size, ssl=client_context(s.ca_file)
+            ),
             timeout=aiohttp.ClientTimeout(total=s.timeout, sock_connect=s.connect_timeout),
             auto_decompress=False,
             skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),

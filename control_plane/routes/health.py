@@ -7,6 +7,7 @@ from aiohttp import web
 
 from cdn_core.metrics import CONTENT_TYPE_LATEST, render
 from control_plane.api import METRICS, body_of
+from control_plane.auth import PUBLIC, add_route
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -20,5 +21,5 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    add_route(app, "GET", "/v1/healthz", healthz, PUBLIC)
+    add_route(app, "GET", "/metrics", metrics, PUBLIC)

@@ -5,18 +5,38 @@
 - ``GET /v1/nodes[?tier=edge]`` -> ``{"nodes": [node, ...]}`` by tier then name.
 - ``GET /v1/nodes/{name}`` -> node, 404 if unknown.
 - ``DELETE /v1/nodes/{name}`` -> 204; its unacknowledged purges no longer wait for it.
+- ``POST /v1/nodes/{name}/heartbeat`` (node token) body ``{"tier", "host", "port",
+  "admin_url", "purge_seq": int | null}`` -> 200 ``{"purge_seq": head, "ratelimit_version":
+  int, "failover": {"forced": bool, ...}}``: registers the node if needed and records when
+  it was last seen and the last purge it applied; the answer tells it whether to fetch
+  purges (``GET /v1/purges?after_seq=``) or rate-limit policies.
 
-A node is ``{"name", "tier", "host", "port", "admin_url", "registered_at"}``.
+Reading needs any API key (or the node token, for the list); writing needs admin.
+A node is ``{"name", "tier", "host", "port", "admin_url", "registered_at", "last_seen",
+"purge_seq", "alive"}``; ``alive`` is null for a node that never sent a heartbeat, else
+whether its last one is under ``heartbeat_timeout`` seconds old.
 """
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 from aiohttp import web
 
-from control_plane.api import CLOCK, STORE, ApiError, body_of, read_body
-from control_plane.models import NODE_NAME, NodeIn, Tier, is_hostname, is_http_url
+from control_plane.api import CLOCK, CONFIG, STORE, ApiError, body_of, read_body
+from control_plane.auth import ADMIN_ONLY, NODE, NODE_ONLY, READ, add_route
+from control_plane.models import (
+    NODE_NAME,
+    HeartbeatIn,
+    Node,
+    NodeIn,
+    Tier,
+    is_hostname,
+    is_http_url,
+)
+from control_plane.store_admin import RATELIMIT_VERSION
+
+FAILOVER = "failover"
 
 TIERS: tuple[str, ...] = get_args(Tier)
 
@@ -28,13 +48,27 @@ def _name(request: web.Request) -> str:
     return name
 
 
-async def put_node(request: web.Request) -> web.Response:
-    name = _name(request)
-    body = await read_body(request, NodeIn)
+def node_json(request: web.Request, node: Node) -> dict[str, Any]:
+    out = node.to_json()
+    alive = None
+    if node.last_seen is not None:
+        age = request.app[CLOCK].time() - node.last_seen
+        alive = age <= request.app[CONFIG].heartbeat_timeout
+    out["alive"] = alive
+    return out
+
+
+def _check_address(body: NodeIn | HeartbeatIn) -> None:
     if not is_hostname(body.host):
         raise ApiError(400, f"host: not a host name or IPv4 address: {body.host!r}")
     if not is_http_url(body.admin_url):
         raise ApiError(400, f"admin_url: must be an absolute http(s) URL: {body.admin_url!r}")
+
+
+async def put_node(request: web.Request) -> web.Response:
+    name = _name(request)
+    body = await read_body(request, NodeIn)
+    _check_address(body)
     node = await request.app[STORE].upsert_node(
         name,
         tier=body.tier,
@@ -43,7 +77,7 @@ async def put_node(request: web.Request) -> web.Response:
         admin_url=body.admin_url.rstrip("/"),
         now=request.app[CLOCK].time(),
     )
-    return body_of(node.to_json())
+    return body_of(node_json(request, node))
 
 
 async def list_nodes(request: web.Request) -> web.Response:
@@ -51,7 +85,7 @@ async def list_nodes(request: web.Request) -> web.Response:
     if tier is not None and tier not in TIERS:
         raise ApiError(400, f"tier must be one of {', '.join(TIERS)}; got {tier!r}")
     nodes = await request.app[STORE].list_nodes(tier)
-    return body_of({"nodes": [n.to_json() for n in nodes]})
+    return body_of({"nodes": [node_json(request, n) for n in nodes]})
 
 
 async def get_node(request: web.Request) -> web.Response:
@@ -59,7 +93,7 @@ async def get_node(request: web.Request) -> web.Response:
     node = await request.app[STORE].get_node(name)
     if node is None:
         raise ApiError(404, f"no node named {name!r}")
-    return body_of(node.to_json())
+    return body_of(node_json(request, node))
 
 
 async def delete_node(request: web.Request) -> web.Response:
@@ -69,8 +103,33 @@ async def delete_node(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def heartbeat(request: web.Request) -> web.Response:
+    name = _name(request)
+    body = await read_body(request, HeartbeatIn)
+    _check_address(body)
+    store = request.app[STORE]
+    await store.heartbeat(
+        name,
+        tier=body.tier,
+        host=body.host,
+        port=body.port,
+        admin_url=body.admin_url.rstrip("/"),
+        purge_seq=body.purge_seq,
+        now=request.app[CLOCK].time(),
+    )
+    failover = await store.get_setting(FAILOVER) or {"forced": False}
+    return body_of(
+        {
+            "purge_seq": await store.head_seq(),
+            "ratelimit_version": await store.get_setting(RATELIMIT_VERSION) or 0,
+            "failover": failover,
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/nodes", list_nodes)
-    app.router.add_put("/v1/nodes/{name}", put_node)
-    app.router.add_get("/v1/nodes/{name}", get_node)
-    app.router.add_delete("/v1/nodes/{name}", delete_node)
+    add_route(app, "GET", "/v1/nodes", list_nodes, READ | {NODE})
+    add_route(app, "PUT", "/v1/nodes/{name}", put_node, ADMIN_ONLY)
+    add_route(app, "GET", "/v1/nodes/{name}", get_node, READ)
+    add_route(app, "DELETE", "/v1/nodes/{name}", delete_node, ADMIN_ONLY)
+    add_route(app, "POST", "/v1/nodes/{name}/heartbeat", heartbeat, NODE_ONLY)

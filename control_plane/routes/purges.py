@@ -5,6 +5,12 @@
   (201) comes after the fan-out, with every node's result; without it, 202 at once.
 - ``GET /v1/purges/{id}`` -> the purge, 404 if unknown.
 - ``GET /v1/purges?limit=20`` -> ``{"purges": [...]}``, newest first (limit 1-500).
+- ``GET /v1/purges?after_seq=N[&limit=500]`` -> ``{"purges": [...], "head_seq": int,
+  "more": bool}``: the purges with a seq above N, lowest first; how a node that was down,
+  partitioned or removed from the registry catches up (see :mod:`cdn_core.node.sync`).
+
+Creating needs the purger or admin role; reading any API key (the list also the node
+token).
 
 A purge is ``{"id", "seq", "type", "value", "soft", "created_at", "completed_at",
 "state": "pending"|"complete"|"partial", "nodes": {name: {"tier", "state", "purged",
@@ -27,6 +33,7 @@ from control_plane.api import (
     query_int,
     read_body,
 )
+from control_plane.auth import NODE, PURGE, READ, add_route
 from control_plane.models import PurgeIn, check_target
 
 
@@ -58,12 +65,20 @@ async def get_purge(request: web.Request) -> web.Response:
 
 
 async def list_purges(request: web.Request) -> web.Response:
+    if "after_seq" in request.query:
+        after = query_int(request, "after_seq", default=0, lo=0, hi=2**62)
+        limit = query_int(request, "limit", default=500, lo=1, hi=500)
+        store = request.app[STORE]
+        head = await store.head_seq()
+        found = await store.purges_after(after, limit)
+        more = bool(found) and found[-1].seq < head
+        return body_of({"purges": [p.to_json() for p in found], "head_seq": head, "more": more})
     limit = query_int(request, "limit", default=20, lo=1, hi=500)
     purges = await request.app[STORE].list_purges(limit)
     return body_of({"purges": [p.to_json() for p in purges]})
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/purges", create_purge)
-    app.router.add_get("/v1/purges", list_purges)
-    app.router.add_get("/v1/purges/{id}", get_purge)
+    add_route(app, "POST", "/v1/purges", create_purge, PURGE)
+    add_route(app, "GET", "/v1/purges", list_purges, READ | {NODE})
+    add_route(app, "GET", "/v1/purges/{id}", get_purge, READ)

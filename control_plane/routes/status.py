@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from control_plane.api import CONFIG, STORE, body_of, session_of
+from control_plane.auth import READ, add_route
 from control_plane.models import Node
 
 
@@ -71,4 +72,4 @@ async def cluster_status(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/status", cluster_status)
+    add_route(app, "GET", "/v1/status", cluster_status, READ)

@@ -34,8 +34,10 @@ class Stack:
         self.state = state
 
     def cdnctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        # cdnctl finds the admin key that `cdnctl up` wrote in the state directory.
+        env = {**os.environ, "CDN_STATE_DIR": str(self.state)}
         return subprocess.run([sys.executable, "-m", "control_plane.cli", *args],
-                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+                              capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 
     def origin_count(self, path: str) -> int:
         return int(get_json(f"{ORIGIN_ADMIN}/status")["by_path"].get(path, 0))

@@ -13,7 +13,7 @@ from cdn_core.metrics import new_registry
 from control_plane.app import create_app
 from control_plane.config import ControlPlaneConfig, PurgeConfig
 from control_plane.store import Store
-from control_plane.testing import FakeNode
+from control_plane.testing import ADMIN, FakeNode, auth_config
 
 URL = "http://www.example.test/index.html"
 
@@ -26,6 +26,7 @@ def config(tmp_path: Any) -> ControlPlaneConfig:
         db=str(tmp_path / "control.db"),
         status_timeout=0.5,
         purge=PurgeConfig(node_timeout=0.5, retry_interval=0.05),
+        auth=auth_config(tmp_path),
     )
 
 
@@ -36,7 +37,7 @@ def events() -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def cp(aiohttp_client: Any, config: ControlPlaneConfig) -> TestClient:
-    return await aiohttp_client(create_app(config, registry=new_registry()))
+    return await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
 
 
 @pytest.fixture
@@ -305,12 +306,12 @@ async def test_state_survives_restart(
     aiohttp_client: Any, config: ControlPlaneConfig, make_node: MakeNode
 ) -> None:
     edge = await make_node("edge1", "edge")
-    cp1 = await aiohttp_client(create_app(config, registry=new_registry()))
+    cp1 = await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
     await register(cp1, edge)
     first = await purge(cp1)
     await cp1.close()
 
-    cp2 = await aiohttp_client(create_app(config, registry=new_registry()))
+    cp2 = await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
     nodes = (await (await cp2.get("/v1/nodes")).json())["nodes"]
     assert [n["name"] for n in nodes] == ["edge1"]
     assert await (await cp2.get(f"/v1/purges/{first['id']}")).json() == first
@@ -329,7 +330,7 @@ async def test_purge_left_pending_by_a_crash_is_delivered_after_restart(
     )
     crashed = await store.create_purge("url", URL, False, now=2.0)  # never fanned out
     await store.close()
-    cp = await aiohttp_client(create_app(config, registry=new_registry()))
+    cp = await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
     await wait_complete(cp, crashed.id)
     assert [c["id"] for c in edge.calls] == [crashed.id]
 

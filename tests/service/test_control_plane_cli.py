@@ -13,7 +13,7 @@ from cdn_core.metrics import new_registry
 from control_plane import cli_api
 from control_plane.app import create_app
 from control_plane.config import ControlPlaneConfig, PurgeConfig
-from control_plane.testing import FakeNode
+from control_plane.testing import ADMIN_KEY, FakeNode, auth_config
 
 URL = "http://www.example.test/index.html"
 
@@ -26,12 +26,14 @@ def parse(api: str, argv: list[str]) -> argparse.Namespace:
 
 
 @pytest.fixture
-async def api(aiohttp_server: Any, tmp_path: Any) -> str:
+async def api(aiohttp_server: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     config = ControlPlaneConfig(
         db=str(tmp_path / "control.db"),
         status_timeout=0.5,
         purge=PurgeConfig(node_timeout=0.5, retry_interval=30),
+        auth=auth_config(tmp_path),
     )
+    monkeypatch.setenv("CDN_API_KEY", ADMIN_KEY)
     server = await aiohttp_server(create_app(config, registry=new_registry()))
     return str(server.make_url("")).rstrip("/")
 

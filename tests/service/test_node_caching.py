@@ -213,14 +213,18 @@ async def test_pipelined_requests_answered_in_order(origin, make_node):
 
 async def test_purge_endpoint_removes_url(origin, make_node, http):
     origin.routes["/index.html"] = Route(headers=CC60)
-    edge = await make_node([origin.url])
+    edge = await make_node([origin.url], control={"token": "node-token"})
     await http(edge, "/index.html")
     status, _, body = await http(edge.admin_port, "/purge", method="POST")
+    assert status == 401  # the node token is required (issue 8)
+    status, _, body = await http(
+        edge.admin_port, "/purge", method="POST", Authorization="Bearer node-token"
+    )
     assert status == 400
     import aiohttp
 
     async with (
-        aiohttp.ClientSession() as s,
+        aiohttp.ClientSession(headers={"Authorization": "Bearer node-token"}) as s,
         s.post(
             f"http://127.0.0.1:{edge.admin_port}/purge",
             json={"type": "url", "value": "http://www.example.test/index.html"},

@@ -1,0 +1,425 @@
+"""The chaos stack: the one-host topology of ``configs/stack.yaml`` (origin, two mid-tier
+nodes, three edges, router, control plane) on addresses of its own, with settings that
+make failures visible within seconds, and fault proxies between tiers.
+
+Addresses (``NET`` is ``127.0.3`` unless told otherwise; nothing collides with the default
+stack, which uses 127.0.1.1-3:8080, 127.0.0.1:5353, 9000, 18080, 18201-18202, 19xxx)::
+
+    edges   edge1-3   NET.1-3:8080     admin :9080   upstreams: proxy edge-mid1, mid2
+    mids    mid1-2    NET.11-12:8080   admin :9080   upstream: proxy mid-origin
+    origin            NET.20:8080      admin :9080
+    proxies mid-origin NET.21:8080 -> origin;   edge-mid1 NET.22:8080 -> mid1
+    router            NET.40:5353      admin :9053
+    control plane     NET.50:9000
+
+The command lines come from :func:`control_plane.stack.processes` (the same code
+``cdnctl up`` uses) over a generated :class:`~control_plane.stack.StackConfig`; only the
+``--upstream`` flags are rewritten to go through the proxies. Processes are run by the
+launcher's :class:`~control_plane.launcher.Supervisor`.
+
+Settings: objects are fresh for :data:`MAX_AGE` seconds; upstream timeouts are 1 s on
+the mid tier and 2.5 s on the edges (an edge must outwait a mid that is itself timing
+out), ``retry_after`` 1 s; the mid tier has a failover window; the router probes every
+0.25 s and answers two addresses with a 1 s TTL; the control plane retries purges every
+0.5 s. The control plane gets an admin key and a node token generated into the state
+directory, as ``cdnctl up`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from cdn_core.hashing import rendezvous_order
+from cdn_core.node.keys import cache_key
+from control_plane.chaos.faultproxy import Fault, FaultProxy, FaultProxyThread
+from control_plane.launcher import Supervisor
+from control_plane.stack import Process, StackConfig, processes
+
+SITE = "www.example.test"
+NET = "127.0.3"
+PORT = 8080
+MAX_AGE = 2
+FAILOVER_WINDOW = 300.0
+MID_TIMEOUT = 1.0
+EDGE_TIMEOUT = 2.5
+RETRY_AFTER = 1.0
+
+
+@dataclass
+class Topology:
+    """Where everything of one chaos stack lives (see the module docstring)."""
+
+    net: str
+    workdir: Path
+    stack: StackConfig
+    procs: dict[str, Process]
+    proxies: dict[str, tuple[tuple[str, int], tuple[str, int]]]
+    admin_key: str
+    edge_upstreams: dict[str, str] = field(default_factory=dict)  # url -> mid name
+
+    @property
+    def api(self) -> str:
+        cp = self.stack.control_plane
+        return f"http://{cp.host}:{cp.port}"
+
+    @property
+    def edges(self) -> list[str]:
+        return [n.host for n in self.stack.edges.nodes]
+
+    @property
+    def edge_names(self) -> dict[str, str]:
+        return {n.host: n.name for n in self.stack.edges.nodes}
+
+    @property
+    def mids(self) -> list[str]:
+        return [n.name for n in self.stack.mid_tier.nodes]
+
+    @property
+    def router(self) -> tuple[str, int]:
+        return self.stack.router.host, self.stack.router.port
+
+    @property
+    def content(self) -> Path:
+        return self.workdir / "site"
+
+    def origin_admin(self) -> str:
+        return self.procs["origin"].admin_url
+
+    def owner(self, path: str) -> list[str]:
+        """Mid-tier node names in the rendezvous order edges use for ``path``."""
+        key = cache_key("http", SITE, path)
+        urls = rendezvous_order(key, list(self.edge_upstreams))
+        return [self.edge_upstreams[u] for u in urls]
+
+
+def _write_yaml(path: Path, data: dict[str, Any]) -> str:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path.name
+
+
+def build(workdir: Path, net: str = NET) -> Topology:
+    """Write the chaos stack's configuration into ``workdir`` and return its topology."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "site").mkdir(exist_ok=True)
+    (workdir / "site" / "index.html").write_text("<html>chaos</html>\n")
+    admin_key = secrets.token_urlsafe(32)
+    (workdir / "admin.key").write_text(admin_key + "\n")
+    (workdir / "node.token").write_text(secrets.token_urlsafe(32) + "\n")
+    for f in ("admin.key", "node.token"):
+        os.chmod(workdir / f, 0o600)
+    api = f"http://{net}.50:9000"
+    control = {
+        "url": api,
+        "token_file": str(workdir / "node.token"),
+        "interval": 0.5,
+        "timeout": 1.0,
+    }
+    _write_yaml(
+        workdir / "origin.yaml",
+        {
+            "name": "origin",
+            "not_found_cache_control": "no-store",
+            "cache_rules": [
+                # objects a purge must remove stay fresh; everything else expires fast
+                {"match": "*/pinned-*", "cache_control": "public, max-age=300"},
+                {"match": "*", "cache_control": f"public, max-age={MAX_AGE}"},
+                {"match": "*", "surrogate_keys": ["chaos"]},
+            ],
+        },
+    )
+    _write_yaml(
+        workdir / "mid_tier.yaml",
+        {
+            "tier": "mid",
+            "cache": {"max_bytes": 64 << 20},
+            "upstream": {
+                "connect_timeout": 0.5,
+                "timeout": MID_TIMEOUT,
+                "retry_after": RETRY_AFTER,
+            },
+            "failover_window": FAILOVER_WINDOW,
+            "control": control,
+        },
+    )
+    _write_yaml(
+        workdir / "edge.yaml",
+        {
+            "tier": "edge",
+            "cache": {
+                "max_bytes": 64 << 20,
+                "targeted_fields": ["Edge-Cache-Control", "CDN-Cache-Control"],
+                "strip_targeted_fields": True,
+            },
+            "upstream": {
+                "connect_timeout": 0.5,
+                "timeout": EDGE_TIMEOUT,
+                "retry_after": RETRY_AFTER,
+            },
+            "control": control,
+        },
+    )
+    _write_yaml(
+        workdir / "router.yaml",
+        {
+            "name": "router",
+            "zones": [
+                {
+                    "name": "example.test",
+                    "soa": {
+                        "mname": "ns1.example.test",
+                        "rname": "hostmaster.example.test",
+                        "serial": 1,
+                        "refresh": 3600,
+                        "retry": 600,
+                        "expire": 604800,
+                        "minimum": 5,
+                        "ttl": 3600,
+                    },
+                    "nameservers": [{"name": "ns1.example.test", "addresses": [f"{net}.40"]}],
+                    "services": [SITE],
+                }
+            ],
+            "answers": {"ttl": 1, "degraded_ttl": 1, "per_query": 2},
+            "health": {"interval": 0.25, "timeout": 0.25, "fall": 2, "rise": 2},
+            "control_plane": {"poll_interval": 1.0, "timeout": 1.0},
+        },
+    )
+    _write_yaml(
+        workdir / "control_plane.yaml",
+        {
+            "name": "control",
+            "purge": {"node_timeout": 1.0, "retry_interval": 0.5},
+            "auth": {
+                "admin_key_file": str(workdir / "admin.key"),
+                "node_token_file": str(workdir / "node.token"),
+            },
+        },
+    )
+    stack = StackConfig.model_validate(
+        {
+            "site": SITE,
+            "log_dir": "logs",
+            "state_dir": ".",
+            "startup_timeout": 30,
+            "origin": {
+                "config": "origin.yaml",
+                "host": f"{net}.20",
+                "port": PORT,
+                "admin_port": 9080,
+                "root": "site",
+            },
+            "mid_tier": {
+                "config": "mid_tier.yaml",
+                "nodes": [
+                    {"name": f"mid{i}", "host": f"{net}.{10 + i}", "port": PORT, "admin_port": 9080}
+                    for i in (1, 2)
+                ],
+            },
+            "edges": {
+                "config": "edge.yaml",
+                "nodes": [
+                    {"name": f"edge{i}", "host": f"{net}.{i}", "port": PORT, "admin_port": 9080}
+                    for i in (1, 2, 3)
+                ],
+            },
+            "router": {"config": "router.yaml", "host": f"{net}.40", "port": 5353, "admin_port": 9053},
+            "control_plane": {"config": "control_plane.yaml", "host": f"{net}.50", "port": 9000},
+        }
+    )
+    _write_yaml(workdir / "stack.yaml", stack.model_dump())
+    origin = (f"{net}.20", PORT)
+    mid1 = (f"{net}.11", PORT)
+    proxies = {
+        "mid-origin": ((f"{net}.21", PORT), origin),
+        "edge-mid1": ((f"{net}.22", PORT), mid1),
+    }
+    via = {f"http://{h}:{p}": f"http://{lh}:{lp}" for (lh, lp), (h, p) in proxies.values()}
+    procs: dict[str, Process] = {}
+    for p in processes(stack, workdir):
+        procs[p.name] = _reroute(p, via)
+    edge_upstreams = {}
+    for n in stack.mid_tier.nodes:
+        direct = f"http://{n.host}:{n.port}"
+        edge_upstreams[via.get(direct, direct)] = n.name
+    return Topology(net, workdir, stack, procs, proxies, admin_key, edge_upstreams)
+
+
+def _reroute(p: Process, via: dict[str, str]) -> Process:
+    """``p`` with each ``--upstream URL`` that a proxy stands in front of replaced by the
+    proxy's URL; origin-facing proxies apply to mids, mid-facing ones to edges."""
+    argv = list(p.argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--upstream" and argv[i + 1] in via:
+            argv[i + 1] = via[argv[i + 1]]
+    return dataclasses.replace(p, argv=argv)
+
+
+def busy_addresses(topo: Topology) -> list[str]:
+    """Addresses of the chaos stack something already listens on (TCP)."""
+    busy = []
+    addrs = [(p.host, p.port) for p in topo.procs.values()] + [
+        listen for listen, _ in topo.proxies.values()
+    ]
+    for host, port in addrs:
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex((host, port)) == 0:
+                busy.append(f"{host}:{port}")
+    return busy
+
+
+class ChaosStack:
+    """Runs a :class:`Topology`: processes under a launcher :class:`Supervisor`, fault
+    proxies on a :class:`FaultProxyThread`. Use as a context manager: leaving it (also on
+    an exception or Ctrl-C) resumes stopped processes and stops everything."""
+
+    def __init__(self, topo: Topology) -> None:
+        self.topo = topo
+        self.sup = Supervisor(list(topo.procs.values()), topo.workdir / "logs")
+        self.proxies = FaultProxyThread()
+        self.stopped: set[str] = set()
+        self._old: list[subprocess.Popen[bytes]] = []
+
+    # lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> ChaosStack:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Bind the proxies, start every process, wait until all are healthy, register
+        the nodes with the control plane.
+
+        Raises:
+            RuntimeError: an address is taken, or a process did not become healthy.
+        """
+        busy = busy_addresses(self.topo)
+        if busy:
+            raise RuntimeError(f"chaos stack addresses already in use: {', '.join(busy)}")
+        self.proxies.start(
+            [FaultProxy(name, listen, up) for name, (listen, up) in self.topo.proxies.items()]
+        )
+        self.sup.start_all()
+        bad = self.sup.wait_healthy(self.topo.stack.startup_timeout)
+        if bad:
+            names = ", ".join(
+                f"{p.name} ({self.sup.log_tail(p.name, 2) or 'no log'})" for p in bad
+            )
+            raise RuntimeError(f"chaos stack not healthy: {names}")
+        self.register_nodes()
+
+    def close(self) -> None:
+        for name in list(self.stopped):
+            self.cont(name)
+        if self.sup.children:
+            self.sup.stop_all()
+        for old in self._old:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                old.wait(5)
+        self.proxies.stop()
+
+    def register_nodes(self) -> None:
+        """Register every caching node (``PUT /v1/nodes/{name}`` with the admin key), as
+        ``cdnctl up`` does, so that purges fan out to them."""
+        for p in self.topo.procs.values():
+            if p.tier not in ("mid", "edge"):
+                continue
+            body = {"tier": p.tier, "host": p.host, "port": p.port, "admin_url": p.admin_url}
+            req = urllib.request.Request(
+                f"{self.topo.api}/v1/nodes/{p.name}",
+                data=json.dumps(body).encode(),
+                method="PUT",
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {self.topo.admin_key}",
+                },
+            )
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"registering {p.name}: HTTP {resp.status}")
+
+    # faults ------------------------------------------------------------------------------
+    def pid(self, name: str) -> int:
+        return self.sup.children[name].pid
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        child = self.sup.children[name]
+        if name in self.stopped:
+            self.cont(name)
+        child.send_signal(sig)
+        child.wait(10)
+
+    def stop(self, name: str) -> None:
+        self.sup.children[name].send_signal(signal.SIGSTOP)
+        self.stopped.add(name)
+
+    def cont(self, name: str) -> None:
+        child = self.sup.children.get(name)
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGCONT)
+        self.stopped.discard(name)
+
+    def restart(self, name: str) -> None:
+        old = self.sup.children[name]
+        if old.poll() is None:
+            self.kill(name, signal.SIGTERM)
+        self._old.append(old)
+        self.sup.start(self.topo.procs[name])
+
+    def fault(self, proxy: str, fault: Fault) -> None:
+        self.proxies.set_fault(proxy, fault)
+
+    async def wait_healthy(self, name: str, timeout: float = 20.0) -> float:
+        """Seconds until ``name`` answers its health URL with 200.
+
+        Raises:
+            RuntimeError: not healthy within ``timeout`` seconds, or it exited.
+        """
+        p = self.topo.procs[name]
+        t0 = time.monotonic()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as s:
+            while time.monotonic() - t0 < timeout:
+                if self.sup.children[name].poll() is not None:
+                    break
+                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                    async with s.get(p.health_url) as r:
+                        if r.status == 200:
+                            return time.monotonic() - t0
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{name} not healthy: {self.sup.log_tail(name, 3)}")
+
+    async def heal(self) -> list[str]:
+        """Undo every fault: proxies back to pass, stopped processes resumed, exited
+        ones restarted; returns the names it had to restart."""
+        for name in self.topo.proxies:
+            self.fault(name, Fault())
+        for name in list(self.stopped):
+            self.cont(name)
+        restarted = [p.name for p, _ in self.sup.exited()]
+        for name in restarted:
+            self.restart(name)
+        for name in self.topo.procs:
+            await self.wait_healthy(name)
+        return restarted

@@ -1,0 +1,82 @@
+"""Origin health and the failover override: ``/v1/origins``.
+
+- ``GET /v1/origins`` (any API key) -> ``{"failover": {"forced", "reason", "since"},
+  "origins": [{"name", "host", "port", "admin_url", "healthy", "error"}],
+  "upstreams": [{"url", "up", "seen_by": {mid name: {"up", "failures", "fetches"}}}]}``:
+  registered origins probed on their admin ``/healthz``, and each origin URL as the mid
+  tiers see it (from their ``/status``); ``up`` is true while any mid tier reaches it.
+- ``PUT /v1/origins/failover`` (admin) body ``{"forced": bool, "reason": str}`` -> 200 the
+  failover state. While forced, the mid tiers answer every request they hold a usable
+  copy for from their cache (stale included, unless the response forbids it) without
+  asking the origin; they learn the state from their next heartbeat answer (about a
+  second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from control_plane.api import CLOCK, CONFIG, STORE, body_of, read_body, session_of
+from control_plane.auth import ADMIN_ONLY, READ, add_route
+from control_plane.models import FailoverIn, rfc3339
+from control_plane.routes.nodes import FAILOVER
+from control_plane.routes.status import node_status
+
+
+async def failover_state(request: web.Request) -> dict[str, Any]:
+    state = await request.app[STORE].get_setting(FAILOVER) or {"forced": False}
+    return {
+        "forced": bool(state.get("forced")),
+        "reason": state.get("reason"),
+        "since": rfc3339(state.get("since")),
+    }
+
+
+async def list_origins(request: web.Request) -> web.Response:
+    app = request.app
+    session = session_of(app)
+    timeout = aiohttp.ClientTimeout(total=app[CONFIG].status_timeout)
+    store = app[STORE]
+    origins = await store.list_nodes("origin")
+    mids = await store.list_nodes("mid")
+    probed = await asyncio.gather(*(node_status(session, n, timeout) for n in origins))
+    mid_views = await asyncio.gather(*(node_status(session, n, timeout) for n in mids))
+    upstreams: dict[str, dict[str, Any]] = {}
+    for view in mid_views:
+        status = view.get("status") or {}
+        for up in status.get("upstreams") or []:
+            if not isinstance(up, dict) or not isinstance(up.get("url"), str):
+                continue
+            entry = upstreams.setdefault(up["url"], {"url": up["url"], "up": False, "seen_by": {}})
+            entry["seen_by"][view["name"]] = {k: up.get(k) for k in ("up", "failures", "fetches")}
+            entry["up"] = entry["up"] or bool(up.get("up"))
+    return body_of(
+        {
+            "failover": await failover_state(request),
+            "origins": [
+                {k: o[k] for k in ("name", "host", "port", "admin_url", "healthy", "error")}
+                for o in probed
+            ],
+            "upstreams": list(upstreams.values()),
+        }
+    )
+
+
+async def set_failover(request: web.Request) -> web.Response:
+    body = await read_body(request, FailoverIn)
+    state = {
+        "forced": body.forced,
+        "reason": body.reason,
+        "since": request.app[CLOCK].time() if body.forced else None,
+    }
+    await request.app[STORE].set_setting(FAILOVER, state)
+    return body_of(await failover_state(request))
+
+
+def add_routes(app: web.Application) -> None:
+    add_route(app, "GET", "/v1/origins", list_origins, READ)
+    add_route(app, "PUT", "/v1/origins/failover", set_failover, ADMIN_ONLY)

@@ -55,8 +55,10 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in extra.items():
         if value is None:
             continue
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        if isinstance(value, Mapping):
+            # Nested overrides merge field by field; their None values mean "not given".
+            base_value = out.get(key)
+            out[key] = _merge(base_value if isinstance(base_value, dict) else {}, value)
         else:
             out[key] = value
     return out

@@ -4,6 +4,7 @@ signs, written as PEM files, so that ``curl --cacert ca.pem https://...`` verifi
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from pathlib import Path
 
 from cryptography import x509
@@ -46,8 +47,6 @@ def ensure_demo_pki(directory: str | Path, hostnames: list[str], *,
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    import ipaddress
-
     alt: list[x509.GeneralName] = []
     for h in hostnames:
         try:

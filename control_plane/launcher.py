@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from cdn_core.errors import ConfigError
+from cdn_core.pki import ensure_demo_pki
 from control_plane.auth import write_secret_file
-from control_plane.stack import Credentials, Process, load_stack, processes
+from control_plane.stack import Credentials, Process, demo_tls_dir, load_stack, processes
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
@@ -175,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     credentials = ensure_credentials((base / stack.state_dir).resolve())
     admin_key = credentials.admin_key_file.read_text().strip()
+    if stack.edges.tls_port:
+        ensure_demo_pki(
+            demo_tls_dir(stack, base), [stack.site, "*." + stack.site.split(".", 1)[-1]]
+        )
     procs = processes(stack, base, credentials=credentials)
     log_dir = (base / stack.log_dir).resolve()
     sup = Supervisor(procs, log_dir)

@@ -22,6 +22,9 @@ class NodeAddress(StrictModel):
 class TierSection(StrictModel):
     config: str
     nodes: list[NodeAddress] = Field(min_length=1)
+    tls_port: int | None = Field(
+        None, ge=1, le=65535, description="HTTPS port of each node (edges), demo certificate"
+    )
 
 
 class OriginSection(StrictModel):
@@ -91,6 +94,11 @@ def load_stack(path: str | Path) -> tuple[StackConfig, Path]:
         ConfigError: naming the file and the field.
     """
     return load_config(StackConfig, path, env_prefix="CDN_STACK"), Path(path).resolve().parent
+
+
+def demo_tls_dir(stack: StackConfig, base: Path) -> Path:
+    """Where ``cdnctl up`` keeps the local CA and the edges' demo certificate."""
+    return (base / stack.state_dir).resolve() / "tls"
 
 
 def processes(
@@ -203,6 +211,18 @@ def processes(
             if credentials:
                 argv += ["--control-plane", api]
                 argv += ["--control-token-file", str(credentials.node_token_file)]
+            listen = f"{n.host}:{n.port}"
+            if section.tls_port:
+                tls = demo_tls_dir(stack, base)
+                argv += [
+                    "--tls-port",
+                    str(section.tls_port),
+                    "--tls-cert",
+                    str(tls / "server.pem"),
+                    "--tls-key",
+                    str(tls / "server-key.pem"),
+                ]
+                listen += f" https:{section.tls_port}"
             out.append(
                 Process(
                     n.name,
@@ -212,7 +232,7 @@ def processes(
                     admin,
                     n.host,
                     n.port,
-                    f"{n.host}:{n.port}",
+                    listen,
                 )
             )
     r = stack.router

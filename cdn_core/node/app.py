@@ -27,7 +27,9 @@ from cdn_core.node.protocol import HttpServerProtocol, ServerStats
 from cdn_core.node.proxy import CachingProxy
 from cdn_core.node.ratelimit import RateLimiter
 from cdn_core.node.sanitize import strip_untrusted
+from cdn_core.node.signed import SignedUrlGate
 from cdn_core.node.sync import NodeSync
+from cdn_core.node.tls import server_context
 from cdn_core.node.upstream import UpstreamPool
 from cdn_core.service import bind_error, bound_port, start_site
 from cdn_core.store import CacheStore, MemoryStore, PurgeSelector
@@ -62,8 +64,12 @@ class Node:
         self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics)
         if config.tier == "edge":
             self.proxy.gates.append(strip_untrusted)
+            if config.signed_urls.path_prefixes:
+                self.proxy.gates.append(SignedUrlGate(config.signed_urls, self.clock))
         self._policy_hooks()
         self._server: asyncio.base_events.Server | None = None
+        self._tls_server: asyncio.base_events.Server | None = None
+        self.tls_port = 0
         self._connections: weakref.WeakSet[HttpServerProtocol] = weakref.WeakSet()
         self._admin: web.AppRunner | None = None
         self._started = time.monotonic()
@@ -120,8 +126,8 @@ class Node:
             set_failover=self.failover.set if self.failover else None,
         )
 
-    def _protocol(self) -> HttpServerProtocol:
-        proto = HttpServerProtocol(self.proxy, self.config.limits, self.stats)
+    def _protocol(self, scheme: str = "http") -> HttpServerProtocol:
+        proto = HttpServerProtocol(self.proxy, self.config.limits, self.stats, scheme)
         self._connections.add(proto)
         return proto
 
@@ -148,6 +154,8 @@ class Node:
             await self.upstream.close()
             raise bind_error(cfg.host, cfg.port, exc) from exc
         self.port = self._server.sockets[0].getsockname()[1]
+        if cfg.tls.port is not None:
+            await self._start_tls(loop)
         admin = create_admin_app(
             name=cfg.name, role=cfg.tier, registry=self.registry, status=self.status
         )
@@ -167,6 +175,8 @@ class Node:
         await self.sync.before_serving(self.store.stats()["entries"] > 0)
         self.sync.begin()
         await self._server.start_serving()
+        if self._tls_server is not None:
+            await self._tls_server.start_serving()
         self._sweeper = loop.create_task(self._sweep())
         log.info(
             "%s %s serving on %s:%d, admin on %s:%d, upstreams %s",
@@ -179,16 +189,43 @@ class Node:
             ", ".join(cfg.upstream.urls),
         )
 
+    async def _start_tls(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The HTTPS listener (TLS 1.2+, SNI): same handler, ``https`` in the cache key.
+
+        Raises:
+            ConfigError: a certificate cannot be loaded. StartupError: port in use.
+        """
+        cfg = self.config
+        assert cfg.tls.port is not None and self._server is not None
+        try:
+            ctx = server_context(cfg.tls.certificates)
+            self._tls_server = await loop.create_server(
+                lambda: self._protocol("https"), cfg.host, cfg.tls.port, ssl=ctx,
+                backlog=2048, reuse_address=True, start_serving=False,
+                ssl_handshake_timeout=cfg.limits.header_timeout,
+            )
+        except OSError as exc:
+            self._server.close()
+            await self.upstream.close()
+            raise bind_error(cfg.host, cfg.tls.port, exc) from exc
+        except Exception:
+            self._server.close()
+            await self.upstream.close()
+            raise
+        self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+
     async def stop(self) -> None:
         """Stop accepting, close client connections, cancel owned tasks, close pools."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        if self._server is not None:
-            self._server.close()
-            for conn in list(self._connections):
-                conn.close()
-            await self._server.wait_closed()
+        servers = [s for s in (self._server, self._tls_server) if s is not None]
+        for server in servers:
+            server.close()
+        for conn in list(self._connections):
+            conn.close()
+        for server in servers:
+            await server.wait_closed()
         await self.sync.stop()
         await self.proxy.close()
         await self.upstream.close()

@@ -37,6 +37,10 @@ def parse_args(tier: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--control-token", help="node token (prefer --control-token-file)")
     parser.add_argument("--control-token-file", help="file holding the control plane's token")
     parser.add_argument("--redis", metavar="URL", help="redis:// URL for cluster rate limits")
+    parser.add_argument("--tls-port", type=int, help="HTTPS port (needs --tls-cert/--tls-key)")
+    parser.add_argument("--tls-cert", metavar="PEM", help="certificate chain for --tls-port")
+    parser.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
+    parser.add_argument("--upstream-ca", metavar="PEM", help="CA bundle for https upstreams")
     return parser.parse_args(argv)
 
 
@@ -48,7 +52,7 @@ def overrides(tier: str, args: argparse.Namespace) -> dict[str, Any]:
         "port": args.port,
         "admin_host": args.admin_host,
         "admin_port": args.admin_port,
-        "upstream": {"urls": args.upstream} if args.upstream else None,
+        "upstream": {"urls": args.upstream, "ca_file": args.upstream_ca},
         "cache": {"max_bytes": args.cache_bytes} if args.cache_bytes else None,
         "failover_window": args.failover_window,
         "control": {
@@ -57,6 +61,12 @@ def overrides(tier: str, args: argparse.Namespace) -> dict[str, Any]:
             "token_file": args.control_token_file,
         },
         "ratelimit": {"redis_url": args.redis},
+        "tls": {
+            "port": args.tls_port,
+            "certificates": [{"cert_file": args.tls_cert, "key_file": args.tls_key}]
+            if args.tls_cert
+            else None,
+        },
     }
 
 

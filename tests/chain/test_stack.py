@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import socket
+import ssl
 
 import dns.message
 import dns.query
@@ -76,3 +78,18 @@ def test_cdnctl_status_lists_every_node(stack):
     assert r.returncode == 0, r.stderr
     for node in ("origin", "mid1", "mid2", "edge1", "edge2", "edge3", "router"):
         assert node in r.stdout
+
+
+def test_https_on_every_edge_with_the_local_ca(stack):
+    ctx = ssl.create_default_context(cafile=str(stack.state / "tls" / "ca.pem"))
+    for edge in EDGES:
+        c = http.client.HTTPSConnection(edge, 8443, timeout=10, context=ctx)
+        # SNI and certificate checks use the site name, while we connect to the edge's address.
+        c.sock = ctx.wrap_socket(
+            socket.create_connection((edge, 8443), timeout=10),
+            server_hostname=SITE,
+        )
+        c.request("GET", "/index.html", headers={"Host": SITE})
+        r = c.getresponse()
+        assert r.status == 200 and b"<html" in r.read()
+        c.close()

@@ -45,6 +45,18 @@ class UpstreamSettings(StrictModel):
     ca_file: str | None = Field(
         None, description="PEM CA bundle for https upstreams (default: the system's CAs)"
     )
+    selection: Literal["rendezvous", "ordered"] = Field(
+        "rendezvous",
+        description="rendezvous: spread keys over peers (edges -> mid tiers); ordered: the "
+        "first healthy upstream in list order (an origin and its replicas)",
+    )
+    health_path: str | None = Field(
+        None, description="path probed on each upstream for active health checks; None: off"
+    )
+    health_interval: float = Field(2.0, gt=0, description="seconds between probes")
+    health_timeout: float = Field(1.0, gt=0, description="seconds per probe")
+    rise: int = Field(2, ge=1, description="good probes that bring an upstream back")
+    fall: int = Field(2, ge=1, description="failed probes that take an upstream out")
 
     @field_validator("urls")
     @classmethod

@@ -5,6 +5,8 @@ connection pool per upstream."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,6 +18,8 @@ from cdn_core.hashing import rendezvous_order
 from cdn_core.node.config import UpstreamSettings
 from cdn_core.node.tls import client_context
 
+log = logging.getLogger("cdn.node")
+
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -25,6 +29,8 @@ class UpstreamNode:
     failures: int = 0
     down_until: float = 0.0
     fetches: int = 0
+    healthy: bool = True  # from active probes (always True when they are off)
+    streak: int = 0  # consecutive probe results that disagree with ``healthy``
 
 
 @dataclass
@@ -84,6 +90,7 @@ class UpstreamPool:
         self.clock = clock
         self.nodes = [UpstreamNode(u.rstrip("/")) for u in settings.urls]
         self._session: aiohttp.ClientSession | None = None
+        self._prober: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -95,19 +102,59 @@ class UpstreamPool:
             auto_decompress=False,
             skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
         )
+        if s.health_path:
+            self._prober = asyncio.get_running_loop().create_task(self._probe_forever())
+
+    async def _probe_forever(self) -> None:
+        """Active health checks: ``fall`` failed probes take an upstream out of rotation,
+        ``rise`` good ones bring it back (like nginx's and HAProxy's checks)."""
+        s = self.settings
+        while True:
+            await asyncio.gather(*(self._probe(n) for n in self.nodes))
+            await asyncio.sleep(s.health_interval)
+
+    async def _probe(self, node: UpstreamNode) -> None:
+        s = self.settings
+        assert self._session is not None and s.health_path is not None
+        try:
+            async with self._session.get(
+                node.url + s.health_path,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=s.health_timeout),
+            ) as resp:
+                await resp.read()
+                ok = resp.status < 500
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            ok = False
+        if ok == node.healthy:
+            node.streak = 0
+            return
+        node.streak += 1
+        if node.streak >= (s.rise if ok else s.fall):
+            node.healthy = ok
+            node.streak = 0
+            log.warning("upstream %s is %s", node.url, "up" if ok else "down")
 
     async def close(self) -> None:
+        if self._prober is not None:
+            self._prober.cancel()
+            await asyncio.gather(self._prober, return_exceptions=True)
+            self._prober = None
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     def order(self, key: str) -> list[UpstreamNode]:
-        """Upstreams for ``key`` in rendezvous order, those currently down moved last."""
-        ranked = rendezvous_order(key, self.nodes, lambda n: n.url)
+        """Upstreams to try for ``key``: in rendezvous order (or list order with
+        ``selection: ordered``), those down by active or passive checks moved last, so a
+        request still goes somewhere when every upstream looks down."""
+        if self.settings.selection == "ordered":
+            ranked = self.nodes
+        else:
+            ranked = rendezvous_order(key, self.nodes, lambda n: n.url)
         now = self.clock.monotonic()
-        return [n for n in ranked if n.down_until <= now] + [
-            n for n in ranked if n.down_until > now
-        ]
+        up = [n for n in ranked if n.healthy and n.down_until <= now]
+        return up + [n for n in ranked if n not in up]
 
     def _failed(self, node: UpstreamNode) -> None:
         node.failures += 1
@@ -138,7 +185,10 @@ class UpstreamPool:
         for node in candidates:
             try:
                 resp = await self._session.request(
-                    method, node.url + target, headers=headers, data=body,
+                    method,
+                    node.url + target,
+                    headers=headers,
+                    data=body,
                     allow_redirects=False,
                 )
             except TimeoutError as exc:
@@ -181,6 +231,11 @@ class UpstreamPool:
     def status(self) -> list[dict[str, object]]:
         now = self.clock.monotonic()
         return [
-            {"url": n.url, "up": n.down_until <= now, "failures": n.failures, "fetches": n.fetches}
+            {
+                "url": n.url,
+                "up": n.healthy and n.down_until <= now,
+                "failures": n.failures,
+                "fetches": n.fetches,
+            }
             for n in self.nodes
         ]

@@ -24,7 +24,7 @@ class CacheSettings(StrictModel):
         120, ge=0, description="how long an uncacheable key skips request collapsing"
     )
     targeted_fields: list[str] = Field(
-        default_factory=lambda: ["CDN-Cache-Control"],
+        default_factory=lambda: ["CDN-Cache-Control", "Surrogate-Control"],
         description="RFC 9213 targeted Cache-Control fields this tier obeys, first wins",
     )
     strip_targeted_fields: bool = Field(

@@ -153,6 +153,10 @@ class CachingProxy:
                     self._revalidating.add(key)
                     self.spawn(self._background_revalidate(key, req, target, entry))
                 return
+            if req_cc.only_if_cached:
+                # RFC 9111 5.2.1.7: what is stored needs the origin, which the client forbade.
+                self._fail(conn, 504, "Gateway Timeout", "only-if-cached and not usable")
+                return
             fwd = "request" if d.ttl > 0 else "stale"
         elif req_cc.only_if_cached:
             # RFC 9111 5.2.1.7: nothing stored that satisfies the request.

@@ -217,6 +217,19 @@ def refresh_from_304(
     replaced = {n.lower() for n, _ in update}
     merged = [(n, v) for n, v in entry.headers if n.lower() not in replaced] + update
     kept, fields, cc, policy_fields = _stored_fields(merged, settings)
+    if (
+        settings.strip_targeted_fields
+        and not replaced.intersection(n.lower() for n in settings.targeted_fields)
+        and entry.cc != parse_cache_control(entry.fields.get("cache-control"))
+    ):
+        # The stored policy came from a targeted field this tier does not keep, and the
+        # 304 did not repeat it (a 304 need not): that policy still applies (RFC 9213).
+        cc = entry.cc
+        drop = cc.private_fields | cc.no_cache_fields
+        if drop:
+            kept = [(n, v) for n, v in kept if n.lower() not in drop]
+            fields = combine(kept)
+        policy_fields = {k: v for k, v in fields.items() if k != "expires"}
     lifetime = freshness_lifetime(
         entry.status,
         policy_fields,

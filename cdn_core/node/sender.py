@@ -48,7 +48,7 @@ class ResponseWriter:
         if cond is None:
             return False
         if cond == 304:
-            kept = [(n, v) for n, v in entry.headers if n.lower() in NOT_MODIFIED_FIELDS]
+            kept = [(n, v) for n, v in entry.headers if _in_304(n.lower())]
             conn.writelines([serialize_head(304, "Not Modified", kept, None, self.via), *tail])
         else:
             conn.writelines([serialize_head(412, "Precondition Failed", [], 0, self.via), *tail])
@@ -246,3 +246,14 @@ class ResponseWriter:
             conn.finish(req.keep_alive and not conn.closed)
         finally:
             stream.close()
+
+
+def _in_304(name: str) -> bool:
+    """Whether a stored field goes into a 304 answered from the cache: those RFC 9110
+    15.4.5 lists, and the targeted cache-control fields (RFC 9213; ``Surrogate-Control``)
+    a downstream cache needs to refresh its copy under the same policy."""
+    return (
+        name in NOT_MODIFIED_FIELDS
+        or name.endswith("-cache-control")
+        or name == "surrogate-control"
+    )

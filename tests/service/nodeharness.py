@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
-from multidict import CIMultiDict
 from aiohttp import web
+from multidict import CIMultiDict
 
 from cdn_core.clock import ManualClock
 from cdn_core.http_cache.dates import format_http_date

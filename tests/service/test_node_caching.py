@@ -7,7 +7,6 @@ import asyncio
 
 import aiohttp
 import pytest
-
 from nodeharness import Route, raw_exchange, raw_origin
 
 CC60 = {"Cache-Control": "max-age=60", "ETag": '"v1"', "Content-Type": "text/plain"}

@@ -11,6 +11,9 @@ import asyncio
 from nodeharness import Route
 
 from cdn_core.http_cache.dates import format_http_date
+from cdn_core.node.config import CacheSettings
+from cdn_core.node.protocol import Request
+from cdn_core.node.response import build_entry, refresh_from_304
 
 
 def _hit(headers) -> bool:
@@ -278,3 +281,49 @@ async def test_rfc9111_5_2_1_7_only_if_cached_never_goes_upstream(origin, make_n
     assert s == 504 and origin.hits["/o"] == 1
     s, _, _ = await http(edge, "/o", Cache_Control="only-if-cached, max-stale=60")
     assert s == 200 and origin.hits["/o"] == 1
+
+
+# RFC 9213 2.1 with RFC 9111 4.3.4 --------------------------------------------------------
+async def test_rfc9213_targeted_policy_survives_revalidation_through_the_tiers(
+    origin, make_node, http, clock
+):
+    # Browsers must always revalidate; the CDN may keep it for 10 s. The edge strips the
+    # targeted field, and the mid tier's 304 carries only what a 304 must: the edge still
+    # has to apply the targeted lifetime to the refreshed response.
+    origin.routes["/t"] = Route(
+        headers={"Cache-Control": "no-cache", "CDN-Cache-Control": "max-age=10", "ETag": '"t"'},
+        etag_304='"t"',
+    )
+    mid = await make_node([origin.url], tier="mid", name="mid1")
+    edge = await make_node(
+        [f"http://127.0.0.1:{mid.port}"], cache={"strip_targeted_fields": True}
+    )
+    await http(edge, "/t")
+    clock.advance(15)
+    _, h, _ = await http(edge, "/t")
+    assert "fwd-status=304" in h["Cache-Status"].split(", ")[-1]
+    assert "CDN-Cache-Control" not in h
+    clock.advance(5)
+    _, h, _ = await http(edge, "/t")
+    assert _hit(h) and origin.hits["/t"] == 2
+
+
+def test_rfc9213_stripped_targeted_policy_kept_when_a_304_omits_it():
+    settings = CacheSettings(strip_targeted_fields=True)
+    req = Request("GET", "/t", [("Host", "h")], {"host": "h"}, "1.1", True, b"", "c")
+    t0 = 1_700_000_000.0
+    headers = [
+        ("Date", format_http_date(t0)),
+        ("Cache-Control", "no-cache"),
+        ("CDN-Cache-Control", 'max-age=10, private="X-Secret"'),
+        ("ETag", '"t"'),
+    ]
+    entry = build_entry(key="http://h/t", host="h", req=req, status=200, reason="OK",
+                        headers=headers, body=b"x", request_time=t0, response_time=t0,
+                        settings=settings, via="1.1 e")
+    assert entry.freshness.freshness_lifetime == 10 and "cdn-cache-control" not in entry.fields
+    not_modified = [("Date", format_http_date(t0 + 15)), ("X-Secret", "s")]
+    fresh = refresh_from_304(entry, not_modified, request_time=t0 + 15, response_time=t0 + 15,
+                             settings=settings, via="1.1 e")
+    assert fresh.freshness.freshness_lifetime == 10 and not fresh.cc.no_cache
+    assert "x-secret" not in fresh.fields

@@ -98,8 +98,8 @@ class Supervisor:
         self._logs: list[IO[bytes]] = []
         self.stopping = False
 
-    def start_all(self) -> None:
-        for p in self.procs:
+    def start_all(self, procs: list[Process] | None = None) -> None:
+        for p in self.procs if procs is None else procs:
             self.start(p)
 
     def start(self, p: Process) -> subprocess.Popen[bytes]:
@@ -119,7 +119,11 @@ class Supervisor:
         return child
 
     def exited(self) -> list[tuple[Process, int]]:
-        return [(p, rc) for p in self.procs if (rc := self.children[p.name].poll()) is not None]
+        return [
+            (p, rc)
+            for p in self.procs
+            if p.name in self.children and (rc := self.children[p.name].poll()) is not None
+        ]
 
     def log_tail(self, name: str, lines: int = 3) -> str:
         try:
@@ -128,10 +132,11 @@ class Supervisor:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def wait_healthy(self, timeout: float) -> list[Process]:
-        """Poll every process's health URL until all answer 200 or ``timeout`` seconds
-        pass; returns the processes not healthy (an exited child fails at once)."""
-        pending = list(self.procs)
+    def wait_healthy(self, timeout: float, procs: list[Process] | None = None) -> list[Process]:
+        """Poll the health URL of ``procs`` (default: all) until all answer 200 or
+        ``timeout`` seconds pass; returns those not healthy (an exited child fails at
+        once)."""
+        pending = list(self.procs if procs is None else procs)
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline and not self.stopping:
             if any(p in pending for p, _ in self.exited()):
@@ -190,9 +195,16 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     print(f"starting {len(procs)} processes; logs in {log_dir}", flush=True)
-    sup.start_all()
+    # The router starts last: it must not send clients to the edges before the tiers
+    # behind them answer.
+    data_plane = [p for p in procs if p.tier != "router"]
+    sup.start_all(data_plane)
     try:
-        bad = sup.wait_healthy(stack.startup_timeout)
+        bad = sup.wait_healthy(stack.startup_timeout, data_plane)
+        if not bad and not sup.stopping:
+            routers = [p for p in procs if p.tier == "router"]
+            sup.start_all(routers)
+            bad = sup.wait_healthy(stack.startup_timeout, routers)
         if sup.stopping:
             return 0
         if bad:

@@ -31,6 +31,7 @@ from cdn_core.node.signed import SignedUrlGate
 from cdn_core.node.sync import NodeSync
 from cdn_core.node.tls import server_context
 from cdn_core.node.upstream import UpstreamPool
+from cdn_core.optimize.transform import create_transformer
 from cdn_core.service import bind_error, bound_port, start_site
 from cdn_core.store import CacheStore, MemoryStore, PurgeSelector
 
@@ -61,7 +62,14 @@ class Node:
         self._refusal_log: dict[str, float] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.upstream = UpstreamPool(config.upstream, self.clock)
-        self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics)
+        self.transformer = (
+            create_transformer(config.optimize, via=f"1.1 {config.name}",
+                               registry=self.registry, tier=config.tier)
+            if config.tier == "edge" and config.optimize.enabled
+            else None
+        )
+        self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics,
+                                  self.transformer)
         if config.tier == "edge":
             self.proxy.gates.append(strip_untrusted)
             if config.signed_urls.path_prefixes:
@@ -228,6 +236,8 @@ class Node:
             await server.wait_closed()
         await self.sync.stop()
         await self.proxy.close()
+        if self.transformer is not None:
+            await self.transformer.aclose()
         await self.upstream.close()
         if self.ratelimiter is not None:
             await self.ratelimiter.close()
@@ -237,6 +247,13 @@ class Node:
     def purge(self, selector: PurgeSelector) -> int:
         count = self.store.purge(selector, self.clock.time())
         self.metrics.purged.inc(count)
+        if self.transformer is not None:
+            # Variants of removed entries are detected on their next lookup; drop the
+            # obvious ones now so they free memory at once.
+            if selector.type == "all":
+                self.transformer.clear()
+            elif selector.type == "url":
+                self.transformer.forget(selector.value)
         return count
 
     def status(self) -> dict[str, Any]:

@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from cdn_core.config import StrictModel
+from cdn_core.node.accesslog import AccessLogSettings
 from cdn_core.node.control_config import ControlSettings, RateLimitSettings
 from cdn_core.node.edge_config import SignedUrlSettings, TlsSettings
+from cdn_core.optimize.settings import OptimizeSettings
 
 
 class CacheSettings(StrictModel):
@@ -102,6 +104,11 @@ class NodeConfig(StrictModel):
     ratelimit: RateLimitSettings = RateLimitSettings()
     tls: TlsSettings = TlsSettings()
     signed_urls: SignedUrlSettings = SignedUrlSettings()
+    # Compression and image variants; applied by edges only (a mid tier forwards what it
+    # stores, so edges can make variants close to clients).
+    optimize: OptimizeSettings = OptimizeSettings()
+    # Sampled JSON access log (cdn_core.node.accesslog): sample 0 turns it off.
+    access_log: AccessLogSettings = AccessLogSettings()
 
     def admin_address(self) -> tuple[str, int]:
         """The admin listener: ``admin_host`` (default ``host``) and ``admin_port``

@@ -41,6 +41,7 @@ from cdn_core.node.response import (
 from cdn_core.node.sanitize import forwarded_fields
 from cdn_core.node.sender import ResponseWriter
 from cdn_core.node.upstream import UpstreamPool, UpstreamStream
+from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
 from cdn_core.store import CacheStore, PurgeSelector, StoredResponse
 
 log = logging.getLogger("cdn.node")
@@ -64,8 +65,11 @@ class CachingProxy:
         upstream: UpstreamPool,
         clock: Clock,
         metrics: NodeMetrics,
+        transformer: Transformer | None = None,
     ) -> None:
         self.config = config
+        # Edge content optimisation (compression and image variants, cdn_core.optimize).
+        self.transformer = transformer
         self.store = store
         self.upstream = upstream
         self.clock = clock
@@ -120,6 +124,9 @@ class CachingProxy:
                 self._fail(conn, 400, "Bad Request", "request target must be origin-form")
                 return
             target = "/" + key_from_url(target).split("://", 1)[1].partition("/")[2]
+        if self.transformer is not None:
+            # A signed resize shares the stored original (the variant is the transformer's).
+            target = self.transformer.source_target(target)
         key = cache_key(req.scheme, host, target)
         if req.method not in ("GET", "HEAD"):
             self.spawn(self._guard(conn, self._pass(req, conn, key, target)))
@@ -138,17 +145,15 @@ class CachingProxy:
             )
             if d.action is Action.FRESH:
                 self.metrics.by_status["hit"].inc()
-                self.writer.send_entry(req, conn, entry, d.age, b"hit; ttl=%d" % int(d.ttl))
+                self._deliver(req, conn, entry, d.age, b"hit; ttl=%d" % int(d.ttl))
                 return
             if d.action is not Action.REVALIDATE:
                 self.metrics.by_status["stale"].inc()
                 self.metrics.stale_served.inc()
                 if d.action is Action.STALE_OK:
-                    self.writer.send_entry(req, conn, entry, d.age, b"hit; detail=stale")
+                    self._deliver(req, conn, entry, d.age, b"hit; detail=stale")
                     return
-                self.writer.send_entry(
-                    req, conn, entry, d.age, b"hit; detail=stale-while-revalidate"
-                )
+                self._deliver(req, conn, entry, d.age, b"hit; detail=stale-while-revalidate")
                 if key not in self._revalidating:
                     self._revalidating.add(key)
                     self.spawn(self._background_revalidate(key, req, target, entry))
@@ -199,12 +204,53 @@ class CachingProxy:
         self.metrics.by_status[status].inc()
         age = meta.freshness.age(self.clock.time())
         cs = result.cache_status.encode()
+        fill = result.fill
+        t = self.transformer
+        if fill is not None and t is not None and t.needs_body(meta, req):
+            # A variant is made from the whole body: wait for it, then answer as a hit does.
+            await fill.wait_done()
+            if fill.entry is not None:
+                meta, fill = fill.entry, None
         if result.stream is not None:
             await self.writer.send_stream(req, conn, meta, result.stream, age, cs)
-        elif result.fill is not None:
-            await self.writer.send_fill(req, conn, result.fill, age, cs)
+        elif fill is not None:
+            await self.writer.send_fill(req, conn, fill, age, cs)
         else:
-            self.writer.send_entry(req, conn, meta, age, cs)
+            self._deliver(req, conn, meta, age, cs)
+
+    def _deliver(
+        self,
+        req: Request,
+        conn: HttpServerProtocol,
+        entry: StoredResponse,
+        age: float,
+        cache_status: bytes,
+    ) -> None:
+        """Send a complete response, or the optimised variant the transformer chooses for
+        this client (made off the event loop when it does not exist yet)."""
+        t = self.transformer
+        if t is not None:
+            choice = t.lookup(entry, req)
+            if choice is NEEDS_ENCODING:
+                self.spawn(
+                    self._guard(conn, self._deliver_made(req, conn, entry, age, cache_status))
+                )
+                return
+            if choice is not None:
+                entry = choice
+        self.writer.send_entry(req, conn, entry, age, cache_status)
+
+    async def _deliver_made(
+        self,
+        req: Request,
+        conn: HttpServerProtocol,
+        entry: StoredResponse,
+        age: float,
+        cache_status: bytes,
+    ) -> None:
+        assert self.transformer is not None
+        made = await self.transformer.make(entry, req)
+        self.writer.send_entry(req, conn, made or entry, age, cache_status)
 
     async def _background_revalidate(
         self, key: str, req: Request, target: str, stale: StoredResponse

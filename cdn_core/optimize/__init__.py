@@ -5,11 +5,8 @@ library it is built from: :mod:`.negotiate` (Accept-Encoding and Accept), :mod:`
 (which responses, encoders, variant headers), :mod:`.etag` (variant entity-tags),
 :mod:`.images` (Pillow transforms and signed resize URLs), :mod:`.pool` (bounded
 single-flight worker pool), :mod:`.settings` and :mod:`.metrics`.
+
+Import from the submodules (``cdn_core.optimize.transform`` ...): this package
+module imports nothing, so that node configuration can use :mod:`.settings` without
+pulling in the node runtime.
 """
-
-from cdn_core.optimize.metrics import OptimizeMetrics
-from cdn_core.optimize.pool import EncodePool
-from cdn_core.optimize.settings import OptimizeSettings
-from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
-
-__all__ = ["NEEDS_ENCODING", "EncodePool", "OptimizeMetrics", "OptimizeSettings", "Transformer"]

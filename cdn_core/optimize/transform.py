@@ -176,6 +176,22 @@ class Transformer:
                 break
         return self._fallback(entry, req)
 
+    def needs_body(self, meta: StoredResponse, req: RequestView) -> bool:
+        """Whether the response described by ``meta`` (head only, body still arriving)
+        may be sent to ``req`` as something other than its identity bytes: then the node
+        waits for the whole body instead of streaming it. Cheap: headers only."""
+        if meta.status != 200 or req.method not in ("GET", "HEAD"):
+            return False
+        if self.settings.disabled_for(req.target.split("?", 1)[0]):
+            return False
+        f = meta.fields
+        if "content-encoding" in f and compress.content_codings(f["content-encoding"]):
+            return True  # a client that does not accept the coding gets it decoded
+        if meta.cc.no_transform or "content-range" in f:
+            return False
+        kind: str = _memo(self._type_memo, f.get("content-type", ""), self._type_kind)
+        return kind in ("image", "text")
+
     def forget(self, key: str) -> None:
         """Drop the variants of responses stored under primary key ``key`` (on purge;
         replaced entries are detected anyway)."""

@@ -19,9 +19,9 @@ from cdn_core.metrics import new_registry
 from cdn_core.node.config import CacheSettings
 from cdn_core.node.protocol import Request
 from cdn_core.node.response import build_entry, refresh_from_304
-from cdn_core.optimize import NEEDS_ENCODING, OptimizeSettings
 from cdn_core.optimize.images import sign, signed_target
-from cdn_core.optimize.transform import create_transformer
+from cdn_core.optimize.settings import OptimizeSettings
+from cdn_core.optimize.transform import NEEDS_ENCODING, create_transformer
 
 SITE = Path(__file__).parents[3] / "examples" / "site"
 HOST = "www.example.test"

@@ -11,11 +11,14 @@ from cdn_core.http_cache.freshness import HEURISTICALLY_CACHEABLE, has_explicit_
 # (5.2.2.3); any other final status may be stored when the response gives it a freshness
 # basis.
 UNDERSTOOD_STATUS = frozenset(
-    {200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501}
+    {200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 451, 501}
 )
 # Never stored whole: 206 (we store only complete bodies and answer ranges from them) and
 # 304 (it updates a stored response, 4.3.4).
 NOT_STORED_STATUS = frozenset({206, 304})
+# Errors a client causes with its own request (malformed, too large, timed out...): stored,
+# one client's bad request would answer everyone (cache-poisoned denial of service).
+CLIENT_CAUSED_STATUS = frozenset({400, 408, 411, 413, 414, 417, 431})
 CACHEABLE_METHODS = frozenset({"GET"})
 
 
@@ -49,6 +52,8 @@ def storable(
         return False, "method"
     if not 200 <= status <= 599 or status in NOT_STORED_STATUS:
         return False, "status"
+    if status in CLIENT_CAUSED_STATUS:
+        return False, "client-error"
     understood = status in UNDERSTOOD_STATUS
     if response_cc.must_understand and not understood:
         return False, "must-understand"

@@ -112,6 +112,7 @@ class HttpServerProtocol:
         "closed",
         "_paused",
         "_write_waiter",
+        "_eof",
         "_scheme",
         "_loop",
         "deadline",
@@ -132,6 +133,7 @@ class HttpServerProtocol:
         self._draining = False
         self._paused = False
         self._write_waiter: asyncio.Future[None] | None = None
+        self._eof = False
         self._loop = asyncio.get_running_loop()
         # Loop time by which the current phase must end (None: no limit), checked by the
         # node's sweeper: cheaper than a timer per request on the hit path.
@@ -202,7 +204,8 @@ class HttpServerProtocol:
         self.resume_writing()
 
     def eof_received(self) -> bool:
-        # Half-close from the client: answer what is queued, then close.
+        # Half-close from the client: answer what is queued, then close (see finish).
+        self._eof = True
         return bool(self._busy or self._queue)
 
     def pause_writing(self) -> None:
@@ -338,6 +341,9 @@ class HttpServerProtocol:
             return
         self._drain()
         if not self._busy:
+            if self._eof:
+                self.close()  # the client sent everything it will send
+                return
             self._set_deadline(self._limits.idle_timeout, "idle-timeout")
 
     def close(self) -> None:

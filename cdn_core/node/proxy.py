@@ -25,6 +25,7 @@ from cdn_core.http_cache.conditional import selects_stored
 from cdn_core.http_cache.decision import Action, decide, may_serve_stale_on_error
 from cdn_core.http_cache.storability import storable
 from cdn_core.http_cache.vary import secondary_key
+from cdn_core.node.accesslog import AccessLog
 from cdn_core.node.config import NodeConfig
 from cdn_core.node.fill import Fill, FillResult
 from cdn_core.node.keys import cache_key, key_from_url, normalize_host
@@ -38,7 +39,7 @@ from cdn_core.node.response import (
     refresh_from_304,
     serialize_head,
 )
-from cdn_core.node.sanitize import forwarded_fields
+from cdn_core.node.sanitize import forwarded_fields, reflected, reflection_probes
 from cdn_core.node.sender import ResponseWriter
 from cdn_core.node.upstream import UpstreamPool, UpstreamStream
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
@@ -74,6 +75,8 @@ class CachingProxy:
         self.upstream = upstream
         self.clock = clock
         self.metrics = metrics
+        metrics.watch(store.stats, upstream.status)
+        self.access_log = AccessLog(config.access_log, node=config.name, tier=config.tier)
         self.writer = ResponseWriter(config.name)
         self.via = self.writer.via
         self._inflight: dict[str, asyncio.Future[FillResult]] = {}
@@ -99,6 +102,8 @@ class CachingProxy:
 
     # entry point -------------------------------------------------------------------------
     def __call__(self, req: Request, conn: HttpServerProtocol) -> None:
+        if self.access_log.sample:  # off: this one test (cdn_core.node.accesslog)
+            conn = self.access_log.wrap(req, conn)
         try:
             self._handle(req, conn)
         except Exception:  # the one catch-all of the synchronous path
@@ -145,10 +150,12 @@ class CachingProxy:
             )
             if d.action is Action.FRESH:
                 self.metrics.by_status["hit"].inc()
+                self.metrics.body_bytes["hit"].inc(len(entry.body))
                 self._deliver(req, conn, entry, d.age, b"hit; ttl=%d" % int(d.ttl))
                 return
             if d.action is not Action.REVALIDATE:
                 self.metrics.by_status["stale"].inc()
+                self.metrics.body_bytes["stale"].inc(len(entry.body))
                 self.metrics.stale_served.inc()
                 if d.action is Action.STALE_OK:
                     self._deliver(req, conn, entry, d.age, b"hit; detail=stale")
@@ -217,6 +224,7 @@ class CachingProxy:
             await self.writer.send_fill(req, conn, fill, age, cs)
         else:
             self._deliver(req, conn, meta, age, cs)
+        self.metrics.body_bytes[status].inc(fill.size if fill is not None else len(meta.body))
 
     def _deliver(
         self,
@@ -473,23 +481,34 @@ class CachingProxy:
             )
         useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
         keep = ok and not useless
+        probes = reflection_probes(req.fields, meta.vary_names) if keep else []
+        if probes and reflected(probes, meta.headers):
+            log.warning("not storing %s: a response header reflects an unkeyed request field", key)
+            keep = False
         cs = f"fwd={fwd}; fwd-status={stream.status}"
         length = stream.content_length
         if length is not None and length > self.config.cache.max_object_bytes:
             # Too large to keep: stream it straight to this one client.
             return FillResult(cs, False, meta, stream=stream)
         fill = Fill(meta, length)
-        self.spawn(self._receive(stream, fill, keep, started))
+        self.spawn(self._receive(stream, fill, keep, started, probes))
         # Errors are shared with waiters too, so that they do not all retry at once.
         return FillResult(
             cs + ("; stored" if keep else ""), ok or stream.status >= 500, meta, fill=fill
         )
 
     async def _receive(
-        self, stream: UpstreamStream, fill: Fill, keep: bool, started: float
+        self,
+        stream: UpstreamStream,
+        fill: Fill,
+        keep: bool,
+        started: float,
+        probes: list[bytes],
     ) -> None:
-        """Read an upstream body into ``fill``; store the complete response if ``keep``.
-        A body cut short is never stored (RFC 9111 3.3)."""
+        """Read an upstream body into ``fill``; store the complete response if ``keep``
+        and the body reflects none of ``probes`` (unkeyed request values, see
+        :func:`~cdn_core.node.sanitize.reflection_probes`). A body cut short is never
+        stored (RFC 9111 3.3)."""
         try:
             async for chunk in stream.chunks():
                 fill.append(chunk)
@@ -504,9 +523,13 @@ class CachingProxy:
         finally:
             stream.close()
             self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)
+        self.metrics.upstream_bytes.inc(fill.size)
         meta = fill.meta
         meta.body = b"".join(fill.chunks)
         meta.head = serialize_head(meta.status, meta.reason, meta.headers, len(meta.body), self.via)
+        if keep and probes and reflected(probes, [], meta.body):
+            log.warning("not storing %s: the body reflects an unkeyed request field", meta.key)
+            keep = False
         if keep:
             self.store.put(meta)
         fill.finish(meta)
@@ -547,6 +570,7 @@ class CachingProxy:
             via=self.via,
         )
         self.metrics.by_status["pass"].inc()
+        self.metrics.body_bytes["pass"].inc(len(up.body))
         self.writer.send_entry(
             req,
             conn,

@@ -31,6 +31,8 @@ class Route:
     # Send the body chunked, ``chunk_delay`` seconds apart (no Content-Length).
     chunks: list[bytes] | None = None
     chunk_delay: float = 0.0
+    # Append this request header's value to the body (a page that reflects a header).
+    echo_header: str | None = None
 
 
 class ScriptedOrigin:
@@ -56,6 +58,9 @@ class ScriptedOrigin:
             await asyncio.sleep(route.delay)
         # Date from the test's clock, so that ages computed from it agree (RFC 9111 4.2.3).
         date = {"Date": format_http_date(self.clock.time())} if self.clock else {}
+        if route.echo_header:
+            echoed = request.headers.get(route.echo_header, "").encode()
+            route = Route(route.status, route.headers, route.body + echoed)
         if route.etag_304 and request.headers.get("If-None-Match") == route.etag_304:
             return web.Response(status=304, headers={**date, **route.headers_304})
         if route.chunks is not None:

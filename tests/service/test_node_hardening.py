@@ -90,3 +90,22 @@ async def test_unkeyed_override_headers_never_reach_the_origin(header, origin, m
     assert all("evil.example" not in v for v in seen.values())
     assert seen["X-Forwarded-For"] == "127.0.0.1" and seen["X-Forwarded-Proto"] == "http"
     assert seen["Forwarded"].startswith("for=127.0.0.1;")
+
+
+async def test_response_reflecting_an_unkeyed_header_is_not_stored(origin, make_node, http):
+    origin.routes["/r"] = Route(headers=CC60, body=b"<p>Hello ", echo_header="X-Campaign")
+    edge = await make_node([origin.url])
+    s, _, b = await http(edge, "/r", X_Campaign="<script>alert(1)</script>")
+    assert s == 200 and b"<script>" in b
+    s, h, b = await http(edge, "/r")
+    assert b"<script>" not in b  # the poisoned copy was never stored
+    s, h, b = await http(edge, "/r")
+    assert "hit" in h["Cache-Status"]  # the clean one was
+
+
+async def test_client_caused_errors_never_cached_for_everyone(origin, make_node, http):
+    origin.routes["/e"] = Route(status=400, headers=CC60, body=b"bad request")
+    edge = await make_node([origin.url])
+    await http(edge, "/e")
+    await http(edge, "/e")
+    assert origin.hits["/e"] == 2

@@ -1,0 +1,117 @@
+"""Fuzzing the request path (issue 12): whatever bytes arrive, the node answers with a
+well-formed response or closes the connection, and keeps serving everyone else.
+Bounded: a fixed number of examples, each with a short socket timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cdn_core.node.app import Node
+from cdn_core.node.config import NodeConfig
+
+STATUS_LINE = re.compile(rb"^HTTP/1\.1 [1-5]\d\d [^\r\n]*\r\n")
+
+
+class Harness:
+    """A node and a tiny origin on their own event loop thread (hypothesis drives
+    blocking sockets from the test thread)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n"
+                             b"Content-Length: 2\r\n\r\nok")
+                await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+                pass
+            finally:
+                writer.close()
+
+        self.origin = await asyncio.start_server(origin, "127.0.0.1", 0)
+        port = self.origin.sockets[0].getsockname()[1]
+        cfg = NodeConfig.model_validate({
+            "name": "edge1", "port": 0, "admin_port": 0,
+            "upstream": {"urls": [f"http://127.0.0.1:{port}"], "timeout": 2},
+            "limits": {"header_timeout": 1, "body_timeout": 1, "max_body_bytes": 4096},
+        })
+        self.node = Node(cfg)
+        await self.node.start()
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            await self.node.stop()
+            self.origin.close()
+            await self.origin.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def exchange(self, data: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.node.port), timeout=2) as s:
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                return b""  # the node closed first: a clean refusal
+            out = b""
+            try:
+                while chunk := s.recv(65536):
+                    out += chunk
+            except (TimeoutError, ConnectionResetError):
+                pass
+            return out
+
+
+@pytest.fixture(scope="module")
+def harness():
+    h = Harness()
+    h.thread.start()
+    assert h.ready.wait(10)
+    yield h
+    h.stop()
+
+
+TOKENS = [b"GET", b"POST", b"HEAD", b" ", b"/", b"/a?b=c", b"HTTP/1.1", b"HTTP/1.0",
+          b"\r\n", b"\n", b"\r", b":", b"Host", b"Content-Length", b"Transfer-Encoding",
+          b"chunked", b"0", b"5", b"-1", b"\x00", b"\xff", b"Connection: close", b"\t",
+          b"Expect: 100-continue", b"Upgrade: h2c"]
+requests = st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.sampled_from(TOKENS), max_size=40).map(b"".join),
+    st.builds(lambda m, t, h: b"%s %s HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n" % (m, t, h),
+              st.sampled_from([b"GET", b"HEAD", b"POST", b"PUT"]),
+              st.binary(min_size=1, max_size=40).map(lambda b: b"/" + b),
+              st.binary(max_size=80)),
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=requests)
+def test_any_input_gets_a_well_formed_response_or_a_clean_close(harness, data):
+    out = harness.exchange(data)
+    if out:
+        assert STATUS_LINE.match(out), out[:80]
+    assert harness.exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
+        b"HTTP/1.1 200")

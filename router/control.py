@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from cdn_core.clock import Clock
 from router.config import ControlPlaneSettings
@@ -74,6 +75,8 @@ class ControlPlaneSync:
         if not settings.url:
             raise ValueError("control_plane.url is not set")
         self._url = settings.url.rstrip("/") + "/v1/nodes"
+        # The URL may carry credentials (user:key@host): never log or show them.
+        self._shown = str(URL(self._url).with_user(None))
         self._cfg = settings
         self._session = session
         self._clock = clock
@@ -95,12 +98,14 @@ class ControlPlaneSync:
             error = f"{type(exc).__name__}: {exc}"[:200]
             if self.ok is not False:
                 log.warning(
-                    "control plane %s unavailable, keeping the last edge list: %s", self._url, error
+                    "control plane %s unavailable, keeping the last edge list: %s",
+                    self._shown,
+                    error,
                 )
             self.ok, self.last_error = False, error
             return False
         if self.ok is not True:
-            log.info("control plane %s: %d edges registered", self._url, len(edges))
+            log.info("control plane %s: %d edges registered", self._shown, len(edges))
         self.ok, self.last_error = True, None
         self.last_success = self._clock.monotonic()
         self.edges = len(edges)
@@ -115,7 +120,7 @@ class ControlPlaneSync:
     def describe(self) -> dict[str, Any]:
         now = self._clock.monotonic()
         return {
-            "url": self._cfg.url,
+            "url": self._shown,
             "ok": self.ok,
             "edges": self.edges,
             "last_success_age_s": None

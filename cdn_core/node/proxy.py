@@ -169,6 +169,17 @@ class CachingProxy:
                 # RFC 9111 5.2.1.7: what is stored needs the origin, which the client forbade.
                 self._fail(conn, 504, "Gateway Timeout", "only-if-cached and not usable")
                 return
+            if d.ttl <= 0 and self.upstream.all_down() and self._stale_on_error(
+                entry, req, self.clock.time()
+            ):
+                # Serve-stale mode: every upstream failed moments ago, so answer from the
+                # stored copy at once instead of sending each request to a dead origin;
+                # the pool retries the upstream after retry_after seconds (one request
+                # per tier then, not one per client).
+                self.metrics.by_status["stale"].inc()
+                self.metrics.stale_served.inc()
+                self._deliver(req, conn, entry, d.age, b"hit; fwd=stale; detail=upstream-down")
+                return
             fwd = "request" if d.ttl > 0 else "stale"
         elif req_cc.only_if_cached:
             # RFC 9111 5.2.1.7: nothing stored that satisfies the request.

@@ -156,6 +156,14 @@ class UpstreamPool:
         up = [n for n in ranked if n.healthy and n.down_until <= now]
         return up + [n for n in ranked if n not in up]
 
+    def all_down(self) -> bool:
+        """True when every upstream is out of rotation (failed probes, or a failed request
+        within ``retry_after`` seconds)."""
+        now = self.clock.monotonic()
+        return bool(self.nodes) and all(
+            not n.healthy or n.down_until > now for n in self.nodes
+        )
+
     def _failed(self, node: UpstreamNode) -> None:
         node.failures += 1
         if node.failures >= self.settings.fail_threshold:
@@ -201,9 +209,14 @@ class UpstreamPool:
                 last = UpstreamError(f"{node.url}: {type(exc).__name__}: {exc}")
                 last.__cause__ = exc
                 continue
-            node.failures = 0
-            node.down_until = 0.0
             node.fetches += 1
+            if resp.status >= 500 and resp.status not in (501, 505):
+                # An upstream answering server errors is unhealthy for passive purposes:
+                # stale copies answer without asking it again until retry_after.
+                self._failed(node)
+            else:
+                node.failures = 0
+                node.down_until = 0.0
             return UpstreamStream(resp, node)
         assert last is not None
         raise last

@@ -103,6 +103,8 @@ class FaultProxy:
         self._server = await asyncio.start_server(
             self._accept, self.listen[0], self.listen[1], reuse_address=True
         )
+        # port 0 picks a free port: report the bound one
+        self.listen = (self.listen[0], self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -211,7 +213,9 @@ class FaultProxy:
                 with contextlib.suppress(asyncio.CancelledError, OSError):
                     await down
 
-    async def _downstream(self, up_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _downstream(
+        self, up_reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         sent = 0
         while True:
             chunk = await up_reader.read(_CHUNK)

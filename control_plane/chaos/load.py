@@ -47,11 +47,16 @@ def cache_status_entries(value: str) -> list[tuple[str, list[str]]]:
 
 
 def is_stale(cache_status: str) -> bool:
-    """True when some tier served this response stale (``detail=stale``,
-    ``detail=stale-if-error``, ``detail=stale-while-revalidate``)."""
-    return any(
-        p.startswith("detail=stale") for _, params in cache_status_entries(cache_status) for p in params
-    )
+    """True when some tier served this response stale: a ``detail=stale...`` parameter
+    (``stale``, ``stale-if-error``, ``stale-while-revalidate``), or ``hit`` with
+    ``fwd=stale`` (served from a stale copy without a successful forward, e.g.
+    ``detail=upstream-down``)."""
+    for _, params in cache_status_entries(cache_status):
+        if any(p.startswith("detail=stale") for p in params):
+            return True
+        if "hit" in params and "fwd=stale" in params:
+            return True
+    return False
 
 
 def tier_names(cache_status: str) -> list[str]:
@@ -250,9 +255,7 @@ async def get_once(
             aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=timeout), auto_decompress=False
             ) as session,
-            session.get(
-                f"http://{addr}:{port}{path}", headers={"Host": f"{host}:{port}"}
-            ) as resp,
+            session.get(f"http://{addr}:{port}{path}", headers={"Host": f"{host}:{port}"}) as resp,
         ):
             body = await resp.read()
             out: dict[str, str] = {}

@@ -51,6 +51,11 @@ def register(sub: Any) -> None:
         help=f"loopback /24 for the chaos stack, as 127.X.Y (default {DEFAULT_NET})",
     )
     run.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    run.add_argument(
+        "--workdir",
+        help="directory for configs, state and logs (default: a new temporary "
+        "one, removed after a run that passed unless --keep); kept when given",
+    )
     run.set_defaults(func=run_command)
     ls = actions.add_parser("list", help="list the scenarios and what each proves")
     ls.add_argument("--json", action="store_true", help="as JSON")
@@ -75,7 +80,9 @@ def _line(result: dict[str, Any]) -> str:
         for k, v in result["numbers"].items()
         if not k.endswith("error_samples")
     )
-    head = f"{result['scenario']:<28} {'PASS' if result['ok'] else 'FAIL'} {result['seconds']:5.1f}s"
+    head = (
+        f"{result['scenario']:<28} {'PASS' if result['ok'] else 'FAIL'} {result['seconds']:5.1f}s"
+    )
     out = [f"{head}  {nums}"]
     out += [
         f"    failed: {c['name']}" + (f" ({c['detail']})" if c["detail"] else "")
@@ -137,9 +144,13 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     m = _NET_RE.match(args.net)
     if not m or not all(0 <= int(x) <= 255 for x in m.groups()):
-        print(f"error: --net must be a loopback /24 written 127.X.Y, not {args.net!r}", file=sys.stderr)
+        print(
+            f"error: --net must be a loopback /24 written 127.X.Y, not {args.net!r}",
+            file=sys.stderr,
+        )
         return 2
-    workdir = Path(tempfile.mkdtemp(prefix="cdn-chaos-"))
+    keep = args.keep or args.workdir is not None
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="cdn-chaos-")).resolve()
     topo = build(workdir, args.net)
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     results: list[dict[str, Any]] = []
@@ -176,7 +187,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, old)
-        if failed or args.keep:
+        if failed or keep:
             print(f"configs and logs kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)

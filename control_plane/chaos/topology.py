@@ -21,8 +21,8 @@ Settings: objects are fresh for :data:`MAX_AGE` seconds; upstream timeouts are 1
 the mid tier and 2.5 s on the edges (an edge must outwait a mid that is itself timing
 out), ``retry_after`` 1 s; the mid tier has a failover window; the router probes every
 0.25 s and answers two addresses with a 1 s TTL; the control plane retries purges every
-0.5 s. The control plane gets an admin key and a node token generated into the state
-directory, as ``cdnctl up`` does.
+0.5 s. Credentials (admin key, reader key, node token) are made in the work directory by
+the launcher's :func:`~control_plane.launcher.ensure_credentials`, as ``cdnctl up`` does.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -48,7 +46,7 @@ import yaml
 from cdn_core.hashing import rendezvous_order
 from cdn_core.node.keys import cache_key
 from control_plane.chaos.faultproxy import Fault, FaultProxy, FaultProxyThread
-from control_plane.launcher import Supervisor
+from control_plane.launcher import Supervisor, ensure_credentials
 from control_plane.stack import Process, StackConfig, processes
 
 SITE = "www.example.test"
@@ -118,18 +116,11 @@ def build(workdir: Path, net: str = NET) -> Topology:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "site").mkdir(exist_ok=True)
     (workdir / "site" / "index.html").write_text("<html>chaos</html>\n")
-    admin_key = secrets.token_urlsafe(32)
-    (workdir / "admin.key").write_text(admin_key + "\n")
-    (workdir / "node.token").write_text(secrets.token_urlsafe(32) + "\n")
-    for f in ("admin.key", "node.token"):
-        os.chmod(workdir / f, 0o600)
-    api = f"http://{net}.50:9000"
-    control = {
-        "url": api,
-        "token_file": str(workdir / "node.token"),
-        "interval": 0.5,
-        "timeout": 1.0,
-    }
+    # the same secrets `cdnctl up` makes (admin.key, reader.key, node.token), passed the
+    # same way: processes() puts them on the command lines and in the environment
+    credentials = ensure_credentials(workdir)
+    admin_key = credentials.admin_key_file.read_text(encoding="utf-8").strip()
+    control = {"interval": 0.5, "timeout": 1.0}
     _write_yaml(
         workdir / "origin.yaml",
         {
@@ -205,10 +196,6 @@ def build(workdir: Path, net: str = NET) -> Topology:
         {
             "name": "control",
             "purge": {"node_timeout": 1.0, "retry_interval": 0.5},
-            "auth": {
-                "admin_key_file": str(workdir / "admin.key"),
-                "node_token_file": str(workdir / "node.token"),
-            },
         },
     )
     stack = StackConfig.model_validate(
@@ -238,7 +225,12 @@ def build(workdir: Path, net: str = NET) -> Topology:
                     for i in (1, 2, 3)
                 ],
             },
-            "router": {"config": "router.yaml", "host": f"{net}.40", "port": 5353, "admin_port": 9053},
+            "router": {
+                "config": "router.yaml",
+                "host": f"{net}.40",
+                "port": 5353,
+                "admin_port": 9053,
+            },
             "control_plane": {"config": "control_plane.yaml", "host": f"{net}.50", "port": 9000},
         }
     )
@@ -251,7 +243,7 @@ def build(workdir: Path, net: str = NET) -> Topology:
     }
     via = {f"http://{h}:{p}": f"http://{lh}:{lp}" for (lh, lp), (h, p) in proxies.values()}
     procs: dict[str, Process] = {}
-    for p in processes(stack, workdir):
+    for p in processes(stack, workdir, credentials=credentials):
         procs[p.name] = _reroute(p, via)
     edge_upstreams = {}
     for n in stack.mid_tier.nodes:
@@ -324,9 +316,7 @@ class ChaosStack:
         self.sup.start_all()
         bad = self.sup.wait_healthy(self.topo.stack.startup_timeout)
         if bad:
-            names = ", ".join(
-                f"{p.name} ({self.sup.log_tail(p.name, 2) or 'no log'})" for p in bad
-            )
+            names = ", ".join(f"{p.name} ({self.sup.log_tail(p.name, 2) or 'no log'})" for p in bad)
             raise RuntimeError(f"chaos stack not healthy: {names}")
         self.register_nodes()
 

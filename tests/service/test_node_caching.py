@@ -244,3 +244,18 @@ async def test_edge_fails_over_to_next_mid_in_rendezvous_order(origin, make_node
         s, h, _ = await http(edge, f"/f?{i}")
         assert s == 200
     assert sum(origin.hits.values()) == 10
+
+
+async def test_serve_stale_mode_sends_no_request_per_client_to_a_dead_origin(origin, make_node,
+                                                                            http, clock):
+    origin.routes["/s"] = Route(headers={"Cache-Control": "max-age=5"}, body=b"S")
+    mid = await make_node([origin.url], tier="mid", name="mid1", failover_window=3600,
+                          upstream={"urls": [origin.url], "retry_after": 30, "timeout": 5})
+    await http(mid, "/s")
+    await origin.stop()
+    clock.advance(10)
+    results = [await http(mid, "/s") for _ in range(20)]
+    assert all(s == 200 and b == b"S" for s, _, b in results)
+    assert "upstream-down" in results[-1][1]["Cache-Status"]
+    # one failed attempt marked the origin down; the other 19 never tried it
+    assert mid.upstream.nodes[0].failures == 1

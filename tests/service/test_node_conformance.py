@@ -214,11 +214,13 @@ async def test_surrogate_control_obeyed_when_listed_as_targeted(origin, make_nod
 async def test_rfc9111_3_any_final_status_with_explicit_freshness_is_stored(
     origin, make_node, http
 ):
-    origin.routes["/bad"] = Route(status=400, headers={"Cache-Control": "max-age=600"})
+    origin.routes["/gone"] = Route(status=403, headers={"Cache-Control": "max-age=600"})
     origin.routes["/odd"] = Route(status=299, headers={"Cache-Control": "max-age=600"})
     origin.routes["/down"] = Route(status=503, headers={"Cache-Control": "max-age=600"})
+    # 400 is a client-caused error: never shared, by policy (test_node_hardening)
+    origin.routes["/bad"] = Route(status=400, headers={"Cache-Control": "max-age=600"})
     edge = await make_node([origin.url])
-    for path, cached in (("/bad", True), ("/odd", True), ("/down", False)):
+    for path, cached in (("/gone", True), ("/odd", True), ("/down", False), ("/bad", False)):
         await http(edge, path)
         s, h, _ = await http(edge, path)
         assert _hit(h) is cached and s == origin.routes[path].status, path

@@ -1,5 +1,12 @@
 """Prometheus helpers. Every service gets its registry passed in (tests use a fresh one);
-labels stay bounded (tier, cache status, status class; never URL or client IP)."""
+labels stay bounded (tier, cache status, status class; never URL or client IP).
+
+Naming, for every service: ``cdn_`` prefix, then the subsystem (``upstream``, ``cache``,
+``dns``, ``router``, ``origin``, ``purge``, ``node``...), base units (``_seconds``,
+``_bytes``), ``_total`` on counters. Node metrics carry ``tier``. Ratios are not exported:
+they are computed in PromQL from counters (see ``configs/grafana/cdn-dashboard.json``).
+Where each service's names are listed: :mod:`cdn_core.node.metrics`, ``router.app``,
+``origin.stats`` and ``control_plane.metrics``."""
 
 from __future__ import annotations
 

@@ -35,7 +35,9 @@ from control_plane.routes import (
     prewarm,
     purges,
     ratelimits,
+    stats,
     status,
+    ui,
 )
 from control_plane.store import Store
 
@@ -73,7 +75,8 @@ def create_app(
     app[STORE] = store if store is not None else Store(config.db)
     app[LIVE] = Live()
     app.cleanup_ctx.append(_lifecycle(owns_store=store is None))
-    for module in (health, keys, nodes, purges, status, prewarm, ratelimits, origins, openapi):
+    for module in (health, keys, nodes, purges, status, prewarm, ratelimits, origins, openapi,
+                   stats, ui):
         module.add_routes(app)
     return app
 

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from control_plane import chaos, cli_api, launcher
+from control_plane import chaos, cli_api, launcher, top
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     launcher.register(sub)
     cli_api.register(sub)
     chaos.register(sub)
+    top.register(sub)
     return parser
 
 

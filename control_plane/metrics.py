@@ -6,11 +6,17 @@
   (``complete`` or ``partial``); a later completion by the retry loop is not recounted.
 - ``cdn_api_requests_total{route,status_class}``: API requests by route template (never the
   raw path) and ``2xx``/``4xx``/``5xx``.
+- ``cdn_node_up{node,tier}``: 1 while a registered node answers its ``/healthz`` with 200,
+  as the stats sampler (:mod:`control_plane.history`) last saw it; a node removed from
+  the registry loses its series.
+- ``cdn_node_health_changes_total{tier,state}``: health transitions the sampler saw
+  (``state`` is ``up`` or ``down``).
+- ``cdn_failover_forced``: 1 while the operator's failover override is on.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -36,5 +42,22 @@ class ControlPlaneMetrics:
             "cdn_api_requests_total",
             "Control plane API requests by route template and status class",
             ["route", "status_class"],
+            registry=registry,
+        )
+        self.node_up = Gauge(
+            "cdn_node_up",
+            "1 while the node answers its health check (sampled by the control plane)",
+            ["node", "tier"],
+            registry=registry,
+        )
+        self.health_changes = Counter(
+            "cdn_node_health_changes_total",
+            "Node health transitions seen by the control plane's sampler",
+            ["tier", "state"],
+            registry=registry,
+        )
+        self.failover_forced = Gauge(
+            "cdn_failover_forced",
+            "1 while the operator's failover override is on",
             registry=registry,
         )

@@ -212,6 +212,9 @@ def processes(
                 argv += ["--control-plane", api]
                 argv += ["--control-token-file", str(credentials.node_token_file)]
             listen = f"{n.host}:{n.port}"
+            if tier == "edge":
+                r = stack.router
+                argv += ["--rtt-report-url", f"http://{r.host}:{r.admin_port}"]
             if section.tls_port:
                 tls = demo_tls_dir(stack, base)
                 argv += [

@@ -31,13 +31,13 @@ class OriginStats:
         self.by_method: dict[str, int] = {}
         self._max_paths = max_paths
         self._requests = Counter(
-            "cdn_origin_requests",
+            "cdn_origin_requests_total",
             "Requests the origin answered, by method and status class.",
             ["method", "status_class"],
             registry=registry,
         )
         self._bytes = Counter(
-            "cdn_origin_response_bytes",
+            "cdn_origin_response_bytes_total",
             "Response body bytes the origin sent (HEAD and 304 send none).",
             registry=registry,
         )

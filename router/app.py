@@ -11,7 +11,8 @@ Admin endpoints (on ``admin_host:admin_port``):
   :meth:`router.table.EdgeTable.describe` plus its ``answers`` count.
 * ``GET /metrics`` - ``cdn_dns_queries_total{transport,rcode}``,
   ``cdn_dns_answers_total{edge,reason}``, ``cdn_router_health_changes_total{edge,state}``,
-  ``cdn_router_answer_cache_total{result}``.
+  ``cdn_router_answer_cache_total{result}``, ``cdn_router_edge_up{edge}`` (1 while the
+  router's probes find the edge healthy; read when scraped).
 * ``POST /v1/rtt`` - client RTTs measured by an edge: ``{"edge": name, "samples":
   [{"prefix": "203.0.113.0/24", "rtt_ms": 12.3}, ...]}``; answers ``{"accepted": n,
   "rejected": m}`` (400 for a malformed body, 404 for an unknown edge).
@@ -28,6 +29,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from cdn_core.admin import create_admin_app
 from cdn_core.clock import Clock, SystemClock
@@ -93,6 +96,30 @@ class _Metrics:
         child.inc()
 
 
+class _EdgeStates(Collector):
+    """``cdn_router_edge_up{edge}`` from the edge table, when scraped."""
+
+    def __init__(self, app: RouterApp) -> None:
+        self._app = app
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [self._family()]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "cdn_router_edge_up",
+            "1 while the router's probes find the edge healthy",
+            labels=["edge"],
+        )
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        family = self._family()
+        now = self._app.clock.monotonic()
+        for edge in self._app.table.describe(now):
+            family.add_metric([str(edge["name"])], 1.0 if edge["healthy"] else 0.0)
+        return [family]
+
+
 class RouterApp:
     """One router instance. Use ``async with create_app(cfg) as app`` or call
     :meth:`start` and :meth:`stop`. ``dns_port``/``admin_port`` are the bound ports."""
@@ -111,6 +138,7 @@ class RouterApp:
         self._static = static_edges(config)
         self._registered: list[EdgeSpec] = []
         self.table = EdgeTable(config.health, config.load, config.latency, self._static)
+        self.registry.register(_EdgeStates(self))
         self.resolver = Resolver(config)
         self.answer_counts: dict[str, int] = {}
         self.dns = DnsServer(

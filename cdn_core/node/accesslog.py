@@ -130,7 +130,7 @@ class AccessLog:
 
     def wrap(self, req: Request, conn: HttpServerProtocol) -> HttpServerProtocol:
         """``conn`` itself, or for a drawn request a wrapper that logs it when finished."""
-        if type(conn) is LoggedConnection:
+        if isinstance(conn, LoggedConnection):
             return conn  # re-entered (a gate's asynchronous check): already decided
         self._left -= 1
         if self._left > 0:
@@ -178,8 +178,16 @@ class LoggedConnection:
     everything through and notes the response head, the body bytes and the times."""
 
     __slots__ = (
-        "_log", "_conn", "req", "wall", "started", "head", "head_done", "head_at",
-        "body_bytes", "_logged",
+        "_log",
+        "_conn",
+        "req",
+        "wall",
+        "started",
+        "head",
+        "head_done",
+        "head_at",
+        "body_bytes",
+        "_logged",
     )
 
     def __init__(self, log: AccessLog, req: Request, conn: HttpServerProtocol) -> None:

@@ -26,6 +26,7 @@ from cdn_core.node.metrics import NodeMetrics
 from cdn_core.node.protocol import HttpServerProtocol, ServerStats
 from cdn_core.node.proxy import CachingProxy
 from cdn_core.node.ratelimit import RateLimiter
+from cdn_core.node.rtt import RttReporter
 from cdn_core.node.sanitize import strip_untrusted
 from cdn_core.node.signed import SignedUrlGate
 from cdn_core.node.sync import NodeSync
@@ -33,7 +34,7 @@ from cdn_core.node.tls import server_context
 from cdn_core.node.upstream import UpstreamPool
 from cdn_core.optimize.transform import create_transformer
 from cdn_core.service import bind_error, bound_port, start_site
-from cdn_core.store import CacheStore, MemoryStore, PurgeSelector
+from cdn_core.store import CacheStore, DiskTier, MemoryStore, PurgeSelector
 
 log = logging.getLogger("cdn.node")
 
@@ -48,17 +49,38 @@ class Node:
         store: CacheStore | None = None,
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
+        # SO_REUSEPORT on the data (and TLS) listeners: set by cdn_core.node.workers so
+        # that N worker processes bind the same port and the kernel spreads connections.
+        self._reuse_port = reuse_port
         self.clock = clock or SystemClock()
         self.registry = registry or new_registry()
+        cache = config.cache
         self.store = store or MemoryStore(
-            max_bytes=config.cache.max_bytes,
-            max_object_bytes=config.cache.max_object_bytes,
-            max_variants=config.cache.max_variants,
+            max_bytes=cache.max_bytes,
+            max_object_bytes=cache.max_object_bytes,
+            max_variants=cache.max_variants,
+            policy=cache.policy,
+            disk=DiskTier(
+                cache.disk_path,
+                cache.disk_max_bytes,
+                max_object_bytes=cache.max_object_bytes,
+                fsync=cache.disk_fsync,
+            )
+            if cache.disk_path
+            else None,
         )
         self.metrics = NodeMetrics(self.registry, config.tier)
         self.stats = ServerStats(on_refuse=self._refused)
+        self.rtt = (
+            RttReporter(config.rtt_report, config.name)
+            if config.tier == "edge" and config.rtt_report.url
+            else None
+        )
+        if self.rtt is not None:
+            self.stats.on_connect = self.rtt.observe
         self._refusal_log: dict[str, float] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.upstream = UpstreamPool(config.upstream, self.clock)
@@ -156,6 +178,7 @@ class Node:
                 cfg.port,
                 backlog=2048,
                 reuse_address=True,
+                reuse_port=self._reuse_port or None,
                 start_serving=False,
             )
         except OSError as exc:
@@ -182,10 +205,14 @@ class Node:
         await self.sync.open(self.control_token)
         await self.sync.before_serving(self.store.stats()["entries"] > 0)
         self.sync.begin()
+        if isinstance(self.store, MemoryStore):
+            self.store.start()  # the disk tier's writer thread
         await self._server.start_serving()
         if self._tls_server is not None:
             await self._tls_server.start_serving()
         self._sweeper = loop.create_task(self._sweep())
+        if self.rtt is not None:
+            self.rtt.start()
         log.info(
             "%s %s serving on %s:%d, admin on %s:%d, upstreams %s",
             cfg.tier,
@@ -209,8 +236,8 @@ class Node:
             ctx = server_context(cfg.tls.certificates)
             self._tls_server = await loop.create_server(
                 lambda: self._protocol("https"), cfg.host, cfg.tls.port, ssl=ctx,
-                backlog=2048, reuse_address=True, start_serving=False,
-                ssl_handshake_timeout=cfg.limits.header_timeout,
+                backlog=2048, reuse_address=True, reuse_port=self._reuse_port or None,
+                start_serving=False, ssl_handshake_timeout=cfg.limits.header_timeout,
             )
         except OSError as exc:
             self._server.close()
@@ -227,6 +254,8 @@ class Node:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self.rtt is not None:
+            await self.rtt.stop()
         servers = [s for s in (self._server, self._tls_server) if s is not None]
         for server in servers:
             server.close()
@@ -239,6 +268,8 @@ class Node:
         if self.transformer is not None:
             await self.transformer.aclose()
         await self.upstream.close()
+        if isinstance(self.store, MemoryStore):
+            await asyncio.to_thread(self.store.close)  # flush queued disk writes
         if self.ratelimiter is not None:
             await self.ratelimiter.close()
         if self._admin is not None:

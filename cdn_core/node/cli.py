@@ -41,6 +41,19 @@ def parse_args(tier: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", metavar="PEM", help="certificate chain for --tls-port")
     parser.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
     parser.add_argument("--upstream-ca", metavar="PEM", help="CA bundle for https upstreams")
+    parser.add_argument(
+        "--rtt-report-url",
+        metavar="URL",
+        help="DNS router admin URL to report client RTTs to (edges)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port (SO_REUSEPORT), each with its own store "
+        "of cache.max_bytes/N (see cdn_core.node.workers)",
+    )
     return parser.parse_args(argv)
 
 
@@ -61,6 +74,7 @@ def overrides(tier: str, args: argparse.Namespace) -> dict[str, Any]:
             "token_file": args.control_token_file,
         },
         "ratelimit": {"redis_url": args.redis},
+        "rtt_report": {"url": args.rtt_report_url},
         "tls": {
             "port": args.tls_port,
             "certificates": [{"cert_file": args.tls_cert, "key_file": args.tls_key}]
@@ -88,6 +102,11 @@ def main(tier: str, argv: list[str] | None = None) -> int:
                 "(--upstream http://host:port)"
             )
         )
+
+    if args.workers != 1:
+        from cdn_core.node.workers import serve_workers
+
+        return serve_workers(config, args.workers, log_level=args.log_level)
 
     async def serve(stop: asyncio.Event) -> None:
         node = Node(config)

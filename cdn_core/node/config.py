@@ -11,6 +11,7 @@ from cdn_core.config import StrictModel
 from cdn_core.node.accesslog import AccessLogSettings
 from cdn_core.node.control_config import ControlSettings, RateLimitSettings
 from cdn_core.node.edge_config import SignedUrlSettings, TlsSettings
+from cdn_core.node.rtt import RttReportSettings
 from cdn_core.optimize.settings import OptimizeSettings
 
 
@@ -20,6 +21,18 @@ class CacheSettings(StrictModel):
         16 * 1024 * 1024, gt=0, description="largest object stored, bytes; larger ones stream"
     )
     max_variants: int = Field(16, ge=1, description="variants per cache key (Vary)")
+    policy: Literal["lru", "wtinylfu", "s3fifo"] = Field(
+        "wtinylfu", description="admission/eviction policy of the memory store"
+    )
+    disk_path: str | None = Field(
+        None, description="directory of the on-disk tier (mid tiers); none: memory only"
+    )
+    disk_max_bytes: int = Field(
+        10 * 1024 * 1024 * 1024, gt=0, description="on-disk tier budget, bytes"
+    )
+    disk_fsync: bool = Field(
+        True, description="fsync each disk write before it counts (off: faster, may lose writes)"
+    )
     heuristic_fraction: float = Field(0.1, ge=0, le=1)
     heuristic_max_seconds: float = Field(86_400, ge=0)
     hit_for_miss_seconds: float = Field(
@@ -107,6 +120,8 @@ class NodeConfig(StrictModel):
     # Compression and image variants; applied by edges only (a mid tier forwards what it
     # stores, so edges can make variants close to clients).
     optimize: OptimizeSettings = OptimizeSettings()
+    # Client RTTs measured on real connections, reported to the DNS router (edges).
+    rtt_report: RttReportSettings = RttReportSettings()
     # Sampled JSON access log (cdn_core.node.accesslog): sample 0 turns it off.
     access_log: AccessLogSettings = AccessLogSettings()
 

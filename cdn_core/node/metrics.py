@@ -15,8 +15,15 @@ Exported names (every one carries ``tier``):
   would try it; state changes are ``changes(cdn_upstream_up[1h])`` in PromQL).
 - ``cdn_collapsed_requests_total``, ``cdn_stale_served_total``,
   ``cdn_purged_objects_total``, ``cdn_refused_total{reason}``.
-- ``cdn_cache_bytes``, ``cdn_cache_entries``, ``cdn_cache_evictions_total`` (read from the
-  store when scraped).
+- Store (read from ``store.stats()`` when scraped): ``cdn_cache_bytes`` (memory bytes
+  charged), ``cdn_cache_entries`` (stored responses, memory and disk),
+  ``cdn_cache_lookups_total{result}`` (``hit``/``miss`` in memory),
+  ``cdn_cache_admissions_rejected_total{reason}`` (``too_large``: over the per-object
+  limit; ``filter``: lost the policy's admission test),
+  ``cdn_cache_evictions_total{reason}`` (``capacity``, ``variants``); with a disk tier
+  ``cdn_cache_disk_bytes``, ``cdn_cache_disk_entries``, ``cdn_cache_disk_hits_total``,
+  ``cdn_cache_disk_evictions_total``, ``cdn_cache_disk_errors_total{kind}`` (``corrupt``
+  files dropped, ``write`` errors, writes ``dropped`` while the queue was full).
 - Rate limiting (edges): ``cdn_ratelimit_decisions_total{mode,outcome}`` (see
   :mod:`cdn_core.node.ratelimit`).
 
@@ -39,7 +46,20 @@ CACHE_STATUSES = ("hit", "stale", "miss", "revalidated", "pass", "error")
 # Upstream fetch latency buckets, seconds: loopback mid tiers answer in a millisecond, a
 # distant origin in hundreds.
 UPSTREAM_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
 )
 
 
@@ -88,6 +108,66 @@ class _SettableGauge:
         self.value = float(value)
 
 
+class _StoreFamilies:
+    """The store's admission, lookup and disk-tier counters (labels from fixed sets)."""
+
+    def __init__(self) -> None:
+        self.lookups = CounterMetricFamily(
+            "cdn_cache_lookups_total",
+            "Store lookups by result (memory)",
+            labels=["tier", "result"],
+        )
+        self.rejected = CounterMetricFamily(
+            "cdn_cache_admissions_rejected_total",
+            "Responses the store did not keep: too_large, or filter (lost admission)",
+            labels=["tier", "reason"],
+        )
+        self.disk_bytes = GaugeMetricFamily(
+            "cdn_cache_disk_bytes", "Bytes of the on-disk tier's files", labels=["tier"]
+        )
+        self.disk_entries = GaugeMetricFamily(
+            "cdn_cache_disk_entries", "Stored responses on disk", labels=["tier"]
+        )
+        self.disk_hits = CounterMetricFamily(
+            "cdn_cache_disk_hits_total", "Memory misses answered from disk", labels=["tier"]
+        )
+        self.disk_evictions = CounterMetricFamily(
+            "cdn_cache_disk_evictions_total", "Files evicted for space", labels=["tier"]
+        )
+        self.disk_errors = CounterMetricFamily(
+            "cdn_cache_disk_errors_total",
+            "Disk tier problems: corrupt files dropped, write errors, dropped writes",
+            labels=["tier", "kind"],
+        )
+
+    def add(self, tier: str, stats: dict[str, Any]) -> None:
+        if "lookup_hits" in stats:
+            self.lookups.add_metric([tier, "hit"], float(stats["lookup_hits"]))
+            self.lookups.add_metric([tier, "miss"], float(stats["lookup_misses"]))
+        for reason, count in stats.get("rejected_by_reason", {}).items():
+            self.rejected.add_metric([tier, reason], float(count))
+        disk = stats.get("disk")
+        if disk:
+            self.disk_bytes.add_metric([tier], float(disk["bytes"]))
+            self.disk_entries.add_metric([tier], float(disk["entries"]))
+            self.disk_hits.add_metric([tier], float(disk["hits"]))
+            self.disk_evictions.add_metric([tier], float(disk["evictions"]))
+            self.disk_errors.add_metric([tier, "corrupt"], float(disk["corrupt"]))
+            self.disk_errors.add_metric([tier, "write"], float(disk["write_errors"]))
+            self.disk_errors.add_metric([tier, "dropped"], float(disk["writes_dropped"]))
+
+    def families(self) -> Iterator[Any]:
+        yield from (
+            self.lookups,
+            self.rejected,
+            self.disk_bytes,
+            self.disk_entries,
+            self.disk_hits,
+            self.disk_evictions,
+            self.disk_errors,
+        )
+
+
 class _NodeCollector(Collector):
     def __init__(self, metrics: NodeMetrics) -> None:
         self._m = metrics
@@ -120,8 +200,11 @@ class _NodeCollector(Collector):
         )
         entries = GaugeMetricFamily("cdn_cache_entries", "Stored responses", labels=["tier"])
         evictions = CounterMetricFamily(
-            "cdn_cache_evictions_total", "Stored responses evicted for space", labels=["tier"]
+            "cdn_cache_evictions_total",
+            "Stored responses evicted from memory, by reason",
+            labels=["tier", "reason"],
         )
+        store_families = _StoreFamilies()
         up = GaugeMetricFamily(
             "cdn_upstream_up",
             "1 while this node would send requests to the upstream, 0 while it skips it",
@@ -137,15 +220,21 @@ class _NodeCollector(Collector):
             if stats is not None:
                 cache_bytes.add_metric([tier], float(stats.get("bytes", 0)))
                 entries.add_metric([tier], float(stats.get("entries", 0)))
-                evictions.add_metric([tier], float(stats.get("evictions", 0)))
+                by_reason = stats.get("evictions_by_reason")
+                if by_reason is None:  # a store without reasons
+                    by_reason = {"capacity": stats.get("evictions", 0)}
+                for reason, count in by_reason.items():
+                    evictions.add_metric([tier, reason], float(count))
+                store_families.add(tier, stats)
             else:
                 cache_bytes.add_metric([tier], m.cache_bytes.value)
                 entries.add_metric([tier], m.cache_entries.value)
-                evictions.add_metric([tier], 0.0)
+                evictions.add_metric([tier, "capacity"], 0.0)
             if src.upstreams is not None:
                 for u in src.upstreams():
                     up.add_metric([tier, str(u.get("url"))], 1.0 if u.get("up") else 0.0)
         yield from (requests, body, up_bytes, cache_bytes, entries, evictions, up)
+        yield from store_families.families()
 
 
 class NodeMetrics:

@@ -66,6 +66,8 @@ class ServerStats:
     # Called with a short reason each time a client is refused or timed out (for metrics
     # and rate-limited logging): "connections-total", "header-timeout", "bad-request"...
     on_refuse: Callable[[str], None] = field(default=lambda reason: None)
+    # Called with each accepted transport (edges measure client RTT from it), or None.
+    on_connect: Callable[[asyncio.BaseTransport], None] | None = None
 
 
 def simple_response(status: int, reason: str, message: str, *, close: bool) -> bytes:
@@ -162,6 +164,8 @@ class HttpServerProtocol:
             self._refuse_connection("connections-per-client")
         else:
             self._set_deadline(limits.header_timeout, "header-timeout")
+            if stats.on_connect is not None:
+                stats.on_connect(transport)
 
     def _refuse_connection(self, reason: str) -> None:
         self._stats.on_refuse(reason)

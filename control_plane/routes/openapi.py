@@ -31,6 +31,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None]] = {
     ("GET", "/metrics"): ("Prometheus metrics", None),
     ("GET", "/v1/openapi.json"): ("This document", None),
     ("GET", "/v1/status"): ("Health and cache counters of every node", None),
+    ("GET", "/v1/stats/history"): ("The last hour of rates per tier (?since=)", None),
     ("POST", "/v1/keys"): ("Create an API key (its text is shown once)", KeyIn),
     ("GET", "/v1/keys"): ("List API keys (without their text)", None),
     ("DELETE", "/v1/keys/{id}"): ("Revoke an API key", None),

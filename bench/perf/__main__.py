@@ -78,7 +78,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="about 2 minutes: 2 s wrk runs, 1 miss round, small memory fills",
     )
-    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 2)")
     ap.add_argument("--duration", type=int, help="seconds per wrk run (default 8; quick 2)")
     ap.add_argument("--sizes", default="1k,100k,1m", help="object sizes: 1k,100k,1m")
     ap.add_argument(
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    rounds = a.rounds or 2
+    rounds = a.rounds or (2 if a.quick else 3)
     duration = a.duration or (2 if a.quick else 8)
     sizes = [s for s in a.sizes.split(",") if s]
     workers = a.workers if a.workers > 1 and edge_supports_workers() else 1

@@ -49,7 +49,7 @@ from typing import Any
 from cdn_core.http_cache import Fields
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import Freshness
-from cdn_core.http_cache.vary import secondary_key
+from cdn_core.http_cache.vary import VaryKey, secondary_key
 from cdn_core.store.entry import StoredResponse
 from cdn_core.store.protocol import PurgeSelector
 
@@ -59,7 +59,7 @@ MAGIC = b"CDNSTOR1"
 HEADER = struct.Struct("<8sIIQI")
 SUFFIX = ".cr"
 SOFT_MARK = "soft-purged-before"
-VariantId = tuple[str, tuple[tuple[str, str], ...]]
+VariantId = tuple[str, VaryKey]
 
 
 class CorruptEntry(Exception):
@@ -75,7 +75,7 @@ class _Meta:
         key: str,
         host: str,
         vary_names: tuple[str, ...],
-        vary_key: tuple[tuple[str, str], ...],
+        vary_key: VaryKey,
         tags: frozenset[str],
         size: int,
     ) -> None:
@@ -90,7 +90,7 @@ class _Meta:
         self.pending: StoredResponse | None = None
 
 
-def file_name(key: str, vary_key: tuple[tuple[str, str], ...]) -> str:
+def file_name(key: str, vary_key: VaryKey) -> str:
     raw = json.dumps([key, vary_key], separators=(",", ":")).encode()
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
@@ -427,7 +427,7 @@ class DiskTier:
                     self._forget(name)
                 self.counters["write_errors"] += 1
 
-    def remove(self, key: str, vary_key: tuple[tuple[str, str], ...]) -> None:
+    def remove(self, key: str, vary_key: VaryKey) -> None:
         with self._lock:
             self._forget(file_name(key, vary_key))
 

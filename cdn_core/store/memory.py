@@ -23,13 +23,13 @@ from typing import Any
 
 from cdn_core.http_cache import Fields
 from cdn_core.http_cache.decision import Freshness
-from cdn_core.http_cache.vary import secondary_key
+from cdn_core.http_cache.vary import VaryKey, secondary_key
 from cdn_core.store.disk import DiskTier
 from cdn_core.store.entry import StoredResponse
 from cdn_core.store.policy import EvictionReason, PolicyName, make_policy
 from cdn_core.store.protocol import PurgeSelector
 
-VariantId = tuple[str, tuple[tuple[str, str], ...]]
+VariantId = tuple[str, VaryKey]
 
 
 def _freq_hash(entry: Hashable) -> int:

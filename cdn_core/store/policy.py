@@ -32,9 +32,14 @@ def _ignore(key: Hashable, reason: EvictionReason) -> None:
 
 
 class Policy(Protocol):
-    name: PolicyName
     max_bytes: int
-    used: int
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def used(self) -> int:
+        """Bytes resident."""
 
     def __len__(self) -> int: ...
 

@@ -22,9 +22,10 @@
   parts balance: near 0 on a stable Zipf workload, near the whole cache on a pure-recency
   trace. Reuse further back than the ghosts remember (10% of the budget) is not
   counted; ghosts of 50% and 100% also met every benchmark target, with smaller margins
-  on the Zipf traces. Caffeine's hill climber (compare the hit rate of successive samples, step 6.25%)
-  moved on noise on our traces: on the Download trace at 0.1% it lost 20 points of hit
-  ratio to a fixed 1% window, and on Zipf 1.0 at 1% it wandered to a 10-20% window.
+  on the Zipf traces. Caffeine's hill climber (compare the hit rate of successive
+  samples, step 6.25%) moved on noise on our traces: on the Download trace at 0.1% it
+  lost 20 points of hit ratio to a fixed 1% window, and on Zipf 1.0 at 1% it wandered
+  to a 10-20% window.
 * The sketch is kept over ``100 x entries`` requests with one-byte counters saturating at
   255 (Caffeine: 10x and 4-bit counters): at 10x the estimates near the admission boundary
   are 0-2 counts apart and the filter admits by noise (Zipf 1.0 at 1%: 0.597 vs 0.607).
@@ -259,14 +260,14 @@ class WTinyLFUPolicy:
                 self._on_evict(key, "admission")
                 return
             for vkey in victims:
-                vsize = self._probation.pop(vkey, None)
-                if vsize is not None:
-                    self.pb_bytes -= vsize
+                if vkey in self._probation:
+                    gone = self._probation.pop(vkey)
+                    self.pb_bytes -= gone
                 else:
-                    vsize = self._protected.pop(vkey)
-                    self.pt_bytes -= vsize
+                    gone = self._protected.pop(vkey)
+                    self.pt_bytes -= gone
                 if self._ghosting:
-                    self.gm_bytes += self._ghost(self._gm, vkey, vsize)
+                    self.gm_bytes += self._ghost(self._gm, vkey, gone)
                 self._on_evict(vkey, "capacity")
         self._probation[key] = size
         self.pb_bytes += size

@@ -47,9 +47,12 @@ def test_charged_size_is_head_body_and_measured_overhead():
         + ENTRY_OVERHEAD_BYTES
         + (len(e.key) - KEY_INCLUDED)
         + 2 * HEADER_OVERHEAD_BYTES
-        + 2 * len("Content-Type") + len("text/plain")
-        + 2 * len("ETag") + len('"v1"')
-        + TAG_OVERHEAD_BYTES + 2
+        + 2 * len("Content-Type")
+        + len("text/plain")
+        + 2 * len("ETag")
+        + len('"v1"')
+        + TAG_OVERHEAD_BYTES
+        + 2
     )
     assert e.compute_size() == expected
 

@@ -142,20 +142,8 @@ def build_entry(
         date_value = response_time
         kept = _with_date(kept, response_time)
         fields["date"] = kept[-1][1]
-    lifetime = freshness_lifetime(
-        status,
-        policy_fields,
-        cc,
-        date_value=date_value,
-        heuristic_fraction=settings.heuristic_fraction,
-        heuristic_max=settings.heuristic_max_seconds,
-    )
-    initial_age = corrected_initial_age(
-        age_value=parse_age(_field(headers, "age")),
-        date_value=date_value,
-        request_time=request_time,
-        response_time=response_time,
-    )
+    timing = _timing(status, policy_fields, cc, headers, date_value, request_time,
+                     response_time, settings)
     names = vary_fields(fields.get("vary")) or ()
     tags = frozenset(
         fields.get("surrogate-key", "").split()
@@ -170,7 +158,7 @@ def build_entry(
         fields=fields,
         body=body,
         cc=cc,
-        freshness=Freshness(lifetime, initial_age, response_time),
+        freshness=timing,
         vary_names=names,
         vary_key=secondary_key(names, req.fields),
         surrogate_keys=tags,
@@ -186,6 +174,35 @@ def _with_date(headers: list[tuple[str, str]], when: float) -> list[tuple[str, s
     out = [(n, v) for n, v in headers if n.lower() != "date"]
     out.append(("Date", format_http_date(when)))
     return out
+
+
+def _timing(
+    status: int,
+    policy_fields: dict[str, str],
+    cc: CacheControl,
+    headers: list[tuple[str, str]],
+    date_value: float,
+    request_time: float,
+    response_time: float,
+    settings: CacheSettings,
+) -> Freshness:
+    """Freshness lifetime (RFC 9111 4.2.1, 4.2.2) and corrected initial age (4.2.3) of a
+    response received at ``response_time`` for a request sent at ``request_time``."""
+    lifetime = freshness_lifetime(
+        status,
+        policy_fields,
+        cc,
+        date_value=date_value,
+        heuristic_fraction=settings.heuristic_fraction,
+        heuristic_max=settings.heuristic_max_seconds,
+    )
+    initial_age = corrected_initial_age(
+        age_value=parse_age(_field(headers, "age")),
+        date_value=date_value,
+        request_time=request_time,
+        response_time=response_time,
+    )
+    return Freshness(lifetime, initial_age, response_time)
 
 
 def _field(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -230,20 +247,8 @@ def refresh_from_304(
             kept = [(n, v) for n, v in kept if n.lower() not in drop]
             fields = combine(kept)
         policy_fields = {k: v for k, v in fields.items() if k != "expires"}
-    lifetime = freshness_lifetime(
-        entry.status,
-        policy_fields,
-        cc,
-        date_value=date_value,
-        heuristic_fraction=settings.heuristic_fraction,
-        heuristic_max=settings.heuristic_max_seconds,
-    )
-    initial_age = corrected_initial_age(
-        age_value=parse_age(_field(headers, "age")),
-        date_value=date_value,
-        request_time=request_time,
-        response_time=response_time,
-    )
+    timing = _timing(entry.status, policy_fields, cc, headers, date_value, request_time,
+                     response_time, settings)
     fresh = StoredResponse(
         key=entry.key,
         host=entry.host,
@@ -253,7 +258,7 @@ def refresh_from_304(
         fields=fields,
         body=entry.body,
         cc=cc,
-        freshness=Freshness(lifetime, initial_age, response_time),
+        freshness=timing,
         vary_names=entry.vary_names,
         vary_key=entry.vary_key,
         surrogate_keys=entry.surrogate_keys,

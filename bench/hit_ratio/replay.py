@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,5 +55,13 @@ def replay_libcachesim(policy: str, csv: Path, capacity: int) -> Result | None:
     reader = lcs.TraceReader(str(csv), lcs.TraceType.CSV_TRACE, p)
     cache = getattr(lcs, LCS_POLICIES[policy])(capacity)
     started = time.perf_counter()
-    obj_miss, byte_miss = cache.process_trace(reader)
+    # libCacheSim's C code prints warnings to stdout; keep them out of the table.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        obj_miss, byte_miss = cache.process_trace(reader)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     return Result(1 - obj_miss, 1 - byte_miss, time.perf_counter() - started)

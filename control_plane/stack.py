@@ -25,6 +25,9 @@ class TierSection(StrictModel):
     tls_port: int | None = Field(
         None, ge=1, le=65535, description="HTTPS port of each node (edges), demo certificate"
     )
+    disk_cache: bool = Field(
+        False, description="give each node an on-disk tier in <state_dir>/cache/<name>"
+    )
 
 
 class OriginSection(StrictModel):
@@ -215,6 +218,9 @@ def processes(
             if tier == "edge":
                 r = stack.router
                 argv += ["--rtt-report-url", f"http://{r.host}:{r.admin_port}"]
+            if section.disk_cache:
+                cache_dir = (base / stack.state_dir).resolve() / "cache" / n.name
+                argv += ["--disk-path", str(cache_dir)]
             if section.tls_port:
                 tls = demo_tls_dir(stack, base)
                 argv += [

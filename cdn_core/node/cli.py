@@ -29,6 +29,11 @@ def parse_args(tier: str, argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cache-bytes", type=int, help="memory budget for the cache, bytes")
     parser.add_argument(
+        "--disk-path",
+        metavar="DIR",
+        help="directory of this node's on-disk cache tier (one per node)",
+    )
+    parser.add_argument(
         "--failover-window", type=float, help="seconds stale objects may answer when upstreams fail"
     )
     parser.add_argument(
@@ -66,7 +71,7 @@ def overrides(tier: str, args: argparse.Namespace) -> dict[str, Any]:
         "admin_host": args.admin_host,
         "admin_port": args.admin_port,
         "upstream": {"urls": args.upstream, "ca_file": args.upstream_ca},
-        "cache": {"max_bytes": args.cache_bytes} if args.cache_bytes else None,
+        "cache": {"max_bytes": args.cache_bytes, "disk_path": args.disk_path},
         "failover_window": args.failover_window,
         "control": {
             "url": args.control_plane,

@@ -48,7 +48,7 @@ def versions() -> str:
     return "; ".join(
         [
             out(["nginx", "-v"]).replace("nginx version: ", ""),
-            out(["varnishd", "-V"]).split(" revision")[0].strip("()"),
+            out(["varnishd", "-V"]).split(" revision")[0].replace("varnishd (", ""),
             out(["wrk", "-v"]).split(" [")[0],
             f"Python {platform.python_version()}, uvloop {uvloop.__version__}, "
             f"httptools {httptools.__version__}",
@@ -233,21 +233,38 @@ def main(argv: list[str]) -> int:
     md_path = jsonl.with_suffix(".md")
     md_path.write_text(md)
     if not a.quick and not (a.skip_hits or a.skip_miss or a.skip_memory):
-        (results / "PERFORMANCE.md").write_text(performance_section(md, jsonl.name))
+        (results / "PERFORMANCE.md").write_text(performance_section(md, jsonl.name, rows))
     print("\n" + md)
     print(f"results: {jsonl} and {md_path} ({time.monotonic() - t_start:.0f} s)")
     return 0
 
 
-def performance_section(md: str, jsonl_name: str) -> str:
+def performance_section(md: str, jsonl_name: str, rows: list[dict[str, Any]]) -> str:
+    pinned = [r["server_cores"] for r in rows if r.get("kind") == "hit" and r.get("pin")]
+    noise = ""
+    if pinned:
+        share = sum(pinned) / len(pinned)
+        noise = (
+            f"Pinned servers got {share:.2f} of CPU0 on average while saturated (1.00 = a "
+            "core to themselves)"
+            + (
+                ": other work shared the machine during this run, so absolute req/s are "
+                "low and noisy; compare the ratios and requests per CPU-second. "
+                if share < 0.9
+                else ". "
+            )
+        )
     return (
         "## Performance\n\n"
         "Our edge (one Python process on uvloop + httptools) against nginx `proxy_cache` "
-        "(one worker) and Varnish 7 on the same 2-core VM, measured interleaved in one run "
-        "with `bench/run.sh` (how and what: `bench/README.md`; raw numbers: "
-        f"`bench/results/{jsonl_name}`). Ratios are computed within each round and then "
-        "averaged (range over rounds in brackets). Requests per server CPU-second count "
-        "the server's whole process tree from /proc.\n\n" + md
+        "(one worker) and Varnish 7 on the same 2-core VM, cache hits over keep-alive "
+        "HTTP/1.1, measured interleaved in one run of `bench/run.sh` (method: "
+        f"`bench/README.md`; raw numbers: `bench/results/{jsonl_name}`). Ratios are taken "
+        "within each round and then averaged (range over rounds in brackets); requests per "
+        "server CPU-second count the server's whole process tree from /proc. "
+        + noise
+        + "`edge-w2` (2 worker processes) is unpinned and shares the 2 cores with wrk, so "
+        "it cannot show scaling on this box.\n\n" + md
     )
 
 

@@ -1,0 +1,1 @@
+"""Our router (authoritative DNS) against PowerDNS Authoritative; ``bench/run.sh dns``."""

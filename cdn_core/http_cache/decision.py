@@ -7,7 +7,7 @@ Cache-Control and ``now``; the node runtime performs the I/O it asks for.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cdn_core.http_cache.age import current_age
 from cdn_core.http_cache.cache_control import CacheControl
@@ -27,6 +27,17 @@ class Freshness:
     freshness_lifetime: float
     corrected_initial_age: float
     response_time: float
+    # The instant the response stops being fresh: ``response_time + freshness_lifetime -
+    # corrected_initial_age`` (the same test as ``age(now) < freshness_lifetime``), kept
+    # so that a hit compares one number.
+    fresh_until: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "fresh_until",
+            self.response_time + self.freshness_lifetime - self.corrected_initial_age,
+        )
 
     def age(self, now: float) -> float:
         return current_age(

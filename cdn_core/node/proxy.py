@@ -83,6 +83,8 @@ class CachingProxy:
         self._hit_for_miss: dict[str, float] = {}
         self._revalidating: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._hits = metrics.by_status["hit"]
+        self._hit_bytes = metrics.body_bytes["hit"]
         # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
         # first and returns True to let it through, or answers it itself and returns False.
         self.gates: list[Callable[[Request, HttpServerProtocol], bool]] = []
@@ -136,8 +138,20 @@ class CachingProxy:
         if req.method not in ("GET", "HEAD"):
             self.spawn(self._guard(conn, self._pass(req, conn, key, target)))
             return
-        req_cc = parse_cache_control(req.fields.get("cache-control"))
         entry = self.store.lookup(key, req.fields)
+        fields = req.fields
+        if entry is not None and "cache-control" not in fields and "pragma" not in fields:
+            # The hot path: no request directives, so a fresh entry is a hit; the same
+            # verdict decide() gives (RFC 9111 4.2), without building one.
+            now = self.clock.time()
+            fr = entry.freshness
+            if now < fr.fresh_until and not entry.cc.no_cache:
+                self._hits.inc()
+                self._hit_bytes.inc(len(entry.body))
+                age = max(0.0, fr.corrected_initial_age + now - fr.response_time)
+                self._deliver(req, conn, entry, age, b"hit; ttl=%d" % (fr.fresh_until - now))
+                return
+        req_cc = parse_cache_control(fields.get("cache-control"))
         fwd = "uri-miss"
         if entry is not None:
             d = decide(
@@ -249,6 +263,13 @@ class CachingProxy:
         this client (made off the event loop when it does not exist yet)."""
         t = self.transformer
         if t is not None:
+            kind = entry.opt_kind
+            if kind is None:
+                kind = entry.opt_kind = t.kind(entry)
+            if kind == "fixed" and "q=0" not in req.fields.get("accept-encoding", ""):
+                # Nothing to make for this type, and the client accepts identity.
+                self.writer.send_entry(req, conn, entry, age, cache_status)
+                return
             choice = t.lookup(entry, req)
             if choice is NEEDS_ENCODING:
                 self.spawn(

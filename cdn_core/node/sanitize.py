@@ -40,9 +40,9 @@ UNTRUSTED_REQUEST_FIELDS = frozenset(
 
 def strip_untrusted(req: Request, conn: HttpServerProtocol) -> bool:
     """Request gate: remove :data:`UNTRUSTED_REQUEST_FIELDS` from ``req`` (in place).
-    Costs one set lookup per header line when none is present (the usual case)."""
+    Costs one C-level set test when none is present (the usual case)."""
     fields = req.fields
-    if not any(name in UNTRUSTED_REQUEST_FIELDS for name in fields):
+    if UNTRUSTED_REQUEST_FIELDS.isdisjoint(fields):
         return True
     req.headers = [(n, v) for n, v in req.headers if n.lower() not in UNTRUSTED_REQUEST_FIELDS]
     for name in [n for n in fields if n in UNTRUSTED_REQUEST_FIELDS]:

@@ -44,6 +44,14 @@ class ResponseWriter:
         request has no failing precondition."""
         if not 200 <= entry.status < 300:
             return False  # RFC 9110 13.2.1: preconditions apply to 2xx responses only
+        f = req.fields
+        if not (
+            "if-none-match" in f
+            or "if-modified-since" in f
+            or "if-match" in f
+            or "if-unmodified-since" in f
+        ):
+            return False  # the common case: nothing to evaluate
         cond = evaluate(req.method, req.fields, etag=entry.etag, last_modified=entry.last_modified)
         if cond is None:
             return False

@@ -176,6 +176,14 @@ class Transformer:
                 break
         return self._fallback(entry, req)
 
+    def kind(self, entry: StoredResponse) -> str:
+        """What this transformer could do with ``entry`` whatever the request:
+        ``fixed`` means nothing (the node then skips :meth:`lookup` unless the client
+        refuses identity); computed once per stored entry by the node."""
+        if entry.status != 200:
+            return "fixed"
+        return self._kind(entry)
+
     def needs_body(self, meta: StoredResponse, req: RequestView) -> bool:
         """Whether the response described by ``meta`` (head only, body still arriving)
         may be sent to ``req`` as something other than its identity bytes: then the node

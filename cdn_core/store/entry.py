@@ -52,6 +52,9 @@ class StoredResponse:
     etag: str | None = None
     last_modified: str | None = None
     hits: int = field(default=0)
+    # The optimiser's verdict on this object's type ("fixed", "text", "image"...),
+    # computed once at the first hit (cdn_core.optimize.transform.Transformer.kind).
+    opt_kind: str | None = None
 
     def compute_size(self) -> int:
         """Bytes charged to the store: head + body + measured overhead (see above)."""

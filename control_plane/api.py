@@ -99,6 +99,8 @@ async def read_body(request: web.Request, model: type[B]) -> B:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ApiError(400, "body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     try:
@@ -145,6 +147,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         elif exc.status == 405:
             message = f"method {request.method} not allowed on {request.path}"
         resp = json_error(exc.status, message, **headers)
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        # The client went away mid-request: nothing to answer, nothing to log loudly.
+        log.debug("client left during %s %s", request.method, request.path)
+        raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         resp = json_error(500, "internal error (logged by the control plane)")

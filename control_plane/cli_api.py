@@ -95,7 +95,10 @@ def request(
     """
     url = api.rstrip("/") + path
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
+    try:
+        req = urllib.request.Request(url, data=data, method=method)
+    except ValueError as exc:
+        raise CliError(f"--api {api!r} is not an http(s) URL: {exc}") from None
     if data is not None:
         req.add_header("Content-Type", "application/json")
     if key:

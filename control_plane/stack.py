@@ -6,15 +6,19 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cdn_core.config import StrictModel, load_config
+
+Host = Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$",
+                             description="an IP address or host name")]
 
 
 class NodeAddress(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    host: str
+    host: Host
     port: int = Field(ge=1, le=65535)
     admin_port: int = Field(ge=1, le=65535)
 
@@ -61,6 +65,37 @@ class StackConfig(StrictModel):
     edges: TierSection
     router: RouterSection
     control_plane: ControlPlaneSection
+
+    @model_validator(mode="after")
+    def _no_clashes(self) -> StackConfig:
+        """Every node name once, every (address, port) used by one listener only: a clash
+        would otherwise surface as a process exiting after the others started."""
+        names = [n.name for n in self.mid_tier.nodes + self.edges.nodes]
+        dupes = sorted({n for n in names if names.count(n) > 1} | (
+            set(names) & {"origin", "router", "control"}))
+        if dupes:
+            raise ValueError(f"node names must be unique: {', '.join(dupes)}")
+        seen: dict[tuple[str, int], str] = {}
+
+        def claim(host: str, port: int | None, what: str) -> None:
+            if port is None:
+                return
+            other = seen.setdefault((host, port), what)
+            if other != what:
+                raise ValueError(f"{what} and {other} both use {host}:{port}")
+
+        o, r, c = self.origin, self.router, self.control_plane
+        claim(o.host, o.port, "origin")
+        claim(o.host, o.admin_port, "origin admin")
+        claim(r.host, r.port, "router")
+        claim(r.host, r.admin_port, "router admin")
+        claim(c.host, c.port, "control_plane")
+        for section in (self.mid_tier, self.edges):
+            for n in section.nodes:
+                claim(n.host, n.port, n.name)
+                claim(n.host, n.admin_port, f"{n.name} admin")
+                claim(n.host, section.tls_port, f"{n.name} tls")
+        return self
 
 
 @dataclass(frozen=True)

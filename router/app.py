@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -141,6 +142,7 @@ class RouterApp:
         self.registry.register(_EdgeStates(self))
         self.resolver = Resolver(config)
         self.answer_counts: dict[str, int] = {}
+        self._last_failure_log = -1e9
         self.dns = DnsServer(
             self.handle,
             config.host,
@@ -245,7 +247,11 @@ class RouterApp:
                 data, client, tcp, self.table.snapshot(), self.clock.monotonic()
             )
         except Exception:  # noqa: BLE001 - the one catch-all per query: log, SERVFAIL
-            log.exception("query from %s failed", client)
+            # At most one traceback a minute: a flood of bad queries is not a log flood.
+            now = time.monotonic()
+            if now - self._last_failure_log >= 60:
+                self._last_failure_log = now
+                log.exception("query from %s failed (logged once a minute)", client)
             self.metrics.query(transport, "SERVFAIL")
             return _servfail(data)
         self.metrics.query(transport, out.rcode)

@@ -49,6 +49,7 @@ from dnslib import (
     EDNSOption,
 )
 from dnslib.buffer import Buffer
+from dnslib.label import DNSLabelError
 
 from router.config import RouterConfig
 from router.ecs import ECS_OPTION_CODE, ClientSubnet, EcsError, PrefixKey, PrefixPolicy, parse_ecs
@@ -76,7 +77,15 @@ MAX_QUERY = 4096  # octets; real queries are far smaller
 _CACHEABLE = frozenset({"NOERROR", "NXDOMAIN", "REFUSED"})  # not garbage's FORMERRs
 WIRE_CACHE_MAX_QUERY = 300  # octets; bounds the wire cache's memory (entries x this)
 # dnslib raises these on hostile input (deep compression-pointer chains recurse).
-_PARSE_ERRORS = (DNSError, RecursionError, ValueError, IndexError, struct.error, UnicodeError)
+_PARSE_ERRORS = (
+    DNSError,
+    DNSLabelError,
+    RecursionError,
+    ValueError,
+    IndexError,
+    struct.error,
+    UnicodeError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +193,10 @@ class Resolver:
         try:
             query = DNSRecord.parse(data)
         except _PARSE_ERRORS:
+            return self._bare(header, FORMERR)
+        labels = query.q.qname.label
+        if any(len(lab) > 63 for lab in labels) or sum(len(lab) + 1 for lab in labels) > 254:
+            # RFC 1035 2.3.4: labels of at most 63 octets, names of at most 255.
             return self._bare(header, FORMERR)
         return self._answer(header, query, source, tcp, snapshot, now)
 

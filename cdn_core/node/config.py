@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cdn_core.config import StrictModel
 from cdn_core.node.accesslog import AccessLogSettings
@@ -79,6 +80,13 @@ class UpstreamSettings(StrictModel):
         for url in urls:
             if not url.startswith(("http://", "https://")) or "/" in url.split("://", 1)[1]:
                 raise ValueError(f"upstream {url!r} must look like http://host:port")
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - raises ValueError for a port out of range
+            except ValueError as exc:
+                raise ValueError(f"upstream {url!r}: {exc}") from exc
+            if not parts.hostname:
+                raise ValueError(f"upstream {url!r} has no host")
         return urls
 
 
@@ -102,7 +110,24 @@ class LimitSettings(StrictModel):
 
 class NodeConfig(StrictModel):
     tier: Literal["edge", "mid"] = "edge"
+    # Defaults to the tier ("edge" or "mid") when not given (see _default_name).
     name: str = Field("edge", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("name") and data.get("tier") == "mid":
+            return {**data, "name": "mid"}
+        return data
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> NodeConfig:
+        host, admin_port = self.admin_address()
+        if self.port and admin_port == self.port and host == self.host:
+            raise ValueError(f"admin_port: {admin_port} is also the data port")
+        if self.tls.port and self.tls.port in (self.port, admin_port) and host == self.host:
+            raise ValueError(f"tls.port: {self.tls.port} is already the data or admin port")
+        return self
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     admin_host: str | None = None

@@ -11,6 +11,7 @@ on where a request ends); oversized heads get 431 (RFC 6585 5); oversized bodies
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ class _Reject(Exception):
         self.reason = reason
 
 
+_REQUEST_LINE = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [!-~]+ HTTP/[0-9]\.[0-9]$")
 _REFUSAL_REASONS = {413: "body-too-large", 414: "uri-too-long", 431: "header-too-large"}
 
 Handler = Callable[[Request, "HttpServerProtocol"], None]
@@ -230,8 +232,22 @@ class HttpServerProtocol:
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._reject(400, "Bad Request", "protocol upgrade is not supported")
+        except httptools.HttpParserUpgrade as exc:
+            # The request asked to switch protocols (Upgrade: h2c, websocket). We answer
+            # it as plain HTTP/1.1 (RFC 9110 7.8 lets a server ignore Upgrade); llhttp
+            # stops at that point, so what follows is parsed by a fresh parser. CONNECT
+            # (also reported here) is refused by the handler.
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            self._parser = httptools.HttpRequestParser(self)
+            if offset < len(data) and self._transport is not None:
+                self.data_received(data[offset:])
+        except httptools.HttpParserInvalidMethodError:
+            # A well-formed request line with a method llhttp does not know is 501
+            # (RFC 9110 9.1); anything else is a malformed request line: 400.
+            if _REQUEST_LINE.match(data.split(b"\r\n", 1)[0]):
+                self._reject(501, "Not Implemented", "unknown request method")
+            else:
+                self._reject(400, "Bad Request", "malformed request line")
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, _Reject):
@@ -267,6 +283,21 @@ class HttpServerProtocol:
 
     def on_headers_complete(self) -> None:
         self._set_deadline(self._limits.body_timeout, "body-timeout")
+        expect = None
+        for name, value in self._headers:
+            lname = name.lower()
+            if lname == "content-length":
+                if value.strip().isdigit() and int(value) > self._limits.max_body_bytes:
+                    # Refuse at once rather than reading a body we will not take.
+                    raise _Reject(413, "Content Too Large", "request body too large")
+            elif lname == "expect":
+                expect = value.strip().lower()
+        if expect is not None:
+            if expect != "100-continue":
+                raise _Reject(417, "Expectation Failed", "only 100-continue is supported")
+            if not self._busy and not self._queue and self._transport is not None:
+                # RFC 9110 10.1.1: tell the client to send the body it is holding back.
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)

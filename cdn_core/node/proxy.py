@@ -28,7 +28,14 @@ from cdn_core.http_cache.vary import secondary_key
 from cdn_core.node.accesslog import AccessLog
 from cdn_core.node.config import NodeConfig
 from cdn_core.node.fill import Fill, FillResult
-from cdn_core.node.keys import cache_key, key_from_url, normalize_host
+from cdn_core.node.keys import (
+    cache_key,
+    key_from_url,
+    normalize_host,
+    normalize_target,
+    split_absolute,
+    valid_host,
+)
 from cdn_core.node.metrics import NodeMetrics
 from cdn_core.node.protocol import HttpServerProtocol, Request, simple_response
 from cdn_core.node.response import (
@@ -121,16 +128,24 @@ class CachingProxy:
             if not gate(req, conn):
                 return
         host = req.fields.get("host")
-        if not host or "," in host:
-            # RFC 9112 3.2: a request without exactly one Host gets 400.
-            self._fail(conn, 400, "Bad Request", "missing or repeated Host header")
+        if not host or "," in host or not valid_host(host):
+            # RFC 9112 3.2: a request without exactly one valid Host gets 400.
+            self._fail(conn, 400, "Bad Request", "missing, repeated or invalid Host header")
+            return
+        if req.method == "CONNECT":
+            self._fail(conn, 405, "Method Not Allowed", "CONNECT is not supported")
             return
         target = req.target
         if not target.startswith("/"):
-            if not target.lower().startswith(("http://", "https://")):
+            try:
+                # RFC 9112 3.2.2: an absolute-form target's authority is the host.
+                host, target = split_absolute(target)
+            except ValueError:
                 self._fail(conn, 400, "Bad Request", "request target must be origin-form")
                 return
-            target = "/" + key_from_url(target).split("://", 1)[1].partition("/")[2]
+            req.fields["host"] = host
+            req.headers = [(n, host if n.lower() == "host" else v) for n, v in req.headers]
+        target = normalize_target(target)
         if self.transformer is not None:
             # A signed resize shares the stored original (the variant is the transformer's).
             target = self.transformer.source_target(target)

@@ -101,6 +101,23 @@ def caching_policy(
     return parse_cache_control(fields.get("cache-control")), fields
 
 
+# Fields addressed to CDNs rather than clients, removed by the tier facing clients.
+CDN_ONLY_FIELDS = frozenset({"surrogate-key", "cache-tag"})
+
+
+def surrogate_keys(headers: list[tuple[str, str]]) -> frozenset[str]:
+    """Surrogate keys (tags) of a response from ``Surrogate-Key`` (space-separated) and
+    ``Cache-Tag`` (comma-separated) fields, for purge by tag."""
+    tags: list[str] = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "surrogate-key":
+            tags.extend(value.split())
+        elif lname == "cache-tag":
+            tags.extend(value.replace(",", " ").split())
+    return frozenset(tags)
+
+
 def _stored_fields(
     headers: list[tuple[str, str]], settings: CacheSettings
 ) -> tuple[list[tuple[str, str]], dict[str, str], CacheControl, dict[str, str]]:
@@ -109,7 +126,9 @@ def _stored_fields(
     cc, policy_fields = caching_policy(fields, settings)
     drop = set(cc.private_fields) | set(cc.no_cache_fields)
     if settings.strip_targeted_fields:
-        drop |= {n.lower() for n in settings.targeted_fields}
+        # The tier facing clients keeps CDN-only fields to itself (as Fastly does with
+        # Surrogate-Key): the tags stay in the entry's purge index (build_entry).
+        drop |= {n.lower() for n in settings.targeted_fields} | CDN_ONLY_FIELDS
     if drop:
         # RFC 9111 5.2.2.7 / 5.2.2.4: a shared cache must not store (private=) or reuse
         # without revalidation (no-cache=) the named fields; we never keep them.
@@ -145,10 +164,7 @@ def build_entry(
     timing = _timing(status, policy_fields, cc, headers, date_value, request_time,
                      response_time, settings)
     names = vary_fields(fields.get("vary")) or ()
-    tags = frozenset(
-        fields.get("surrogate-key", "").split()
-        + fields.get("cache-tag", "").replace(",", " ").split()
-    )
+    tags = surrogate_keys(headers)
     entry = StoredResponse(
         key=key,
         host=host,

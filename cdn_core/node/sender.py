@@ -22,6 +22,11 @@ MAX_AGE = 2**31
 MAX_RANGES = 16  # more parts than this are answered with the whole body (RFC 9110 14.3)
 
 
+def _overlapping(ranges: list[tuple[int, int]]) -> bool:
+    """True when the ranges are not in ascending order or any two overlap."""
+    return any(nxt[0] <= prev[1] for prev, nxt in zip(ranges, ranges[1:], strict=False))
+
+
 class ResponseWriter:
     def __init__(self, name: str) -> None:
         self.via = f"1.1 {name}"
@@ -105,6 +110,10 @@ class ResponseWriter:
             conn.finish(req.keep_alive)
             return True
         if not isinstance(ranges, list) or len(ranges) > MAX_RANGES:
+            return False
+        if len(ranges) > 1 and _overlapping(ranges):
+            # RFC 9110 14.3: overlapping or unordered ranges may be ignored; the whole
+            # representation once costs less than the same bytes many times.
             return False
         if len(ranges) == 1:
             first, last = ranges[0]

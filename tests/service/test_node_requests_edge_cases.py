@@ -1,0 +1,120 @@
+"""Request edge cases found by trying the edge as a hostile new user: each must get one
+well-formed answer, and every spelling of a URL must reach one cache key (RFC 3986
+6.2.2), so that a purge reaches it too."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from nodeharness import Route, raw_exchange
+
+CC60 = {"Cache-Control": "max-age=60", "Surrogate-Key": "page site"}
+
+
+async def test_rfc9110_7_8_upgrade_ignored_and_answered_once(origin, make_node):
+    origin.routes["/u"] = Route(headers=CC60, body=b"plain")
+    edge = await make_node([origin.url])
+    req = (b"GET /u HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+           b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+           b"GET /u HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    out = await raw_exchange(edge.port, req)
+    assert out.count(b"HTTP/1.1 200") == 2 and b"400" not in out
+
+
+@pytest.mark.parametrize("spelling", ["/about.html?", "/%61bout.html", "/x/../about.html",
+                                      "/./about.html"])
+async def test_rfc3986_6_2_2_equivalent_targets_share_one_key(spelling, origin, make_node, http):
+    origin.routes["/about.html"] = Route(headers=CC60)
+    edge = await make_node([origin.url])
+    await http(edge, "/about.html")
+    _, h, _ = await http(edge, spelling)
+    assert "hit" in h["Cache-Status"] and origin.hits == {"/about.html": 1}
+
+
+async def test_trailing_dot_host_is_the_same_site(origin, make_node, http):
+    origin.routes["/a"] = Route(headers=CC60)
+    edge = await make_node([origin.url])
+    await http(edge, "/a")
+    _, h, _ = await http(edge, "/a", Host="WWW.example.test.")
+    assert "hit" in h["Cache-Status"]
+
+
+async def test_rfc9112_3_2_2_absolute_form_authority_wins_over_host(origin, make_node, http):
+    origin.routes["/a"] = Route(headers=CC60)
+    edge = await make_node([origin.url])
+    out = await raw_exchange(edge.port, b"GET http://www.example.test/a HTTP/1.1\r\n"
+                             b"Host: evil.test\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200")
+    _, h, _ = await http(edge, "/a")  # stored under www.example.test, not evil.test
+    assert "hit" in h["Cache-Status"]
+    assert origin.seen_headers[0]["Host"] == "www.example.test"
+
+
+@pytest.mark.parametrize("host", [b"a b", b"x@y", b"[zz", b"h:abc", b"h:99999"])
+async def test_rfc9112_3_2_invalid_host_is_400(host, origin, make_node):
+    edge = await make_node([origin.url])
+    out = await raw_exchange(edge.port, b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400")
+
+
+async def test_rfc9110_14_3_overlapping_ranges_get_the_whole_body_once(origin, make_node, http):
+    origin.routes["/r"] = Route(headers=CC60, body=b"x" * 1000)
+    edge = await make_node([origin.url])
+    await http(edge, "/r")
+    s, _, b = await http(edge, "/r", Range="bytes=" + ",".join(["0-"] * 10))
+    assert s == 200 and len(b) == 1000
+
+
+async def test_unknown_method_501_connect_405(origin, make_node):
+    edge = await make_node([origin.url])
+    out = await raw_exchange(edge.port, b"FOO / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 501")
+    out = await raw_exchange(edge.port, b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 405")
+
+
+async def test_rfc9110_10_1_1_expect_100_continue_and_early_413(origin, make_node):
+    origin.routes["/p"] = Route(headers={"Cache-Control": "no-store"}, body=b"ok")
+    edge = await make_node([origin.url], limits={"max_body_bytes": 1000})
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    writer.write(b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                 b"Expect: 100-continue\r\n\r\n")
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)).startswith(
+        b"HTTP/1.1 100 Continue")
+    writer.write(b"hello")
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 2)).startswith(b"HTTP/1.1 200")
+    writer.close()
+    await writer.wait_closed()
+    out = await raw_exchange(edge.port, b"POST /p HTTP/1.1\r\nHost: h\r\n"
+                             b"Content-Length: 99999999999\r\n\r\n", timeout=2)
+    assert out.startswith(b"HTTP/1.1 413")
+
+
+async def test_surrogate_keys_stay_in_the_cdn_but_purge_by_tag_works(origin, make_node, http):
+    origin.routes["/t"] = Route(headers=CC60)
+    mid = await make_node([origin.url], tier="mid", name="mid1")
+    edge = await make_node([f"http://127.0.0.1:{mid.port}"],
+                           cache={"strip_targeted_fields": True})
+    _, h, _ = await http(edge, "/t")
+    assert "Surrogate-Key" not in h
+    from cdn_core.store import PurgeSelector
+
+    assert edge.purge(PurgeSelector("tag", "page")) == 1
+
+
+def test_mid_tier_default_name_is_mid():
+    from cdn_core.node.config import NodeConfig
+
+    assert NodeConfig.model_validate({"tier": "mid"}).name == "mid"
+    assert NodeConfig.model_validate({}).name == "edge"
+
+
+async def test_aiohttp_client_still_works_with_keepalive(origin, make_node):
+    origin.routes["/k"] = Route(headers=CC60)
+    edge = await make_node([origin.url])
+    async with aiohttp.ClientSession() as s:
+        for _ in range(3):
+            async with s.get(f"http://127.0.0.1:{edge.port}/k") as r:
+                assert r.status == 200

@@ -12,6 +12,7 @@ equivalence, and an origin may tell them apart.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -33,8 +34,10 @@ def valid_host(host: str) -> bool:
     return not colon or not port.isdigit() or int(port) <= 65535
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_host(host: str) -> str:
-    """Lower-case host without port or trailing dot; IPv6 literals keep their brackets."""
+    """Lower-case host without port or trailing dot; IPv6 literals keep their brackets.
+    Memoised: a node sees the same few Host values over and over."""
     host = host.strip().lower()
     if host.startswith("["):
         end = host.find("]")

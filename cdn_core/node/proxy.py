@@ -54,6 +54,7 @@ from cdn_core.store import CacheStore, PurgeSelector, StoredResponse
 
 log = logging.getLogger("cdn.node")
 
+HOST_CACHE_SIZE = 4096  # validated Host values remembered
 CONDITIONAL_FIELDS = frozenset(
     {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
 )
@@ -90,6 +91,8 @@ class CachingProxy:
         self._hit_for_miss: dict[str, float] = {}
         self._revalidating: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Host values already validated (a handful in practice: the sites served).
+        self._valid_hosts: set[str | None] = set()
         self._hits = metrics.by_status["hit"]
         self._hit_bytes = metrics.body_bytes["hit"]
         # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
@@ -128,10 +131,14 @@ class CachingProxy:
             if not gate(req, conn):
                 return
         host = req.fields.get("host")
-        if not host or "," in host or not valid_host(host):
-            # RFC 9112 3.2: a request without exactly one valid Host gets 400.
-            self._fail(conn, 400, "Bad Request", "missing, repeated or invalid Host header")
-            return
+        if host not in self._valid_hosts:
+            if not host or "," in host or not valid_host(host):
+                # RFC 9112 3.2: a request without exactly one valid Host gets 400.
+                self._fail(conn, 400, "Bad Request", "missing, repeated or invalid Host header")
+                return
+            if len(self._valid_hosts) >= HOST_CACHE_SIZE:
+                self._valid_hosts.clear()
+            self._valid_hosts.add(host)
         if req.method == "CONNECT":
             self._fail(conn, 405, "Method Not Allowed", "CONNECT is not supported")
             return

@@ -371,6 +371,7 @@ class HttpServerProtocol:
             self._transport.write(data)
 
     def writelines(self, parts: list[bytes] | tuple[bytes, ...]) -> None:
+        """Write the pieces of a response (the body, if any, last)."""
         if self._transport is not None:
             # A small response goes out as one joined buffer: cheaper than the transport's
             # writelines for a few short pieces (measured: +10% hits/s at 1 KiB). A large

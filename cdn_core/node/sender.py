@@ -77,6 +77,27 @@ class ResponseWriter:
         cache_status: bytes,
     ) -> None:
         """Send a complete response and finish the request."""
+        f = req.fields
+        if not (
+            "if-none-match" in f
+            or "if-modified-since" in f
+            or "if-match" in f
+            or "if-unmodified-since" in f
+            or "range" in f
+        ):
+            # The common case, as one buffer: stored head, this request's lines, body.
+            body = entry.body if req.method != "HEAD" else b""
+            parts = (
+                entry.head,
+                b"Age: %d\r\n" % min(int(age), MAX_AGE),
+                self._cs_prefix,
+                cache_status,
+                b"\r\n\r\n" if req.keep_alive else b"\r\nConnection: close\r\n\r\n",
+                body,
+            )
+            conn.writelines(parts)
+            conn.finish(req.keep_alive)
+            return
         tail = self.tail(req, age, cache_status)
         if self.precondition(req, entry, tail, conn):
             return

@@ -5,7 +5,7 @@ it owned; adding it back moves exactly those keys back."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -17,7 +17,7 @@ def score(node_id: str, key: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-def rendezvous_order(key: str, nodes: Sequence[T], node_id: callable[[T], str] = str) -> list[T]:  # type: ignore[valid-type]
+def rendezvous_order(key: str, nodes: Sequence[T], node_id: Callable[[T], str] = str) -> list[T]:
     """``nodes`` ordered by descending score for ``key``: the first is the owner, the rest
     are the fail-over order."""
     return sorted(nodes, key=lambda n: score(node_id(n), key), reverse=True)

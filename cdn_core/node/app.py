@@ -173,7 +173,7 @@ class Node:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                self._protocol,
+                lambda: self._protocol("http"),
                 cfg.host,
                 cfg.port,
                 backlog=2048,

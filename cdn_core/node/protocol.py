@@ -97,7 +97,7 @@ _REFUSAL_REASONS = {413: "body-too-large", 414: "uri-too-long", 431: "header-too
 Handler = Callable[[Request, "HttpServerProtocol"], None]
 
 
-class HttpServerProtocol:
+class HttpServerProtocol(asyncio.Protocol):
     """asyncio protocol for one client connection (see module docstring)."""
 
     __slots__ = (

@@ -139,6 +139,7 @@ class CachingProxy:
             if len(self._valid_hosts) >= HOST_CACHE_SIZE:
                 self._valid_hosts.clear()
             self._valid_hosts.add(host)
+        assert host is not None  # checked above (or found among checked hosts)
         if req.method == "CONNECT":
             self._fail(conn, 405, "Method Not Allowed", "CONNECT is not supported")
             return

@@ -47,7 +47,7 @@ def connection_rtt_ms(sock: socket.socket) -> float | None:
     if len(info) < _RTT_OFFSET + 4:
         return None
     (rtt_us,) = struct.unpack_from("I", info, _RTT_OFFSET)
-    return rtt_us / 1000.0
+    return int(rtt_us) / 1000.0
 
 
 class RttReporter:

@@ -74,7 +74,7 @@ def server_context(certs: Sequence[TlsCertificate]) -> ssl.SSLContext:
             if chosen is not None and chosen is not default:
                 sslobj.context = chosen
 
-    default.sni_callback = pick  # type: ignore[assignment]
+    default.sni_callback = pick
     return default
 
 

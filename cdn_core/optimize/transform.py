@@ -73,9 +73,12 @@ AE = "Accept-Encoding"
 class RequestView(Protocol):
     """What the transformer reads of a request (``cdn_core.node.protocol.Request``)."""
 
-    method: str
-    target: str
-    fields: Mapping[str, str]
+    @property
+    def method(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def fields(self) -> Mapping[str, str]: ...
 
 
 @dataclass(slots=True)

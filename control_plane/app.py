@@ -35,6 +35,7 @@ from control_plane.routes import (
     prewarm,
     purges,
     ratelimits,
+    signing,
     stats,
     status,
     ui,
@@ -75,8 +76,8 @@ def create_app(
     app[STORE] = store if store is not None else Store(config.db)
     app[LIVE] = Live()
     app.cleanup_ctx.append(_lifecycle(owns_store=store is None))
-    for module in (health, keys, nodes, purges, status, prewarm, ratelimits, origins, openapi,
-                   stats, ui):
+    for module in (health, keys, nodes, purges, status, prewarm, ratelimits, signing, origins,
+                   openapi, stats, ui):
         module.add_routes(app)
     return app
 

@@ -92,10 +92,12 @@ class Node:
         )
         self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics,
                                   self.transformer)
+        self.signed_urls: SignedUrlGate | None = None
         if config.tier == "edge":
             self.proxy.gates.append(strip_untrusted)
             if config.signed_urls.path_prefixes:
-                self.proxy.gates.append(SignedUrlGate(config.signed_urls, self.clock))
+                self.signed_urls = SignedUrlGate(config.signed_urls, self.clock)
+                self.proxy.gates.append(self.signed_urls)
         self._policy_hooks()
         self._server: asyncio.base_events.Server | None = None
         self._tls_server: asyncio.base_events.Server | None = None
@@ -154,6 +156,9 @@ class Node:
             selector=selector_from_json,
             set_policies=self.ratelimiter.set_policies if self.ratelimiter else None,
             set_failover=self.failover.set if self.failover else None,
+            set_signing_keys=(
+                self.signed_urls.set_distributed_keys if self.signed_urls is not None else None
+            ),
         )
 
     def _protocol(self, scheme: str = "http") -> HttpServerProtocol:

@@ -53,10 +53,16 @@ class SignedUrlGate:
 
     def __init__(self, settings: SignedUrlSettings, clock: Clock) -> None:
         self.prefixes = tuple(settings.path_prefixes)
-        self.keys = {k.id: k.secret.encode() for k in settings.keys}
+        self._configured = {k.id: k.secret.encode() for k in settings.keys}
+        self.keys = dict(self._configured)
         self.bind_client = settings.bind_client
         self.clock = clock
         self.refused = 0
+
+    def set_distributed_keys(self, keys: dict[str, str]) -> None:
+        """Keys from the control plane (``/v1/signing-keys``), beside the configured ones;
+        replacing the set at once is what lets a rotation happen without downtime."""
+        self.keys = {**self._configured, **{k: v.encode() for k, v in keys.items()}}
 
     def check(self, target: str, client: str) -> tuple[str | None, str]:
         """``(None, target without token)`` when allowed, else ``(reason, target)``."""

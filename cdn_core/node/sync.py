@@ -66,6 +66,7 @@ class NodeSync:
         selector: Callable[[Any], PurgeSelector],
         set_policies: Callable[[list[RateLimitPolicy]], None] | None = None,
         set_failover: Callable[[bool], None] | None = None,
+        set_signing_keys: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -75,6 +76,8 @@ class NodeSync:
         self._selector = selector
         self._set_policies = set_policies
         self._set_failover = set_failover
+        self._set_signing_keys = set_signing_keys
+        self.signing_version: int | None = None
         self.token: str | None = None
         self.address: tuple[str, int, str] | None = None  # host, port, admin URL
         self.watermark: int | None = self._load_watermark()
@@ -196,6 +199,13 @@ class NodeSync:
                 if self._set_policies is not None and version != self.policy_version:
                     await self._fetch_policies()
                     self.policy_version = version
+                signing = answer.get("signing_version")
+                if self._set_signing_keys is not None and signing != self.signing_version:
+                    data = await self._call("GET", "/v1/signing-keys")
+                    self._set_signing_keys(
+                        {str(k["id"]): str(k["secret"]) for k in data.get("keys", [])}
+                    )
+                    self.signing_version = signing
             except (ControlError, *_ERRORS) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:200]
                 if self.ok is not False:

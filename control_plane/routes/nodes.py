@@ -34,6 +34,7 @@ from control_plane.models import (
     is_hostname,
     is_http_url,
 )
+from control_plane.routes.signing import SIGNING_VERSION
 from control_plane.store_admin import RATELIMIT_VERSION
 
 FAILOVER = "failover"
@@ -122,6 +123,7 @@ async def heartbeat(request: web.Request) -> web.Response:
         {
             "purge_seq": await store.head_seq(),
             "ratelimit_version": await store.get_setting(RATELIMIT_VERSION) or 0,
+            "signing_version": await store.get_setting(SIGNING_VERSION) or 0,
             "failover": failover,
         }
     )

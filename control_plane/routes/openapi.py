@@ -25,6 +25,7 @@ from control_plane.models import (
     PrewarmIn,
     PurgeIn,
 )
+from control_plane.routes.signing import SigningKeyIn
 
 OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None]] = {
     ("GET", "/v1/healthz"): ("Liveness of the control plane", None),
@@ -50,6 +51,9 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None]] = {
     ("GET", "/v1/ratelimits/{id}"): ("One rate-limit policy", None),
     ("PUT", "/v1/ratelimits/{id}"): ("Replace a rate-limit policy", RateLimitPolicy),
     ("DELETE", "/v1/ratelimits/{id}"): ("Delete a rate-limit policy", None),
+    ("GET", "/v1/signing-keys"): ("Signed-URL keys and their version (node token)", None),
+    ("PUT", "/v1/signing-keys/{id}"): ("Add or replace a signed-URL key", SigningKeyIn),
+    ("DELETE", "/v1/signing-keys/{id}"): ("Retire a signed-URL key", None),
     ("GET", "/v1/origins"): ("Origin health and failover state", None),
     ("PUT", "/v1/origins/failover"): (
         "Force (or stop forcing) serving from the mid tier",

@@ -224,3 +224,30 @@ async def test_edges_pull_rate_limit_policies(cp, origin, make_node, http) -> No
     await edge.sync.beat()
     assert [p.name for p in edge.ratelimiter.policies] == ["tight"]
     assert [(await http(edge, "/x"))[0] for _ in range(2)] == [200, 429]
+
+
+async def test_signed_url_keys_rotate_through_the_control_plane(cp, origin, make_node,
+                                                                http, clock) -> None:
+    from cdn_core.node.signed import sign_url
+
+    origin.routes["/private/doc"] = Route(headers=CC60, body=b"members")
+    edge = await synced(await make_node(
+        [origin.url], control=control(cp), signed_urls={"path_prefixes": ["/private/"]}))
+    now = int(clock.time())
+    old = sign_url("/private/doc", kid="k1", secret="first-secret-0123456", expires=now + 60)
+    new = sign_url("/private/doc", kid="k2", secret="second-secret-012345", expires=now + 60)
+    assert (await http(edge, old))[0] == 403  # no key distributed yet
+    r = await cp.put("/v1/signing-keys/k1", json={"secret": "first-secret-0123456"})
+    assert r.status == 200
+    assert await edge.sync.beat()
+    assert (await http(edge, old))[0] == 200
+    # Rotation: add k2, then retire k1; at no point is a valid URL refused.
+    assert (await cp.put("/v1/signing-keys/k2", json={"secret": "second-secret-012345"})).status == 200
+    assert await edge.sync.beat()
+    assert (await http(edge, old))[0] == 200 and (await http(edge, new))[0] == 200
+    assert (await cp.delete("/v1/signing-keys/k1")).status == 204
+    assert await edge.sync.beat()
+    assert (await http(edge, old))[0] == 403 and (await http(edge, new))[0] == 200
+    assert (await cp.put("/v1/signing-keys/k3", json={"secret": "short"})).status == 400
+    r = await cp.get("/v1/signing-keys", headers={"Authorization": "Bearer nope"})
+    assert r.status == 401

@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 
 from cdn_core.admin import create_admin_app
 from cdn_core.clock import Clock, SystemClock
-from cdn_core.metrics import new_registry
+from cdn_core.metrics import FastCounterFamily, new_registry
 from cdn_core.service import bound_port, start_site
 from router.config import RouterConfig
 from router.control import ControlPlaneSync, merge_edges
@@ -54,13 +54,13 @@ def static_edges(config: RouterConfig) -> list[EdgeSpec]:
 
 class _Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.queries = Counter(
+        self.queries = FastCounterFamily(
             "cdn_dns_queries_total",
             "DNS queries answered or dropped, by transport and response code",
             ["transport", "rcode"],
             registry=registry,
         )
-        self.answers = Counter(
+        self.answers = FastCounterFamily(
             "cdn_dns_answers_total",
             "Edge addresses handed out, by edge and why it was chosen",
             ["edge", "reason"],
@@ -72,7 +72,7 @@ class _Metrics:
             ["edge", "state"],
             registry=registry,
         )
-        self.cache = Counter(
+        self.cache = FastCounterFamily(
             "cdn_router_answer_cache_total",
             "Service-name answers served from / computed into the answer cache",
             ["result"],

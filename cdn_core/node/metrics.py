@@ -41,6 +41,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cdn_core.metrics import FastCounter
+
 CACHE_STATUSES = ("hit", "stale", "miss", "revalidated", "pass", "error")
 
 # Upstream fetch latency buckets, seconds: loopback mid tiers answer in a millisecond, a
@@ -61,30 +63,6 @@ UPSTREAM_BUCKETS = (
     10.0,
     30.0,
 )
-
-
-class FastCounter:
-    """A monotonically increasing number for the hot path (exported by a collector).
-
-    Only ever touched from the node's event loop thread, so ``+=`` needs no lock.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    def inc(self, amount: int = 1) -> None:
-        self.value += amount
-
-    # prometheus_client's children expose ``_value.get()``; callers written for them
-    # (``/status``) keep working.
-    @property
-    def _value(self) -> FastCounter:
-        return self
-
-    def get(self) -> int:
-        return self.value
 
 
 class _Sources:

@@ -78,6 +78,7 @@ class CachingProxy:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Host values already validated (a handful in practice: the sites served).
         self._valid_hosts: set[str | None] = set()
+        self._now = clock.time  # bound once: the hit path reads the time per request
         self._hits = metrics.by_status["hit"]
         self._hit_bytes = metrics.body_bytes["hit"]
         # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
@@ -138,8 +139,9 @@ class CachingProxy:
                 return
             req.fields["host"] = host
             req.headers = [(n, host if n.lower() == "host" else v) for n, v in req.headers]
-        target = normalize_target(target)
-        if self.transformer is not None:
+        if "%" in target or "/." in target or target[-1] == "?":
+            target = normalize_target(target)
+        if self.transformer is not None and "?" in target:
             # A signed resize shares the stored original (the variant is the transformer's).
             target = self.transformer.source_target(target)
         key = cache_key(req.scheme, host, target)
@@ -151,7 +153,7 @@ class CachingProxy:
         if entry is not None and "cache-control" not in fields and "pragma" not in fields:
             # The hot path: no request directives, so a fresh entry is a hit; the same
             # verdict decide() gives (RFC 9111 4.2), without building one.
-            now = self.clock.time()
+            now = self._now()
             fr = entry.freshness
             if now < fr.fresh_until and not entry.cc.no_cache:
                 self._hits.inc()

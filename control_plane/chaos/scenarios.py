@@ -112,6 +112,19 @@ class Run:
                     total += sum(int(u["fetches"]) for u in (await r.json())["upstreams"])
         return total
 
+    async def router_edge_state(self, name: str) -> str | None:
+        """The router's health state of edge ``name`` (from its admin ``/status``)."""
+        url = f"{self.topo.procs['router'].admin_url}/status"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as s,
+                s.get(url) as r,
+            ):
+                edges = (await r.json())["edges"]
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError):
+            return None
+        return next((str(e.get("state")) for e in edges if e.get("name") == name), None)
+
     async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """Call the control plane with the admin key; status 0 when it is unreachable."""
         headers = {"Authorization": f"Bearer {self.topo.admin_key}"}
@@ -404,6 +417,18 @@ async def edge_killed(run: Run) -> None:
     run.check("router stops naming the dead edge in < 5 s", failover is not None and failover < 5)
     run.check("0 client errors for re-resolving clients", stats.errors == 0)
     run.check("every DNS query answered", unanswered == 0)
+    # Restart it: the router takes it back after `rise` good probes.
+    run.stack.restart(victim)
+    await run.stack.wait_healthy(victim)
+    t1 = time.monotonic()
+    back = None
+    while time.monotonic() - t1 < 10:
+        if await run.router_edge_state(victim) == "up":
+            back = round(time.monotonic() - t1, 2)
+            break
+        await asyncio.sleep(0.05)
+    run.numbers["edge_back_in_rotation_s"] = back
+    run.check("the restarted edge is back in rotation within 5 s", back is not None and back < 5)
 
 
 @scenario(

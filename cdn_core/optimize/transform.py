@@ -231,7 +231,10 @@ class Transformer:
             return None
         rcc = req.fields.get("cache-control")
         if rcc and "no-transform" in rcc and parse_cache_control(rcc).no_transform:
-            return None  # RFC 9111 5.2.1.6
+            # RFC 9111 5.2.1.6: identity; with Vary where other clients get a coding.
+            if self._kind(entry) in ("text", "small"):
+                return self.variants.same_body(entry, "identity", AE)
+            return None
         kind = self._kind(entry)
         if kind == "image":
             return self._plan_image(entry, req, allow_jobs)
@@ -286,7 +289,9 @@ class Transformer:
         prefs = self._coding_prefs(req.fields.get("accept-encoding"))
         identity_ok = prefs.accepts(IDENTITY)
         if small and (identity_ok or not prefs.present):
-            return None  # too small to be worth a coding, and identity will do
+            # Too small to be worth a coding, and identity will do; still Vary, since a
+            # client refusing identity gets a coding for the same URL (RFC 9110 12.5.5).
+            return self.variants.same_body(entry, "identity", AE)
         size = len(entry.body)
         available: dict[str, int | None] = {IDENTITY: size}
         missing = False

@@ -216,7 +216,10 @@ async def test_5_2_2_6_no_transform_responses_are_sent_as_they_are(transformer):
 async def test_5_2_1_6_request_no_transform(transformer):
     e = site_entry("js/app.js", "text/javascript")
     r = req(accept_encoding="br", cache_control="no-transform")
-    assert transformer.lookup(e, r) is None
+    resp = transformer.lookup(e, r)
+    # identity bytes, still with Vary: other clients get br for this URL (RFC 9110 12.5.5)
+    assert resp.body is e.body and "content-encoding" not in head(resp)[1]
+    assert head(resp)[1]["vary"] == ["Accept-Encoding"]
 
 
 async def test_14_ranges_are_served_from_the_identity(transformer):
@@ -281,7 +284,9 @@ async def test_13_1_2_conditional_requests_on_variants(transformer):
 async def test_small_bodies_are_sent_as_they_are_unless_identity_is_refused(transformer):
     e = entry("/s.css", b"body{color:red}\n" * 30, ("Content-Type", "text/css"))
     assert len(e.body) < 1024
-    assert transformer.lookup(e, req("/s.css", accept_encoding="br, gzip")) is None
+    resp = transformer.lookup(e, req("/s.css", accept_encoding="br, gzip"))
+    assert resp.body is e.body and "content-encoding" not in head(resp)[1]
+    assert head(resp)[1]["vary"] == ["Accept-Encoding"]  # identity;q=0 clients get gzip
     resp = await serve(transformer, e, req("/s.css", accept_encoding="identity;q=0, gzip"))
     assert head(resp)[1]["content-encoding"] == ["gzip"] and decoded(resp) == e.body
 

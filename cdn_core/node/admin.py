@@ -81,15 +81,23 @@ def selector_from_json(body: Any) -> PurgeSelector:
     return PurgeSelector(kind, value, soft)
 
 
+async def _control_body(node: Node, request: web.Request) -> tuple[Any, web.Response | None]:
+    """The JSON body of a control-plane call, or the response refusing it (wrong or
+    missing node token: 401/403; not JSON: 400)."""
+    refused = refuse(node, request)
+    if refused is not None:
+        return None, refused
+    try:
+        return await request.json(), None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None, web.json_response({"error": "body must be JSON"}, status=400)
+
+
 def add_node_routes(app: web.Application, node: Node) -> None:
     async def purge(request: web.Request) -> web.Response:
-        refused = refuse(node, request)
+        body, refused = await _control_body(node, request)
         if refused is not None:
             return refused
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": "body must be JSON"}, status=400)
         try:
             selector = selector_from_json(body)
         except ValueError as exc:
@@ -106,13 +114,9 @@ def add_node_routes(app: web.Application, node: Node) -> None:
         )
 
     async def prewarm(request: web.Request) -> web.Response:
-        refused = refuse(node, request)
+        body, refused = await _control_body(node, request)
         if refused is not None:
             return refused
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": "body must be JSON"}, status=400)
         urls = body.get("urls") if isinstance(body, dict) else None
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             return web.json_response({"error": "urls: a non-empty list of URLs"}, status=400)

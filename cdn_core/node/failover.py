@@ -13,7 +13,7 @@ import logging
 
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import may_serve_stale_on_error
-from cdn_core.node.keys import cache_key
+from cdn_core.node.keys import cache_key, normalize_target
 from cdn_core.node.protocol import HttpServerProtocol, Request
 from cdn_core.node.proxy import CachingProxy
 
@@ -36,7 +36,10 @@ class ForcedFailover:
         if not host or "," in host or not req.target.startswith("/"):
             return True
         proxy = self.proxy
-        entry = proxy.store.lookup(cache_key(req.scheme, host, req.target), req.fields)
+        # The key as the proxy builds it (RFC 3986 6.2.2 normal form), so that every
+        # spelling of a URL finds the same stored copy.
+        key = cache_key(req.scheme, host, normalize_target(req.target))
+        entry = proxy.store.lookup(key, req.fields)
         if entry is None:
             return True
         now = proxy.clock.time()

@@ -40,13 +40,6 @@ from cdn_core.store import CacheStore, StoredResponse
 log = logging.getLogger("cdn.node")
 
 HOST_CACHE_SIZE = 4096  # validated Host values remembered
-CONDITIONAL_FIELDS = frozenset(
-    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
-)
-# RFC 9110 9.2.1. Every other method, known or not, is unsafe for invalidation (RFC 9111 4.4).
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# Reasons a response was not stored that hold for every request of the key (hit-for-miss).
-KEY_WIDE_REASONS = frozenset({"no-store", "private", "vary-star", "no-freshness", "set-cookie"})
 
 
 class CachingProxy:

@@ -8,6 +8,7 @@ RFC 9211); everything else of a stored response's head is pre-serialised.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from cdn_core.errors import UpstreamError
 from cdn_core.http_cache.conditional import NOT_MODIFIED_FIELDS, evaluate
@@ -20,6 +21,16 @@ from cdn_core.store import StoredResponse
 
 MAX_AGE = 2**31
 MAX_RANGES = 16  # more parts than this are answered with the whole body (RFC 9110 14.3)
+
+
+def has_preconditions(fields: Mapping[str, str]) -> bool:
+    """Whether the request carries a precondition field (RFC 9110 13.1)."""
+    return (
+        "if-none-match" in fields
+        or "if-modified-since" in fields
+        or "if-match" in fields
+        or "if-unmodified-since" in fields
+    )
 
 
 def _overlapping(ranges: list[tuple[int, int]]) -> bool:
@@ -49,13 +60,7 @@ class ResponseWriter:
         request has no failing precondition."""
         if not 200 <= entry.status < 300:
             return False  # RFC 9110 13.2.1: preconditions apply to 2xx responses only
-        f = req.fields
-        if not (
-            "if-none-match" in f
-            or "if-modified-since" in f
-            or "if-match" in f
-            or "if-unmodified-since" in f
-        ):
+        if not has_preconditions(req.fields):
             return False  # the common case: nothing to evaluate
         cond = evaluate(req.method, req.fields, etag=entry.etag, last_modified=entry.last_modified)
         if cond is None:
@@ -78,13 +83,7 @@ class ResponseWriter:
     ) -> None:
         """Send a complete response and finish the request."""
         f = req.fields
-        if not (
-            "if-none-match" in f
-            or "if-modified-since" in f
-            or "if-match" in f
-            or "if-unmodified-since" in f
-            or "range" in f
-        ):
+        if not (has_preconditions(f) or "range" in f):
             # The common case, as one buffer: stored head, this request's lines, body.
             body = entry.body if req.method != "HEAD" else b""
             parts = (

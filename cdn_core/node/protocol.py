@@ -103,6 +103,10 @@ class HttpServerProtocol(asyncio.Protocol):
     __slots__ = (
         "_handler",
         "_limits",
+        "_max_head_bytes",
+        "_max_headers",
+        "_header_timeout",
+        "_idle_timeout",
         "_stats",
         "_transport",
         "_parser",
@@ -131,6 +135,12 @@ class HttpServerProtocol(asyncio.Protocol):
         self._handler = handler
         self._scheme = scheme
         self._limits = limits
+        # The limits the hit path reads per request, as plain attributes (a pydantic
+        # model's attribute costs three times as much).
+        self._max_head_bytes = limits.max_header_bytes
+        self._max_headers = limits.max_headers
+        self._header_timeout = limits.header_timeout
+        self._idle_timeout = limits.idle_timeout
         self._stats = stats
         self._transport = None
         self._parser = httptools.HttpRequestParser(self)
@@ -264,7 +274,7 @@ class HttpServerProtocol(asyncio.Protocol):
 
     # llhttp callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self.deadline = self._loop.time() + self._limits.header_timeout
+        self.deadline = self._loop.time() + self._header_timeout
         self._deadline_reason = "header-timeout"
         self._url = b""
         self._headers = []
@@ -275,23 +285,26 @@ class HttpServerProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_bytes += len(url)
-        if self._head_bytes > self._limits.max_header_bytes:
+        if self._head_bytes > self._max_head_bytes:
             raise _Reject(414, "URI Too Long", "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self._limits.max_header_bytes:
+        size = self._head_bytes = self._head_bytes + len(name) + len(value) + 4
+        headers = self._headers
+        if size > self._max_head_bytes:
             raise _Reject(431, "Request Header Fields Too Large", "request header too large")
-        if len(self._headers) >= self._limits.max_headers:
+        if len(headers) >= self._max_headers:
             raise _Reject(431, "Request Header Fields Too Large", "too many header fields")
         n = name.decode("latin-1")
         v = value.decode("latin-1")
-        self._headers.append((n, v))
+        headers.append((n, v))
         # Combined as RFC 9110 5.3 says, while the header arrives (no second pass).
         fields = self._fields
         ln = n.lower()
-        prev = fields.get(ln)
-        fields[ln] = v if prev is None else f"{prev}, {v}"
+        if ln in fields:
+            fields[ln] = f"{fields[ln]}, {v}"
+        else:
+            fields[ln] = v
 
     def on_headers_complete(self) -> None:
         fields = self._fields
@@ -322,27 +335,43 @@ class HttpServerProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.deadline = None  # the handler and the upstream timeouts take over
         p = self._parser
-        version = p.get_http_version()
-        if version not in ("1.1", "1.0"):
-            raise _Reject(505, "HTTP Version Not Supported", "only HTTP/1.0 and 1.1")
         fields = self._fields
-        te = fields.get("transfer-encoding")
-        if te is not None and te.strip().lower() != "chunked":
+        keep_alive = p.should_keep_alive()
+        if keep_alive and "connection" not in fields:
+            # llhttp keeps an HTTP/1.1 request alive by default and no other version it
+            # accepts (0.9, 1.0, 2.0): this skips get_http_version, which formats a string.
+            version = "1.1"
+        else:
+            version = p.get_http_version()
+            if version != "1.1" and version != "1.0":
+                raise _Reject(505, "HTTP Version Not Supported", "only HTTP/1.0 and 1.1")
+        if "transfer-encoding" in fields and (
+            fields["transfer-encoding"].strip().lower() != "chunked"
+        ):
             # RFC 9112 6.1: a transfer coding we do not decode would reach the next tier
             # still encoded, so two tiers could disagree on the body: refuse it.
             raise _Reject(501, "Not Implemented", "unsupported transfer coding")
+        body = self._body
         req = Request(
             p.get_method().decode("latin-1"),
             self._url.decode("latin-1"),
             self._headers,
             fields,
             version,
-            p.should_keep_alive(),
-            b"".join(self._body),
+            keep_alive,
+            b"".join(body) if body else b"",
             self._client,
             self._scheme,
         )
-        self._stats.requests += 1
+        stats = self._stats
+        stats.requests += 1
+        if not self._busy and not self._queue and not self._draining:
+            # The usual case, no request waiting before this one: hand it over at once.
+            if self._transport is not None:
+                self._busy = True
+                stats.in_flight += 1
+                self._handler(req, self)
+            return
         self._queue.append(req)
         if len(self._queue) > self._limits.max_pipelined and self._transport is not None:
             self._transport.pause_reading()
@@ -381,6 +410,16 @@ class HttpServerProtocol(asyncio.Protocol):
             else:
                 self._transport.writelines(parts)
 
+    def respond(self, parts: tuple[bytes, ...], keep_alive: bool) -> None:
+        """Write a whole response (:meth:`writelines`) and :meth:`finish` it."""
+        transport = self._transport
+        if transport is not None:
+            if len(parts[-1]) <= JOIN_MAX_BYTES:
+                transport.write(b"".join(parts))
+            else:
+                transport.writelines(parts)
+        self.finish(keep_alive)
+
     def finish(self, keep_alive: bool) -> None:
         """End the current response; close the connection unless ``keep_alive``."""
         if not self._busy:
@@ -392,12 +431,14 @@ class HttpServerProtocol(asyncio.Protocol):
             return
         if self._transport is not None and self._transport.is_closing():
             return
-        self._drain()
+        if self._queue:
+            self._drain()
         if not self._busy:
             if self._eof:
                 self.close()  # the client sent everything it will send
                 return
-            self._set_deadline(self._limits.idle_timeout, "idle-timeout")
+            self.deadline = self._loop.time() + self._idle_timeout
+            self._deadline_reason = "idle-timeout"
 
     def close(self) -> None:
         if self._transport is not None:

@@ -149,10 +149,11 @@ class CachingProxy:
             now = self._now()
             fr = entry.freshness
             if now < fr.fresh_until and not entry.cc.no_cache:
-                self._hits.inc()
-                self._hit_bytes.inc(len(entry.body))
-                age = max(0.0, fr.corrected_initial_age + now - fr.response_time)
-                self._deliver(req, conn, entry, age, b"hit; ttl=%d" % (fr.fresh_until - now))
+                self._hits.value += 1
+                self._hit_bytes.value += len(entry.body)
+                age = fr.corrected_initial_age + now - fr.response_time
+                self._deliver(req, conn, entry, age if age > 0.0 else 0.0,
+                              self.writer.hit_status(int(fr.fresh_until - now)))
                 return
         req_cc = parse_cache_control(fields.get("cache-control"))
         fwd = "uri-miss"
@@ -271,7 +272,9 @@ class CachingProxy:
             kind = entry.opt_kind
             if kind is None:
                 kind = entry.opt_kind = t.kind(entry)
-            if kind == "fixed" and "q=0" not in req.fields.get("accept-encoding", ""):
+            if kind == "fixed" and (
+                "accept-encoding" not in req.fields or "q=0" not in req.fields["accept-encoding"]
+            ):
                 # Nothing to make for this type, and the client accepts identity.
                 self.writer.send_entry(req, conn, entry, age, cache_status)
                 return

@@ -38,15 +38,42 @@ def _overlapping(ranges: list[tuple[int, int]]) -> bool:
     return any(nxt[0] <= prev[1] for prev, nxt in zip(ranges, ranges[1:], strict=False))
 
 
+MEMO_SIZE = 4096  # per-second header lines remembered (see ResponseWriter.age_line)
+
+
 class ResponseWriter:
     def __init__(self, name: str) -> None:
         self.via = f"1.1 {name}"
         self._cs_prefix = f"Cache-Status: {name}; ".encode()
+        # A hit's Age and Cache-Status lines change once a second per object; formatting
+        # them costs more than finding them already made.
+        self._age_lines: dict[int, bytes] = {}
+        self._hit_status: dict[int, bytes] = {}
+
+    def age_line(self, age: float) -> bytes:
+        """``Age: N\r\n`` for ``age`` seconds (RFC 9111 5.1: past 2**31 it is sent as
+        2147483648)."""
+        seconds = int(age)
+        line = self._age_lines.get(seconds)
+        if line is None:
+            if len(self._age_lines) >= MEMO_SIZE:
+                self._age_lines.clear()
+            line = self._age_lines[seconds] = b"Age: %d\r\n" % min(seconds, MAX_AGE)
+        return line
+
+    def hit_status(self, ttl: int) -> bytes:
+        """The Cache-Status parameters of a fresh hit with ``ttl`` seconds of freshness
+        left (RFC 9211 2.1, 2.5)."""
+        status = self._hit_status.get(ttl)
+        if status is None:
+            if len(self._hit_status) >= MEMO_SIZE:
+                self._hit_status.clear()
+            status = self._hit_status[ttl] = b"hit; ttl=%d" % ttl
+        return status
 
     def tail(self, req: Request, age: float, cache_status: bytes) -> list[bytes]:
         """The per-request header lines and the blank line ending the head."""
-        # RFC 9111 5.1: an age past what we represent is sent as 2147483648.
-        out = [b"Age: %d\r\n" % min(int(age), MAX_AGE), self._cs_prefix, cache_status, b"\r\n"]
+        out = [self.age_line(age), self._cs_prefix, cache_status, b"\r\n"]
         if not req.keep_alive:
             out.append(b"Connection: close\r\n")
         out.append(b"\r\n")
@@ -83,19 +110,26 @@ class ResponseWriter:
     ) -> None:
         """Send a complete response and finish the request."""
         f = req.fields
-        if not (has_preconditions(f) or "range" in f):
-            # The common case, as one buffer: stored head, this request's lines, body.
-            body = entry.body if req.method != "HEAD" else b""
-            parts = (
-                entry.head,
-                b"Age: %d\r\n" % min(int(age), MAX_AGE),
-                self._cs_prefix,
-                cache_status,
-                b"\r\n\r\n" if req.keep_alive else b"\r\nConnection: close\r\n\r\n",
-                body,
+        if not (
+            "if-none-match" in f
+            or "if-modified-since" in f
+            or "range" in f
+            or "if-match" in f
+            or "if-unmodified-since" in f
+        ):
+            # The common case (no precondition, RFC 9110 13.1, and no Range), as one
+            # buffer: stored head, this request's lines, body.
+            conn.respond(
+                (
+                    entry.head,
+                    self.age_line(age),
+                    self._cs_prefix,
+                    cache_status,
+                    b"\r\n\r\n" if req.keep_alive else b"\r\nConnection: close\r\n\r\n",
+                    entry.body if req.method != "HEAD" else b"",
+                ),
+                req.keep_alive,
             )
-            conn.writelines(parts)
-            conn.finish(req.keep_alive)
             return
         tail = self.tail(req, age, cache_status)
         if self.precondition(req, entry, tail, conn):

@@ -142,8 +142,7 @@ class Node:
             self.ratelimiter = RateLimiter(
                 cfg.ratelimit, self.clock, self.registry, cfg.tier, cluster=cluster
             )
-            self.ratelimiter.install(self.proxy.spawn, self.proxy)
-            self.proxy.gates.append(self.ratelimiter.gate)
+            self.ratelimiter.install(self.proxy.spawn, self.proxy.handle, self.proxy.gates)
         else:
             self.failover = ForcedFailover(self.proxy)
             self.proxy.gates.append(self.failover.gate)
@@ -162,7 +161,7 @@ class Node:
         )
 
     def _protocol(self, scheme: str = "http") -> HttpServerProtocol:
-        proto = HttpServerProtocol(self.proxy, self.config.limits, self.stats, scheme)
+        proto = HttpServerProtocol(self.proxy.handle, self.config.limits, self.stats, scheme)
         self._connections.add(proto)
         return proto
 

@@ -92,7 +92,10 @@ class CachingProxy:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # entry point -------------------------------------------------------------------------
-    def __call__(self, req: Request, conn: HttpServerProtocol) -> None:
+    def handle(self, req: Request, conn: HttpServerProtocol) -> None:
+        """Answer ``req`` on ``conn`` (the protocol's handler): synchronously for a hit,
+        from a task otherwise. Never raises: an unexpected error is logged and answered
+        with 500."""
         if self.access_log.sample:  # off: this one test (cdn_core.node.accesslog)
             conn = self.access_log.wrap(req, conn)
         try:
@@ -100,6 +103,8 @@ class CachingProxy:
         except Exception:  # the one catch-all of the synchronous path
             log.exception("error handling %s %s", req.method, req.target)
             self._fail(conn, 500, "Internal Server Error", "internal error")
+
+    __call__ = handle
 
     def _fail(self, conn: HttpServerProtocol, status: int, reason: str, msg: str) -> None:
         conn.write(simple_response(status, reason, msg, close=True))
@@ -152,8 +157,15 @@ class CachingProxy:
                 self._hits.value += 1
                 self._hit_bytes.value += len(entry.body)
                 age = fr.corrected_initial_age + now - fr.response_time
-                self._deliver(req, conn, entry, age if age > 0.0 else 0.0,
-                              self.writer.hit_status(int(fr.fresh_until - now)))
+                if age < 0.0:
+                    age = 0.0
+                status = self.writer.hit_status(int(fr.fresh_until - now))
+                if self.transformer is None or (
+                    entry.opt_kind == "fixed" and "accept-encoding" not in fields
+                ):
+                    self.writer.send_entry(req, conn, entry, age, status)
+                else:
+                    self._deliver(req, conn, entry, age, status)
                 return
         req_cc = parse_cache_control(fields.get("cache-control"))
         fwd = "uri-miss"

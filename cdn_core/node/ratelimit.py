@@ -43,6 +43,7 @@ log = logging.getLogger("cdn.node.ratelimit")
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 Reenter = Callable[[Request, HttpServerProtocol], None]
+Gate = Callable[[Request, HttpServerProtocol], bool]
 
 
 class ClusterBuckets:
@@ -105,6 +106,7 @@ class RateLimiter:
         self.cluster = cluster
         self.spawn: Spawn | None = None
         self.reenter: Reenter | None = None
+        self._gates: list[Gate] | None = None
         self.policies: list[RateLimitPolicy] = []
         self._any = False  # any policy at all (the hot-path test)
         self._by_host: dict[str, tuple[_Rule, ...]] = {}
@@ -129,9 +131,21 @@ class RateLimiter:
             registry=registry,
         ).labels(tier)
 
-    def install(self, spawn: Spawn, reenter: Reenter) -> None:
-        """Wire the proxy's task owner and entry point (for cluster-wide checks)."""
-        self.spawn, self.reenter = spawn, reenter
+    def install(self, spawn: Spawn, reenter: Reenter, gates: list[Gate]) -> None:
+        """Wire the proxy's task owner and entry point (for cluster-wide checks) and its
+        gate list, which holds :meth:`gate` only while a policy exists: with none, the
+        hit path does not pay for a call."""
+        self.spawn, self.reenter, self._gates = spawn, reenter, gates
+        self._place_gate()
+
+    def _place_gate(self) -> None:
+        gates = self._gates
+        if gates is None:
+            return
+        if self._any and self.gate not in gates:
+            gates.append(self.gate)
+        elif not self._any and self.gate in gates:
+            gates.remove(self.gate)
 
     def set_policies(self, policies: list[RateLimitPolicy]) -> None:
         """Replace the policies (buckets of unchanged policies keep their tokens)."""
@@ -147,6 +161,7 @@ class RateLimiter:
         self.policies = list(policies)
         self.counts = {p.name: self.counts.get(p.name, _zero()) for p in policies}
         self._any = bool(rules)
+        self._place_gate()
         log.info("rate-limit policies: %s", ", ".join(p.name for p in policies) or "none")
 
     # -- the gate -------------------------------------------------------------------------

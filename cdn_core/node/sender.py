@@ -122,7 +122,7 @@ class ResponseWriter:
             conn.respond(
                 (
                     entry.head,
-                    self.age_line(age),
+                    self._age_lines.get(int(age)) or self.age_line(age),
                     self._cs_prefix,
                     cache_status,
                     b"\r\n\r\n" if req.keep_alive else b"\r\nConnection: close\r\n\r\n",

@@ -207,3 +207,17 @@ async def test_redis_down_falls_back_to_edge_counters(origin, make_node, http) -
     assert await statuses(http, edge, "/d", 3) == [200, 200, 429]
     text = (await http(edge.admin_port, "/metrics"))[2].decode()
     assert 'cdn_ratelimit_redis_errors_total{tier="edge"} 3.0' in text
+
+
+async def test_policies_removed_limits_lifted(origin, make_node, http) -> None:
+    """The gate leaves the hit path when the last policy goes, and comes back."""
+    origin.routes["/a"] = Route(headers=CC60)
+    edge = await edge_with(make_node, origin, policy(limit=1))
+    assert await statuses(http, edge, "/a", 2) == [200, 429]
+    assert edge.ratelimiter is not None
+    edge.ratelimiter.set_policies([])
+    assert edge.ratelimiter.gate not in edge.proxy.gates
+    assert await statuses(http, edge, "/a", 3) == [200] * 3
+    edge.ratelimiter.set_policies([policy(name="again", limit=1)])
+    assert edge.proxy.gates.count(edge.ratelimiter.gate) == 1
+    assert await statuses(http, edge, "/a", 2) == [200, 429]

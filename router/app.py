@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -35,13 +36,14 @@ from prometheus_client.registry import Collector
 
 from cdn_core.admin import create_admin_app
 from cdn_core.clock import Clock, SystemClock
-from cdn_core.metrics import FastCounterFamily, new_registry
+from cdn_core.metrics import FastCounter, FastCounterFamily, new_registry
 from cdn_core.service import bound_port, start_site
 from router.config import RouterConfig
 from router.control import ControlPlaneSync, merge_edges
 from router.health import HealthChecker
+from router.memo import ReplyMemo, client_ip, ip_text
 from router.protocol import DnsServer
-from router.resolver import SERVFAIL, Resolver
+from router.resolver import MAX_QUERY, MEMOISED, SERVFAIL, WIRE_CACHE_MAX_QUERY, Outcome, Resolver
 from router.table import EdgeSpec, EdgeTable
 
 log = logging.getLogger("cdn.router")
@@ -84,17 +86,36 @@ class _Metrics:
         self.cache_hit = self.cache.labels("hit")
         self.cache_miss = self.cache.labels("miss")
 
-    def query(self, transport: str, rcode: str) -> None:
+        # Addresses handed out per edge, for /status.
+        self.edge_totals: dict[str, FastCounter] = {}
+
+    def query(self, transport: str, rcode: str) -> FastCounter:
         child = self._q.get((transport, rcode))
         if child is None:
             child = self._q[(transport, rcode)] = self.queries.labels(transport, rcode)
-        child.inc()
+        return child
 
-    def answer(self, edge: str, reason: str) -> None:
+    def answer(self, edge: str, reason: str) -> FastCounter:
         child = self._a.get((edge, reason))
         if child is None:
             child = self._a[(edge, reason)] = self.answers.labels(edge, reason)
-        child.inc()
+        return child
+
+    def edge_total(self, edge: str) -> FastCounter:
+        child = self.edge_totals.get(edge)
+        if child is None:
+            child = self.edge_totals[edge] = FastCounter()
+        return child
+
+    def for_outcome(self, transport: str, out: Outcome) -> list[FastCounter]:
+        """The counters one query with outcome ``out`` increments."""
+        counters = [self.query(transport, out.rcode)]
+        if out.edges:
+            for edge, reason in zip(out.edges, out.reasons, strict=True):
+                counters.append(self.answer(edge, reason))
+                counters.append(self.edge_total(edge))
+            counters.append(self.cache_hit if out.cache_hit else self.cache_miss)
+        return counters
 
 
 class _EdgeStates(Collector):
@@ -141,12 +162,15 @@ class RouterApp:
         self.table = EdgeTable(config.health, config.load, config.latency, self._static)
         self.registry.register(_EdgeStates(self))
         self.resolver = Resolver(config)
-        self.answer_counts: dict[str, int] = {}
+        self.memo = ReplyMemo(config.answers.cache_entries)
         self._last_failure_log = -1e9
         self.dns = DnsServer(
             self.handle,
             config.host,
             config.port,
+            udp_handler=self.handle_udp,
+            max_query=MAX_QUERY,
+            max_reply=config.edns_udp_size,
             idle_timeout=config.tcp_idle_timeout,
             max_connections=config.tcp_max_connections,
         )
@@ -240,7 +264,39 @@ class RouterApp:
 
     # -- the hot path ----------------------------------------------------------------------
     def handle(self, data: bytes, client: str, tcp: bool) -> bytes | None:
-        """Answer one DNS message (called by the UDP and TCP listeners)."""
+        """Answer one DNS message from ``client`` (IP address text): the reply, or None
+        to drop it. Called by the TCP listener, and by the UDP one where
+        :meth:`handle_udp` is not used."""
+        out = self._outcome(data, client, tcp)
+        return out.wire if out is not None else _servfail(data)
+
+    def handle_udp(self, data: bytes, addr: bytes) -> bytes | None:
+        """Answer one UDP query from ``addr`` (a raw ``sockaddr_in``/``sockaddr_in6``, see
+        :mod:`router.udpbatch`): from the reply memo when it holds the same query from
+        the same address, else through the resolver (then memoised)."""
+        ip = client_ip(addr)
+        generation = self.table.generation
+        now = self.clock.monotonic()
+        wire = self.memo.get(data, ip, generation, now)
+        if wire is not None:
+            return wire
+        out = self._outcome(data, ip_text(ip), False)
+        if out is None:
+            return _servfail(data)
+        if (
+            out.wire is not None
+            and out.rcode in MEMOISED
+            and len(data) <= WIRE_CACHE_MAX_QUERY
+            and now < out.valid_until
+        ):
+            self.memo.put(
+                data, ip, out.wire, generation, out.valid_until,
+                self.metrics.for_outcome("udp", replace(out, cache_hit=True)),
+            )
+        return out.wire
+
+    def _outcome(self, data: bytes, client: str, tcp: bool) -> Outcome | None:
+        """Resolve one message and count it; None when resolving failed (SERVFAIL)."""
         transport = "tcp" if tcp else "udp"
         try:
             out = self.resolver.handle(
@@ -252,16 +308,11 @@ class RouterApp:
             if now - self._last_failure_log >= 60:
                 self._last_failure_log = now
                 log.exception("query from %s failed (logged once a minute)", client)
-            self.metrics.query(transport, "SERVFAIL")
-            return _servfail(data)
-        self.metrics.query(transport, out.rcode)
-        if out.edges:
-            counts = self.answer_counts
-            for edge, reason in zip(out.edges, out.reasons, strict=True):
-                self.metrics.answer(edge, reason)
-                counts[edge] = counts.get(edge, 0) + 1
-            (self.metrics.cache_hit if out.cache_hit else self.metrics.cache_miss).inc()
-        return out.wire
+            self.metrics.query(transport, "SERVFAIL").inc()
+            return None
+        for counter in self.metrics.for_outcome(transport, out):
+            counter.value += 1
+        return out
 
     # -- table updates ---------------------------------------------------------------------
     def _health_changed(self, edge: str, state: str) -> None:
@@ -291,7 +342,7 @@ class RouterApp:
         snap = self.table.snapshot()
         edges = self.table.describe(now)
         for e in edges:
-            e["answers"] = self.answer_counts.get(e["name"], 0)
+            e["answers"] = self.metrics.edge_total(str(e["name"])).value
         cfg = self.config.answers
         return {
             "dns": {"host": self.config.host, "port": self.dns_port, "transports": ["udp", "tcp"]},
@@ -302,8 +353,9 @@ class RouterApp:
             "client_prefixes": self.table.client_prefix_count(),
             "answer_cache": {
                 "entries": self.resolver.cache_size(),
-                "hits": self.resolver.cache_hits,
-                "misses": self.resolver.cache_misses,
+                "udp_replies": len(self.memo),
+                "hits": self.metrics.cache_hit.value,
+                "misses": self.metrics.cache_miss.value,
             },
             "control_plane": None if self.control is None else self.control.describe(),
         }

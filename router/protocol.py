@@ -20,6 +20,8 @@ import socket
 from collections.abc import Callable
 
 from cdn_core.service import bind_error
+from router import udpbatch
+from router.udpbatch import RawHandler
 
 log = logging.getLogger("cdn.router.dns")
 
@@ -56,10 +58,18 @@ class DnsServer:
         host: str,
         port: int,
         *,
+        udp_handler: RawHandler | None = None,
+        max_query: int = 4096,
+        max_reply: int = 65535,
         idle_timeout: float = 10.0,
         max_connections: int = 256,
     ) -> None:
         self._handler = handler
+        # With a raw handler and recvmmsg here, UDP is served in batches (udpbatch).
+        self._udp_handler = udp_handler if udpbatch.available() else None
+        self._max_query = max_query
+        self._max_reply = max_reply
+        self._batched: udpbatch.BatchedUdp | None = None
         self.host = host
         self.port = port
         self._idle = idle_timeout
@@ -78,26 +88,34 @@ class DnsServer:
         attempts = 10 if self.port == 0 else 1
         for attempt in range(attempts):
             sock = _bind_udp(self.host, self.port)
-            self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self._handler), sock=sock
-            )
-            port = self._udp.get_extra_info("sockname")[1]
+            port = sock.getsockname()[1]
             try:
                 self._tcp = await asyncio.start_server(
                     self._serve, self.host, port, reuse_address=True, backlog=512
                 )
             except OSError as exc:
-                self._udp.close()
-                self._udp = None
+                sock.close()
                 # With port 0 the UDP port may be taken over TCP: try another one.
                 if exc.errno == errno.EADDRINUSE and attempt + 1 < attempts:
                     continue
                 raise bind_error(self.host, port, exc) from exc
+            if self._udp_handler is not None:
+                self._batched = udpbatch.BatchedUdp(
+                    sock, self._udp_handler, max_query=self._max_query, max_reply=self._max_reply
+                )
+                self._batched.start()
+            else:
+                self._udp, _ = await loop.create_datagram_endpoint(
+                    lambda: UdpProtocol(self._handler), sock=sock
+                )
             self.port = port
             return
 
     async def stop(self) -> None:
         """Close the listeners and every open TCP connection."""
+        if self._batched is not None:
+            self._batched.close()
+            self._batched = None
         if self._udp is not None:
             self._udp.close()
             self._udp = None

@@ -74,7 +74,8 @@ UDP_MIN = 512  # RFC 1035 4.2.1 / RFC 6891 6.2.5
 TCP_MAX = 65535
 MAX_ADDITIONAL = 4  # OPT, and room for TSIG / SIG(0) we ignore
 MAX_QUERY = 4096  # octets; real queries are far smaller
-_CACHEABLE = frozenset({"NOERROR", "NXDOMAIN", "REFUSED"})  # not garbage's FORMERRs
+# Replies kept in the wire cache and the UDP reply memo (not garbage's FORMERRs).
+MEMOISED = frozenset({"NOERROR", "NXDOMAIN", "REFUSED"})
 WIRE_CACHE_MAX_QUERY = 300  # octets; bounds the wire cache's memory (entries x this)
 # dnslib raises these on hostile input (deep compression-pointer chains recurse).
 _PARSE_ERRORS = (
@@ -166,7 +167,7 @@ class Resolver:
                     cached.valid_until,
                 )
         out = self._handle(data, source, tcp, snapshot, now)
-        if key is not None and out.rcode in _CACHEABLE:
+        if key is not None and out.rcode in MEMOISED:
             if len(self._wire_cache) >= self._cfg.cache_entries:
                 self._wire_cache.clear()
             self._wire_cache[key] = out

@@ -27,6 +27,7 @@ from aiohttp import web
 from cdn_core.errors import StartupError
 from cdn_core.metrics import new_registry
 from cdn_core.service import bound_port, start_site
+from router import udpbatch
 from router.app import RouterApp, create_app
 from router.config import RouterConfig
 from router.ecs import encode_ecs
@@ -75,6 +76,16 @@ class FakeEdge:
 
     def edge(self, address: str) -> dict[str, Any]:
         return {"name": self.name, "address": address, "admin_url": f"http://127.0.0.1:{self.port}"}
+
+
+@pytest.fixture(autouse=True, params=["recvmmsg", "datagram-endpoint"])
+def udp_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs over both UDP paths: batched (router.udpbatch) and asyncio's."""
+    if request.param == "recvmmsg" and not udpbatch.available():
+        pytest.skip("recvmmsg/sendmmsg not available here")
+    if request.param == "datagram-endpoint":
+        monkeypatch.setattr(udpbatch, "available", lambda: False)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -370,3 +381,59 @@ async def test_ports_in_use_are_startup_errors() -> None:
         )
         with pytest.raises(StartupError, match="address already in use"):
             await second.start()
+
+
+async def test_a_burst_is_answered_in_batches_with_each_id(edges: list[FakeEdge]) -> None:
+    """More queries than one recvmmsg batch, sent before any reply is read: every one is
+    answered once, with its own ID; repeats (the reply memo) count in the metrics."""
+    async with running(edges=[edges[0].edge("192.0.2.1")]) as app:
+        await eventually(lambda: all_probed(app))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        ids = list(range(1000, 1200))
+        try:
+            for i in ids:
+                q = dns.message.make_query("www.example.test", "A", id=i).to_wire()
+                sock.sendto(q, ("127.0.0.1", app.dns_port))
+            got = []
+            for _ in ids:
+                data = await asyncio.wait_for(loop.sock_recv(sock, 512), 2.0)
+                got.append(dns.message.from_wire(data))
+        finally:
+            sock.close()
+        assert sorted(m.id for m in got) == ids
+        assert {a for m in got for a in addresses(m)} == {"192.0.2.1"}
+        assert app.metrics.query("udp", "NOERROR").value == len(ids)
+        assert app.metrics.edge_total("edge1").value == len(ids)
+
+
+async def test_oversized_udp_query_gets_formerr() -> None:
+    async with running() as app:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        q = dns.message.make_query("www.example.test", "A", id=77).to_wire()
+        try:
+            await loop.sock_sendto(sock, q + b"\0" * 6000, ("127.0.0.1", app.dns_port))
+            data = await asyncio.wait_for(loop.sock_recv(sock, 512), 1.0)
+        finally:
+            sock.close()
+        assert data[:2] == (77).to_bytes(2, "big") and data[3] & 0x0F == dns.rcode.FORMERR
+
+
+async def test_ipv6_clients(edges: list[FakeEdge]) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    async with running(host="::1", edges=[edges[0].edge("192.0.2.1")]) as app:
+        q = dns.message.make_query("www.example.test", "A")
+        for _ in range(2):  # resolved, then from the reply memo
+            r = await dns.asyncquery.udp(q, "::1", port=app.dns_port, timeout=1.0)
+            assert addresses(r) == ["192.0.2.1"]

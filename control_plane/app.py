@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from cdn_core.clock import Clock, SystemClock
 from cdn_core.metrics import new_registry
 from cdn_core.node.buckets import LocalBuckets
+from control_plane import origin_watch
 from control_plane.api import CLOCK, CONFIG, LIVE, METRICS, STORE, Live, api_middleware
 from control_plane.auth import ACCESS, AUTHN, Authenticator
 from control_plane.config import ControlPlaneConfig
@@ -79,6 +80,7 @@ def create_app(
     for module in (health, keys, nodes, purges, status, prewarm, ratelimits, signing, origins,
                    openapi, stats, ui):
         module.add_routes(app)
+    origin_watch.install(app)
     return app
 
 

@@ -180,7 +180,8 @@ def cmd_ratelimit_remove(args: argparse.Namespace) -> int:
 def _print_failover(state: dict[str, Any]) -> None:
     if state["forced"]:
         reason = f": {state['reason']}" if state.get("reason") else ""
-        print(f"failover FORCED since {state['since']}{reason} (mid tiers serve from cache)")
+        by = "automatically" if state.get("auto") else "by an operator"
+        print(f"failover FORCED {by} since {state['since']}{reason} (mid tiers serve from cache)")
     else:
         print("failover not forced (mid tiers go to the origin as usual)")
 

@@ -87,6 +87,19 @@ class SeedNode(StrictModel):
         return value
 
 
+class FailoverConfig(StrictModel):
+    """Automatic origin failover (:mod:`control_plane.origin_watch`)."""
+
+    auto: bool = True
+    """Force failover while the origin is down, lift it when the origin is back."""
+    interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between probes of the origins and the mid tiers."""
+    fall: int = Field(default=3, ge=1, le=100)
+    """Failing rounds in a row that make the origin down."""
+    rise: int = Field(default=3, ge=1, le=100)
+    """Healthy rounds in a row that make it up again."""
+
+
 class ControlPlaneConfig(StrictModel):
     """Top level of ``configs/control_plane.yaml``."""
 
@@ -103,6 +116,7 @@ class ControlPlaneConfig(StrictModel):
     auth: AuthConfig = AuthConfig()
     api: ApiLimitConfig = ApiLimitConfig()
     push: PushConfig = PushConfig()
+    failover: FailoverConfig = FailoverConfig()
     nodes: dict[str, SeedNode] = Field(default_factory=dict)
     """Nodes upserted into the registry at startup, keyed by name (optional; nodes can
     also register themselves through the API)."""

@@ -11,7 +11,10 @@
   the registry loses its series.
 - ``cdn_node_health_changes_total{tier,state}``: health transitions the sampler saw
   (``state`` is ``up`` or ``down``).
-- ``cdn_failover_forced``: 1 while the operator's failover override is on.
+- ``cdn_failover_forced``: 1 while failover is forced, by an operator or by the origin
+  watch (as the stats sampler last saw it).
+- ``cdn_origin_up``: the origin watch's verdict (:mod:`control_plane.origin_watch`): 1 up,
+  0 down, -1 before its first verdict.
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ class ControlPlaneMetrics:
         )
         self.failover_forced = Gauge(
             "cdn_failover_forced",
-            "1 while the operator's failover override is on",
+            "1 while failover is forced (by the operator or by the origin watch)",
             registry=registry,
         )
+        self.origin_up = Gauge(
+            "cdn_origin_up",
+            "The origin watch's verdict: 1 up, 0 down (-1 before its first verdict)",
+            registry=registry,
+        )
+        self.origin_up.set(-1)

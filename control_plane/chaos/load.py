@@ -50,9 +50,10 @@ def is_stale(cache_status: str) -> bool:
     """True when some tier served this response stale: a ``detail=stale...`` parameter
     (``stale``, ``stale-if-error``, ``stale-while-revalidate``), or ``hit`` with
     ``fwd=stale`` (served from a stale copy without a successful forward, e.g.
-    ``detail=upstream-down``)."""
+    ``detail=upstream-down``), or ``detail=failover`` (a mid tier in forced failover
+    answers that only for stale copies: fresh ones are plain hits)."""
     for _, params in cache_status_entries(cache_status):
-        if any(p.startswith("detail=stale") for p in params):
+        if any(p.startswith("detail=stale") or p == "detail=failover" for p in params):
             return True
         if "hit" in params and "fwd=stale" in params:
             return True

@@ -193,6 +193,24 @@ def _per_key(before: dict[str, int], after: dict[str, int], paths: list[str]) ->
 
 
 # origin failures ---------------------------------------------------------------------------
+AUTO_FAILOVER_WITHIN = 5.0  # seconds: the origin watch's rounds plus a mid's heartbeat
+
+
+async def _failover_becomes(
+    run: Run, forced: bool, within: float
+) -> tuple[dict[str, Any] | None, float]:
+    """Poll the control plane until failover is (or is not) forced: the state and the
+    seconds it took, or None when it did not happen within ``within`` seconds."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        status, body = await run.api("GET", "/v1/origins")
+        if status == 200 and bool(body["failover"]["forced"]) is forced:
+            state: dict[str, Any] = body["failover"]
+            return state, time.monotonic() - t0
+        await asyncio.sleep(0.1)
+    return None, within
+
+
 @scenario(
     "origin-killed",
     "origin SIGKILLed: warmed objects keep answering (stale) with 0 errors; after it "
@@ -202,15 +220,29 @@ async def origin_killed(run: Run) -> None:
     paths = run.files(20)
     await run.warm(paths)
     conns = _proxy(run, "mid-origin")["connections"]
-    stats = await _load_with(
-        run, paths, lambda: run.stack.kill("origin"), max_seconds=2.5 * MAX_AGE, max_requests=800
-    )
+
+    def kill() -> None:
+        run.stack.kill("origin")
+        forced.append(asyncio.create_task(_failover_becomes(run, True, AUTO_FAILOVER_WITHIN)))
+
+    forced: list[asyncio.Task[tuple[dict[str, Any] | None, float]]] = []
+    stats = await _load_with(run, paths, kill, max_seconds=2.5 * MAX_AGE, max_requests=800)
     run.record("", stats)
     _herd_check(run, _proxy(run, "mid-origin")["connections"] - conns, len(paths), stats.seconds)
     run.check("0 client errors while the origin is dead", stats.errors == 0)
     run.check("stale objects served", stats.stale > 0)
+    state, took = await forced[0]
+    run.numbers["auto_failover_s"] = round(took, 2)
+    run.check(
+        "the control plane forces failover by itself",
+        bool(state and state.get("auto")),
+        f"state {state}",
+    )
     run.stack.restart("origin")
     run.numbers["origin_restart_s"] = round(await run.stack.wait_healthy("origin"), 2)
+    lifted, took = await _failover_becomes(run, False, AUTO_FAILOVER_WITHIN + RETRY_AFTER)
+    run.numbers["auto_failover_lifted_s"] = round(took, 2)
+    run.check("the control plane lifts failover once the origin is back", lifted is not None)
     before = await run.origin_counts()
     rec = await run.load(paths, max_seconds=1.5 * MAX_AGE, max_requests=600)
     per_key = _per_key(before, await run.origin_counts(), paths)

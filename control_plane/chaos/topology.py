@@ -57,6 +57,7 @@ FAILOVER_WINDOW = 300.0
 MID_TIMEOUT = 1.0
 EDGE_TIMEOUT = 2.5
 RETRY_AFTER = 1.0
+WATCH_INTERVAL = 0.25  # the control plane's origin watch (automatic failover)
 
 
 @dataclass
@@ -196,6 +197,7 @@ def build(workdir: Path, net: str = NET) -> Topology:
         {
             "name": "control",
             "purge": {"node_timeout": 1.0, "retry_interval": 0.5},
+            "failover": {"interval": WATCH_INTERVAL, "fall": 2, "rise": 2},
         },
     )
     stack = StackConfig.model_validate(
@@ -331,10 +333,11 @@ class ChaosStack:
         self.proxies.stop()
 
     def register_nodes(self) -> None:
-        """Register every caching node (``PUT /v1/nodes/{name}`` with the admin key), as
-        ``cdnctl up`` does, so that purges fan out to them."""
+        """Register the origin and every caching node (``PUT /v1/nodes/{name}`` with the
+        admin key), as ``cdnctl up`` does: purges fan out to the caches, and the origin
+        watch probes the origin."""
         for p in self.topo.procs.values():
-            if p.tier not in ("mid", "edge"):
+            if p.tier not in ("origin", "mid", "edge"):
                 continue
             body = {"tier": p.tier, "host": p.host, "port": p.port, "admin_url": p.admin_url}
             req = urllib.request.Request(
@@ -412,4 +415,15 @@ class ChaosStack:
             self.restart(name)
         for name in self.topo.procs:
             await self.wait_healthy(name)
+        await self._lift_failover()
         return restarted
+
+    async def _lift_failover(self) -> None:
+        """Turn off a failover an earlier scenario's fault left forced (the origin watch
+        would lift it too, a few rounds after the mid tiers reach the origin again)."""
+        headers = {"Authorization": f"Bearer {self.topo.admin_key}"}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
+            url = f"{self.topo.api}/v1/origins/failover"
+            async with s.put(url, json={"forced": False}, headers=headers) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"lifting failover: HTTP {r.status}")

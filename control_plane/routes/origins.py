@@ -1,10 +1,13 @@
 """Origin health and the failover override: ``/v1/origins``.
 
-- ``GET /v1/origins`` (any API key) -> ``{"failover": {"forced", "reason", "since"},
-  "origins": [{"name", "host", "port", "admin_url", "healthy", "error"}],
+- ``GET /v1/origins`` (any API key) -> ``{"failover": {"forced", "auto", "reason",
+  "since"}, "watch": {"state": "up"|"down"|null, "reason", "since"}, "origins": [{"name",
+  "host", "port", "admin_url", "healthy", "error"}],
   "upstreams": [{"url", "up", "seen_by": {mid name: {"up", "failures", "fetches"}}}]}``:
   registered origins probed on their admin ``/healthz``, and each origin URL as the mid
   tiers see it (from their ``/status``); ``up`` is true while any mid tier reaches it.
+  ``watch`` is the automatic failover's verdict (:mod:`control_plane.origin_watch`);
+  ``auto`` is true while failover is forced by it rather than by an operator.
 - ``PUT /v1/origins/failover`` (admin) body ``{"forced": bool, "reason": str}`` -> 200 the
   failover state. While forced, the mid tiers answer every request they hold a usable
   copy for from their cache (stale included, unless the response forbids it) without
@@ -23,6 +26,7 @@ from aiohttp import web
 from control_plane.api import CLOCK, CONFIG, STORE, body_of, read_body, session_of
 from control_plane.auth import ADMIN_ONLY, READ, add_route
 from control_plane.models import FailoverIn, rfc3339
+from control_plane.origin_watch import WATCH
 from control_plane.routes.nodes import FAILOVER
 from control_plane.routes.status import node_status
 
@@ -31,6 +35,7 @@ async def failover_state(request: web.Request) -> dict[str, Any]:
     state = await request.app[STORE].get_setting(FAILOVER) or {"forced": False}
     return {
         "forced": bool(state.get("forced")),
+        "auto": bool(state.get("forced") and state.get("auto")),
         "reason": state.get("reason"),
         "since": rfc3339(state.get("since")),
     }
@@ -41,6 +46,7 @@ async def list_origins(request: web.Request) -> web.Response:
     session = session_of(app)
     timeout = aiohttp.ClientTimeout(total=app[CONFIG].status_timeout)
     store = app[STORE]
+    watch = app[WATCH]
     origins = await store.list_nodes("origin")
     mids = await store.list_nodes("mid")
     probed = await asyncio.gather(*(node_status(session, n, timeout) for n in origins))
@@ -57,6 +63,7 @@ async def list_origins(request: web.Request) -> web.Response:
     return body_of(
         {
             "failover": await failover_state(request),
+            "watch": {**watch.to_json(), "since": rfc3339(watch.since)},
             "origins": [
                 {k: o[k] for k in ("name", "host", "port", "admin_url", "healthy", "error")}
                 for o in probed

@@ -87,7 +87,12 @@ def normalize_target(target: str) -> str:
 def cache_key(scheme: str, host: str, target: str) -> str:
     """``scheme://host/path?query`` for a request (``target`` in origin-form, already
     normalised by :func:`normalize_target`)."""
-    return f"{scheme}://{normalize_host(host)}{target}"
+    return primary_key(scheme, normalize_host(host), target)
+
+
+def primary_key(scheme: str, host: str, target: str) -> str:
+    """:func:`cache_key` for a ``host`` already through :func:`normalize_host`."""
+    return f"{scheme}://{host}{target}"
 
 
 def key_from_url(url: str) -> str:

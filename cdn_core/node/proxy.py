@@ -23,9 +23,10 @@ from cdn_core.node.accesslog import AccessLog
 from cdn_core.node.config import NodeConfig
 from cdn_core.node.filling import UpstreamFiller
 from cdn_core.node.keys import (
-    cache_key,
     key_from_url,
+    normalize_host,
     normalize_target,
+    primary_key,
     split_absolute,
     valid_host,
 )
@@ -69,8 +70,9 @@ class CachingProxy:
         self.passthrough = Passthrough(self.filler, self.writer)
         self._revalidating: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Host values already validated (a handful in practice: the sites served).
-        self._valid_hosts: set[str | None] = set()
+        # Host values already validated, each with its normal form for the cache key (a
+        # handful in practice: the sites served).
+        self._hosts: dict[str | None, str] = {}
         self._now = clock.time  # bound once: the hit path reads the time per request
         self._hits = metrics.by_status["hit"]
         self._hit_bytes = metrics.body_bytes["hit"]
@@ -115,14 +117,15 @@ class CachingProxy:
             if not gate(req, conn):
                 return
         host = req.fields.get("host")
-        if host not in self._valid_hosts:
+        key_host = self._hosts.get(host)
+        if key_host is None:
             if not host or "," in host or not valid_host(host):
                 # RFC 9112 3.2: a request without exactly one valid Host gets 400.
                 self._fail(conn, 400, "Bad Request", "missing, repeated or invalid Host header")
                 return
-            if len(self._valid_hosts) >= HOST_CACHE_SIZE:
-                self._valid_hosts.clear()
-            self._valid_hosts.add(host)
+            if len(self._hosts) >= HOST_CACHE_SIZE:
+                self._hosts.clear()
+            key_host = self._hosts[host] = normalize_host(host)
         assert host is not None  # checked above (or found among checked hosts)
         if req.method == "CONNECT":
             self._fail(conn, 405, "Method Not Allowed", "CONNECT is not supported")
@@ -137,12 +140,13 @@ class CachingProxy:
                 return
             req.fields["host"] = host
             req.headers = [(n, host if n.lower() == "host" else v) for n, v in req.headers]
+            key_host = normalize_host(host)
         if "%" in target or "/." in target or target[-1] == "?":
             target = normalize_target(target)
         if self.transformer is not None and "?" in target:
             # A signed resize shares the stored original (the variant is the transformer's).
             target = self.transformer.source_target(target)
-        key = cache_key(req.scheme, host, target)
+        key = primary_key(req.scheme, key_host, target)
         if req.method not in ("GET", "HEAD"):
             self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key, target)))
             return

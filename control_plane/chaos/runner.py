@@ -52,6 +52,17 @@ def register(sub: Any) -> None:
     )
     run.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     run.add_argument(
+        "--compose",
+        action="store_true",
+        help="run every process as a container of a docker-compose project (host "
+        "network; needs the Docker engine and the image docker-compose.yml builds)",
+    )
+    run.add_argument(
+        "--image",
+        default=None,
+        help="image for --compose (default: tiered-cdn:latest, as docker-compose.yml tags it)",
+    )
+    run.add_argument(
         "--workdir",
         help="directory for configs, state and logs (default: a new temporary "
         "one, removed after a run that passed unless --keep); kept when given",
@@ -131,6 +142,7 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from control_plane.chaos import compose
     from control_plane.chaos.scenarios import SCENARIOS
     from control_plane.chaos.topology import ChaosStack, build
 
@@ -149,17 +161,34 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.image and not args.compose:
+        print("error: --image goes with --compose", file=sys.stderr)
+        return 2
+    image = args.image or compose.DEFAULT_IMAGE
+    if args.compose and (why := compose.missing(image)) is not None:
+        print(f"error: --compose: {why}", file=sys.stderr)
+        return 2
     keep = args.keep or args.workdir is not None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="cdn-chaos-")).resolve()
     topo = build(workdir, args.net)
+    sup = None
+    if args.compose:
+        project = "cdn-chaos-" + args.net.replace(".", "-")
+        sup = compose.ComposeSupervisor(
+            list(topo.procs.values()), workdir / "logs", workdir, image, project
+        )
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     results: list[dict[str, Any]] = []
     t0 = time.monotonic()
     failed = True
     try:
         if not args.json:
-            print(f"starting the chaos stack on {args.net}.0/24 (work dir {workdir})", flush=True)
-        with ChaosStack(topo) as stack:
+            how = f" in containers ({image})" if args.compose else ""
+            print(
+                f"starting the chaos stack on {args.net}.0/24{how} (work dir {workdir})",
+                flush=True,
+            )
+        with ChaosStack(topo, sup) as stack:
             started = time.monotonic() - t0
             results = asyncio.run(_run_all(stack, names, args.json))
         failed = not all(r["ok"] for r in results)

@@ -279,13 +279,15 @@ def busy_addresses(topo: Topology) -> list[str]:
 
 
 class ChaosStack:
-    """Runs a :class:`Topology`: processes under a launcher :class:`Supervisor`, fault
-    proxies on a :class:`FaultProxyThread`. Use as a context manager: leaving it (also on
-    an exception or Ctrl-C) resumes stopped processes and stops everything."""
+    """Runs a :class:`Topology`: processes under a launcher :class:`Supervisor` (or, with
+    ``sup``, anything with its interface: :mod:`control_plane.chaos.compose` runs them as
+    containers), fault proxies on a :class:`FaultProxyThread`. Use as a context manager:
+    leaving it (also on an exception or Ctrl-C) resumes stopped processes and stops
+    everything."""
 
-    def __init__(self, topo: Topology) -> None:
+    def __init__(self, topo: Topology, sup: Supervisor | None = None) -> None:
         self.topo = topo
-        self.sup = Supervisor(list(topo.procs.values()), topo.workdir / "logs")
+        self.sup = sup or Supervisor(list(topo.procs.values()), topo.workdir / "logs")
         self.proxies = FaultProxyThread()
         self.stopped: set[str] = set()
         self._old: list[subprocess.Popen[bytes]] = []

@@ -127,7 +127,7 @@ def test_list_names_every_scenario() -> None:
 
 
 def test_bad_arguments_exit_2() -> None:
-    for args in (["nope"], ["--net", "10.0.0"]):
+    for args in (["nope"], ["--net", "10.0.0"], ["--image", "x:1"]):
         r = subprocess.run(
             [sys.executable, "-m", "control_plane.cli", "chaos", "run", *args],
             capture_output=True,

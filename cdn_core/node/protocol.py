@@ -412,12 +412,7 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def respond(self, parts: tuple[bytes, ...], keep_alive: bool) -> None:
         """Write a whole response (:meth:`writelines`) and :meth:`finish` it."""
-        transport = self._transport
-        if transport is not None:
-            if len(parts[-1]) <= JOIN_MAX_BYTES:
-                transport.write(b"".join(parts))
-            else:
-                transport.writelines(parts)
+        self.writelines(parts)
         self.finish(keep_alive)
 
     def finish(self, keep_alive: bool) -> None:

@@ -23,14 +23,16 @@ MAX_AGE = 2**31
 MAX_RANGES = 16  # more parts than this are answered with the whole body (RFC 9110 14.3)
 
 
+PRECONDITION_FIELDS = frozenset(
+    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since"}
+)
+# Request fields after which a stored response is not simply sent whole.
+_NOT_PLAIN = PRECONDITION_FIELDS | {"range"}
+
+
 def has_preconditions(fields: Mapping[str, str]) -> bool:
     """Whether the request carries a precondition field (RFC 9110 13.1)."""
-    return (
-        "if-none-match" in fields
-        or "if-modified-since" in fields
-        or "if-match" in fields
-        or "if-unmodified-since" in fields
-    )
+    return not PRECONDITION_FIELDS.isdisjoint(fields)
 
 
 def _overlapping(ranges: list[tuple[int, int]]) -> bool:
@@ -109,14 +111,7 @@ class ResponseWriter:
         cache_status: bytes,
     ) -> None:
         """Send a complete response and finish the request."""
-        f = req.fields
-        if not (
-            "if-none-match" in f
-            or "if-modified-since" in f
-            or "range" in f
-            or "if-match" in f
-            or "if-unmodified-since" in f
-        ):
+        if _NOT_PLAIN.isdisjoint(req.fields):
             # The common case (no precondition, RFC 9110 13.1, and no Range), as one
             # buffer: stored head, this request's lines, body.
             conn.respond(

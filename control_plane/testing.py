@@ -4,6 +4,7 @@
 The fake node records each purge and prewarm call, can fail (HTTP 500) or answer slowly,
 and appends ``("start"|"end", name)`` to a shared ``events`` list so tests can check
 fan-out order. With ``token`` set it answers 401 to calls without that bearer token.
+:func:`register_fake` serves one and registers it with a control plane under test.
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ READER_KEY = "test-reader-key"
 NODE_TOKEN = "test-node-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 NODE = {"Authorization": f"Bearer {NODE_TOKEN}"}
+
+
+async def register_fake(
+    client: Any, aiohttp_server: Any, name: str, tier: str, **kw: Any
+) -> FakeNode:
+    """Serve a :class:`FakeNode` (pytest-aiohttp's ``aiohttp_server``) and register it as
+    ``name`` through ``client`` (a test client of the control plane with the admin key).
+    ``kw`` goes to :class:`FakeNode`; its token is :data:`NODE_TOKEN`."""
+    node = FakeNode(name, tier, token=NODE_TOKEN, **kw)
+    server = await aiohttp_server(node.app())
+    node.admin_url = str(server.make_url("")).rstrip("/")
+    body = {"tier": tier, "host": "127.0.0.1", "port": server.port, "admin_url": node.admin_url}
+    resp = await client.put(f"/v1/nodes/{name}", json=body)
+    assert resp.status == 200, await resp.text()
+    return node
 
 
 def auth_config(directory: Path) -> AuthConfig:

@@ -17,7 +17,7 @@ from cdn_core.metrics import new_registry
 from control_plane.app import create_app
 from control_plane.config import ControlPlaneConfig, FailoverConfig
 from control_plane.origin_watch import OriginWatch, judge, watch_once
-from control_plane.testing import ADMIN, NODE_TOKEN, FakeNode, auth_config
+from control_plane.testing import ADMIN, NODE_TOKEN, auth_config, register_fake
 
 UP = {"url": "http://127.0.0.1:18080", "up": True, "failures": 0, "fetches": 5}
 
@@ -38,13 +38,7 @@ async def cp(aiohttp_client: Any, tmp_path: Path) -> TestClient:
     )
 
 
-async def fake(cp: TestClient, aiohttp_server: Any, name: str, tier: str, **kw: Any) -> FakeNode:
-    node = FakeNode(name, tier, token=NODE_TOKEN, **kw)
-    server = await aiohttp_server(node.app())
-    node.admin_url = str(server.make_url("")).rstrip("/")
-    body = {"tier": tier, "host": "127.0.0.1", "port": server.port, "admin_url": node.admin_url}
-    assert (await cp.put(f"/v1/nodes/{name}", json=body)).status == 200
-    return node
+fake = register_fake  # serve a fake node and register it
 
 
 async def failover(cp: TestClient) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from cdn_core.metrics import new_registry
 from control_plane.app import create_app
 from control_plane.config import ControlPlaneConfig, PurgeConfig
-from control_plane.testing import ADMIN, NODE, NODE_TOKEN, FakeNode, auth_config
+from control_plane.testing import ADMIN, NODE, auth_config, register_fake
 
 URL = "http://www.example.test/index.html"
 HB = {"tier": "edge", "host": "127.0.0.1", "port": 8080, "admin_url": "http://127.0.0.1:9080"}
@@ -40,13 +40,7 @@ async def cp(aiohttp_client: Any, config: ControlPlaneConfig) -> TestClient:
     return await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
 
 
-async def fake(cp: TestClient, aiohttp_server: Any, name: str, tier: str, **kw: Any) -> FakeNode:
-    node = FakeNode(name, tier, token=NODE_TOKEN, **kw)
-    server = await aiohttp_server(node.app())
-    node.admin_url = str(server.make_url("")).rstrip("/")
-    body = {"tier": tier, "host": "127.0.0.1", "port": server.port, "admin_url": node.admin_url}
-    assert (await cp.put(f"/v1/nodes/{name}", json=body)).status == 200
-    return node
+fake = register_fake  # serve a fake node and register it
 
 
 async def ok(resp: Any, status: int = 200) -> Any:

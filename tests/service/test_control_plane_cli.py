@@ -3,62 +3,29 @@ loopback with fake nodes. The CLI blocks (urllib), so it runs in a worker thread
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
 import pytest
+from cliharness import Cdnctl, add_node, parse, runner, serve_control_plane
 
-from cdn_core.metrics import new_registry
-from control_plane import cli_api
-from control_plane.app import create_app
-from control_plane.config import ControlPlaneConfig, PurgeConfig
-from control_plane.testing import ADMIN_KEY, FakeNode, auth_config
+from control_plane.testing import ADMIN_KEY
 
 URL = "http://www.example.test/index.html"
 
 
-def parse(api: str, argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cdnctl")
-    parser.add_argument("--api")
-    cli_api.register(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["--api", api, *argv])
-
-
 @pytest.fixture
 async def api(aiohttp_server: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    config = ControlPlaneConfig(
-        db=str(tmp_path / "control.db"),
-        status_timeout=0.5,
-        purge=PurgeConfig(node_timeout=0.5, retry_interval=30),
-        auth=auth_config(tmp_path),
-    )
     monkeypatch.setenv("CDN_API_KEY", ADMIN_KEY)
-    server = await aiohttp_server(create_app(config, registry=new_registry()))
-    return str(server.make_url("")).rstrip("/")
+    return await serve_control_plane(aiohttp_server, tmp_path, retry_interval=30)
 
 
 @pytest.fixture
-def cdnctl(api: str, capsys: pytest.CaptureFixture[str]) -> Any:
-    async def run(*argv: str) -> tuple[int, str, str]:
-        args = parse(api, list(argv))
-        code = await asyncio.to_thread(args.func, args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def cdnctl(api: str, capsys: pytest.CaptureFixture[str]) -> Cdnctl:
+    return runner(api, capsys)
 
 
-async def serve(aiohttp_server: Any, cdnctl: Any, name: str, tier: str, **kw: Any) -> FakeNode:
-    node = FakeNode(name, tier, **kw)
-    server = await aiohttp_server(node.app())
-    node.admin_url = str(server.make_url("")).rstrip("/")
-    code, out, _ = await cdnctl(
-        "nodes", "add", name, "--tier", tier, "--host", "127.0.0.1",
-        "--port", str(server.port), "--admin-url", node.admin_url,
-    )  # fmt: skip
-    assert code == 0 and f"node {name} registered" in out
-    return node
+serve = add_node  # serve a fake node and register it with `cdnctl nodes add`
 
 
 async def test_nodes_add_list_remove(cdnctl: Any, aiohttp_server: Any) -> None:

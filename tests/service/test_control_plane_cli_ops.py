@@ -3,71 +3,39 @@ its API key (issue 8), against a live control plane on loopback with fake nodes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cliharness import Cdnctl, add_node, runner, serve_control_plane
 
-from cdn_core.metrics import new_registry
-from control_plane import cli_api
-from control_plane.app import create_app
-from control_plane.config import ControlPlaneConfig, PurgeConfig
 from control_plane.launcher import ensure_credentials
 from control_plane.stack import load_stack, processes
-from control_plane.testing import ADMIN_KEY, NODE_TOKEN, READER_KEY, FakeNode, auth_config
+from control_plane.testing import ADMIN_KEY, NODE_TOKEN, READER_KEY, FakeNode
 
 URL = "http://www.example.test/index.html"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def parse(api: str, argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cdnctl")
-    parser.add_argument("--api")
-    cli_api.register(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["--api", api, *argv])
-
-
 @pytest.fixture
 async def api(aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    config = ControlPlaneConfig(
-        db=str(tmp_path / "control.db"),
-        status_timeout=0.5,
-        purge=PurgeConfig(node_timeout=0.5, retry_interval=0.1),
-        auth=auth_config(tmp_path),
-    )
     monkeypatch.delenv("CDN_API_KEY", raising=False)
     state = tmp_path / "state"
     state.mkdir()
     (state / "admin.key").write_text(ADMIN_KEY + "\n")
     monkeypatch.setenv("CDN_STATE_DIR", str(state))  # cdnctl up's admin.key
-    server = await aiohttp_server(create_app(config, registry=new_registry()))
-    return str(server.make_url("")).rstrip("/")
+    return await serve_control_plane(aiohttp_server, tmp_path, retry_interval=0.1)
 
 
 @pytest.fixture
-def cdnctl(api: str, capsys: pytest.CaptureFixture[str]) -> Any:
-    async def run(*argv: str) -> tuple[int, str, str]:
-        args = parse(api, list(argv))
-        code = await asyncio.to_thread(args.func, args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def cdnctl(api: str, capsys: pytest.CaptureFixture[str]) -> Cdnctl:
+    return runner(api, capsys)
 
 
-async def node(aiohttp_server: Any, cdnctl: Any, name: str, tier: str, **kw: Any) -> FakeNode:
-    fake = FakeNode(name, tier, token=NODE_TOKEN, **kw)
-    server = await aiohttp_server(fake.app())
-    fake.admin_url = str(server.make_url("")).rstrip("/")
-    code, _, err = await cdnctl(
-        "nodes", "add", name, "--tier", tier, "--host", "127.0.0.1",
-        "--port", str(server.port), "--admin-url", fake.admin_url,
-    )  # fmt: skip
-    assert code == 0, err
-    return fake
+async def node(aiohttp_server: Any, cdnctl: Cdnctl, name: str, tier: str, **kw: Any) -> FakeNode:
+    return await add_node(aiohttp_server, cdnctl, name, tier, token=NODE_TOKEN, **kw)
 
 
 async def test_key_from_state_dir_flag_and_env(

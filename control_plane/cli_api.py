@@ -11,7 +11,8 @@
 - ``cdnctl nodes list [--tier T] [--json] | add NAME --tier T --host H --port P
   --admin-url U | remove NAME``.
 - ``keys``, ``prewarm``, ``ratelimit``, ``failover``, ``origins``: see
-  :mod:`control_plane.cli_ops`.
+  :mod:`control_plane.cli_ops`; ``signing-keys`` and ``sign-url``: see
+  :mod:`control_plane.cli_signing`.
 
 Every command takes ``--key``; without it the API key is ``$CDN_API_KEY``, else the
 ``admin.key`` that ``cdnctl up`` wrote in the state directory (``$CDN_STATE_DIR``, else
@@ -402,6 +403,7 @@ def register(subparsers: Any) -> None:
     q.add_argument("name")
     _bind(q, cmd_nodes_remove)
 
-    from control_plane import cli_ops
+    from control_plane import cli_ops, cli_signing
 
     cli_ops.register(subparsers, common)
+    cli_signing.register(subparsers, common)

@@ -37,7 +37,7 @@ async def test_add_list_remove_never_print_a_stored_secret(cdnctl: Cdnctl, tmp_p
     assert code == 0 and "a-secret" not in out
     code, out, _ = await cdnctl("signing-keys", "list")
     fp2 = hashlib.sha256(b"a-secret-of-twenty-chars").hexdigest()[:12]
-    assert code == 0 and ["k1", "k2"] == [line.split()[0] for line in out.splitlines()[1:]]
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["k1", "k2"]
     assert fp2 in out and made not in out and "a-secret" not in out
     code, out, _ = await cdnctl("signing-keys", "remove", "k1")
     assert code == 0 and "removed" in out

@@ -20,7 +20,13 @@ import sys
 
 from cdn_core.config import load_config
 from cdn_core.errors import ConfigError
-from cdn_core.service import add_common_args, config_error_exit, run_service, start_site
+from cdn_core.service import (
+    add_common_args,
+    bound_port,
+    config_error_exit,
+    run_service,
+    start_site,
+)
 from control_plane.app import create_app
 from control_plane.config import ENV_PREFIX, ControlPlaneConfig
 
@@ -62,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     async def serve(stop: asyncio.Event) -> None:
         runner = await start_site(create_app(config), config.host, config.port)
         log.info(
-            "control plane listening on http://%s:%d (db %s)", config.host, config.port, config.db
+            "control plane listening on http://%s:%d (db %s)",
+            config.host,
+            bound_port(runner),
+            config.db,
         )
         try:
             await stop.wait()

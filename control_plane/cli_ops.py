@@ -206,6 +206,9 @@ def cmd_origins(args: argparse.Namespace) -> int:
         _dump(data)
         return 0
     _print_failover(data["failover"])
+    if data["failover"]["forced"]:
+        print("(while failover is forced the mid tiers do not ask the origin for what they "
+              "hold, so their view below only changes on a cache miss)")
     rows = [["ORIGIN", "ADDRESS", "HEALTHY", "SEEN BY MID TIERS"]]
     for o in data["origins"]:
         rows.append([o["name"], f"{o['host']}:{o['port']}", "yes" if o["healthy"] else "NO", ""])

@@ -149,9 +149,11 @@ async def watch_once(app: web.Application) -> State | None:
             FAILOVER,
             {"forced": True, "auto": True, "reason": f"automatic: {reason}", "since": now},
         )
+        app[METRICS].failover_forced.set(1)
         log.warning("origin down (%s): mid tiers now serve from cache", reason)
     elif change == "up" and state.get("forced") and state.get("auto"):
         await store.set_setting(FAILOVER, {"forced": False, "reason": None, "since": None})
+        app[METRICS].failover_forced.set(0)
         log.warning("origin back: automatic failover lifted, revalidation resumes")
     return change
 

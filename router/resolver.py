@@ -44,6 +44,7 @@ from dnslib import (
     A,
     DNSError,
     DNSHeader,
+    DNSLabel,
     DNSQuestion,
     DNSRecord,
     EDNSOption,
@@ -207,7 +208,9 @@ class Resolver:
 
     # -- internals -----------------------------------------------------------------------
     def _bare(self, header: DNSHeader, rcode: int) -> Outcome:
-        reply = DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, rcode=rcode)
+        reply = DNSHeader(
+            id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd, rcode=rcode
+        )
         return Outcome(bytes(DNSRecord(reply).pack()), RCODE_NAMES[rcode])
 
     def _answer(
@@ -223,7 +226,8 @@ class Resolver:
         opt = opts[0] if opts else None
         question = query.questions[0] if len(query.questions) == 1 else None
         reply = DNSRecord(
-            DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd),
+            # RFC 1035 4.1.1 copies RD, RFC 4035 3.1.6 copies CD.
+            DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd),
             questions=[question] if question is not None else [],
         )
         ecs: ClientSubnet | None = None
@@ -359,8 +363,11 @@ class Resolver:
             if choice is None:
                 continue
             rtype, rdcls = (QTYPE.A, A) if version == 4 else (QTYPE.AAAA, AAAA)
+            # The zone's spelling of the name (lower case), as static records use: the
+            # records are cached and shared by every spelling of the question (RFC 4343).
             records.extend(
-                RR(question.qname, rtype, rdata=rdcls(a), ttl=ttl) for a in choice.addresses
+                RR(DNSLabel(list(qname)), rtype, rdata=rdcls(a), ttl=ttl)
+                for a in choice.addresses
             )
             edges.extend(choice.edges)
             reasons.extend(choice.reasons)

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from control_plane.api import CLOCK, CONFIG, STORE, body_of, read_body, session_of
+from control_plane.api import CLOCK, CONFIG, METRICS, STORE, body_of, read_body, session_of
 from control_plane.auth import ADMIN_ONLY, READ, add_route
 from control_plane.models import FailoverIn, rfc3339
 from control_plane.origin_watch import WATCH
@@ -81,6 +81,7 @@ async def set_failover(request: web.Request) -> web.Response:
         "since": request.app[CLOCK].time() if body.forced else None,
     }
     await request.app[STORE].set_setting(FAILOVER, state)
+    request.app[METRICS].failover_forced.set(1 if body.forced else 0)
     return body_of(await failover_state(request))
 
 

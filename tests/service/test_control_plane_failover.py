@@ -127,7 +127,7 @@ async def test_origin_down_forces_failover_and_back_lifts_it(
     )
     assert (await hb.json())["failover"]["forced"] is True  # what the mid tiers learn
     metrics = await (await cp.get("/metrics")).text()
-    assert "cdn_origin_up 0.0" in metrics
+    assert "cdn_origin_up 0.0" in metrics and "cdn_failover_forced 1.0" in metrics
     origin.fail = False
     assert await rounds(cp, 2) == [None, "up"]
     assert (await failover(cp))["failover"] == {

@@ -150,9 +150,26 @@ def test_zone_transfer_and_other_classes_are_refused() -> None:
 
 
 def test_question_case_is_echoed_and_matching_is_case_insensitive() -> None:
-    r = World().ask("WwW.ExAmPlE.TeSt")
+    w = World()
+    r = w.ask("WwW.ExAmPlE.TeSt")
     assert r.question[0].name.to_text() == "WwW.ExAmPlE.TeSt."
     assert r.answer
+    # The cached answer is the zone's spelling, never an earlier client's (RFC 4343).
+    for name in ("www.example.test", "WWW.EXAMPLE.TEST"):
+        again = w.ask(name)
+        assert again.question[0].name.to_text() == name + "."
+        assert [rrset.name.to_text() for rrset in again.answer] == ["www.example.test."]
+
+
+def test_cd_and_rd_bits_are_copied_rfc4035_3_1_6() -> None:
+    w = World()
+    q = dns.message.make_query("www.example.test", "A")
+    q.flags |= dns.flags.CD
+    q.flags &= ~dns.flags.RD
+    out = w.raw(q.to_wire())
+    assert out.wire is not None
+    r = dns.message.from_wire(out.wire)
+    assert r.flags & dns.flags.CD and not r.flags & dns.flags.RD
 
 
 def test_apex_ns_and_soa_with_glue() -> None:

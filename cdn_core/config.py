@@ -98,16 +98,35 @@ def load_config(
     are ignored). Later sources win.
 
     Raises:
-        ConfigError: naming the file (or ``<flags>``) and the first invalid field.
+        ConfigError: naming the source of the first invalid field (the file,
+            ``<flags>`` or the environment variable) and the field.
     """
     data: dict[str, Any] = read_yaml(path) if path is not None else {}
-    if env_prefix:
-        data = _merge(data, env_overrides(env_prefix))
-    data = _merge(data, overrides or {})
+    env = env_overrides(env_prefix) if env_prefix else {}
+    flags = _merge({}, overrides or {})
+    data = _merge(_merge(data, env), flags)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        source = str(path) if path is not None else "<flags>"
+        loc = tuple(err["loc"])
+        field = ".".join(str(x) for x in loc) or "(top level)"
+        if _sets(flags, loc):
+            source = "<flags>"
+        elif env_prefix and _sets(env, loc):
+            source = "$" + "__".join([env_prefix.upper(), *(str(x).upper() for x in loc)])
+        else:
+            source = str(path) if path is not None else "<defaults>"
         raise ConfigError(f"{source}: {field}: {err['msg']}") from exc
+
+
+def _sets(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Whether ``data`` (one configuration source) gives the value at ``loc``, itself or
+    as part of a value it gives whole."""
+    for part in loc:
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if not (in_dict or in_list):
+            return not isinstance(data, dict | list) and data is not None
+        data = data[part]
+    return True

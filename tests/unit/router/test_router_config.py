@@ -110,3 +110,19 @@ def test_prefixes_and_ecs_codec() -> None:
     for bad in ("0003180000", "00012100cb007100aa", "0001"):
         with pytest.raises(EcsError):
             parse_ecs(bytes.fromhex(bad))
+
+
+def test_errors_name_the_source_that_gave_the_bad_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("health:\n  fall: 2\n")
+    monkeypatch.setenv("CDN_ROUTER__HEALTH__FALL", "0")
+    with pytest.raises(ConfigError, match=r"^\$CDN_ROUTER__HEALTH__FALL: health\.fall: "):
+        load_config(RouterConfig, cfg, env_prefix="CDN_ROUTER")
+    monkeypatch.delenv("CDN_ROUTER__HEALTH__FALL")
+    with pytest.raises(ConfigError, match=r"^<flags>: port: "):
+        load_config(RouterConfig, cfg, {"port": -5}, env_prefix="CDN_ROUTER")
+    cfg.write_text("health:\n  fall: 0\n")
+    with pytest.raises(ConfigError, match=r"r\.yaml: health\.fall: "):
+        load_config(RouterConfig, cfg, {"port": 53}, env_prefix="CDN_ROUTER")

@@ -151,18 +151,23 @@ class ComposeSupervisor(Supervisor):
     def states(self) -> dict[str, int | None]:
         """Every started service: None while running or paused, else its exit code (one
         ``docker inspect`` for all)."""
-        names = [n for n in self.children if self._id(n)]
-        if not names:
+        by_id = {self._id(n): n for n in self.children if self._id(n)}
+        if not by_id:
             return {}
         done = subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}",
-             *(self._id(n) for n in names)],
+            ["docker", "inspect", "-f", "{{.Id}} {{.State.Status}} {{.State.ExitCode}}",
+             *by_id],
             capture_output=True, text=True, check=False,
         )
         out: dict[str, int | None] = {}
-        for name, line in zip(names, done.stdout.splitlines(), strict=False):
-            status, _, code = line.partition(" ")
-            out[name] = None if status in _RUNNING else int(code or 0)
+        for line in done.stdout.splitlines():
+            cid, status, code = (line.split() + ["", "", ""])[:3]
+            # `ps -q` may give short ids; inspect gives full ones
+            name = next((n for i, n in by_id.items() if cid.startswith(i)), None) if cid else None
+            if name is not None:
+                out[name] = None if status in _RUNNING else int(code or 0)
+        for name in by_id.values():
+            out.setdefault(name, 137)  # gone (removed behind our back): not running
         return out
 
     def start_all(self, procs: list[Process] | None = None) -> None:

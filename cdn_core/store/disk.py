@@ -1,14 +1,7 @@
 """An on-disk tier for mid-tier nodes: a byte budget on a directory, surviving restarts.
 
-One file per stored response (variant), named by a hash of its primary and secondary
-key, under 256 fan-out directories::
-
-    header  "<8sIIQI"  magic b"CDNSTOR1", meta length, CRC-32 of meta, body length,
-                       CRC-32 of body
-    meta    JSON: key, host, status, reason, headers, fields, Vary names and key,
-            surrogate keys, freshness (lifetime, corrected initial age, response time
-            since the epoch), the pre-serialised head, validators
-    body
+One file per stored response (variant), in the format of
+:mod:`cdn_core.store.diskformat`, under 256 fan-out directories.
 
 **Durability.** A file is written to a temporary name, flushed and ``fsync``-ed, then
 renamed over the final name (atomic on POSIX) and the directory ``fsync``-ed. A crash
@@ -33,12 +26,10 @@ Eviction is LRU by bytes over the on-disk entries.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import queue
-import struct
 import threading
 import zlib
 from collections import OrderedDict
@@ -47,23 +38,24 @@ from pathlib import Path
 from typing import Any
 
 from cdn_core.http_cache import Fields
-from cdn_core.http_cache.cache_control import parse_cache_control
-from cdn_core.http_cache.decision import Freshness
 from cdn_core.http_cache.vary import VaryKey, secondary_key
+from cdn_core.store.diskformat import (
+    HEADER,
+    MAGIC,
+    SUFFIX,
+    CorruptEntry,
+    decode,
+    encode_meta,
+    file_name,
+    read_header,
+)
 from cdn_core.store.entry import StoredResponse
 from cdn_core.store.protocol import PurgeSelector
 
 log = logging.getLogger("cdn.store.disk")
 
-MAGIC = b"CDNSTOR1"
-HEADER = struct.Struct("<8sIIQI")
-SUFFIX = ".cr"
 SOFT_MARK = "soft-purged-before"
 VariantId = tuple[str, VaryKey]
-
-
-class CorruptEntry(Exception):
-    """A cache file failed its checks."""
 
 
 class _Meta:
@@ -88,67 +80,6 @@ class _Meta:
         self.size = size
         self.gen = 0
         self.pending: StoredResponse | None = None
-
-
-def file_name(key: str, vary_key: VaryKey) -> str:
-    raw = json.dumps([key, vary_key], separators=(",", ":")).encode()
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
-
-
-def encode_meta(entry: StoredResponse) -> bytes:
-    f = entry.freshness
-    return json.dumps(
-        {
-            "key": entry.key,
-            "host": entry.host,
-            "status": entry.status,
-            "reason": entry.reason,
-            "headers": entry.headers,
-            "fields": entry.fields,
-            "vary_names": entry.vary_names,
-            "vary_key": entry.vary_key,
-            "tags": sorted(entry.surrogate_keys),
-            "freshness": [f.freshness_lifetime, f.corrected_initial_age, f.response_time],
-            "head": entry.head.decode("latin-1"),
-            "etag": entry.etag,
-            "last_modified": entry.last_modified,
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-def decode(meta: dict[str, Any], body: bytes) -> StoredResponse:
-    fields = {str(k): str(v) for k, v in meta["fields"].items()}
-    lifetime, initial_age, response_time = meta["freshness"]
-    return StoredResponse(
-        key=meta["key"],
-        host=meta["host"],
-        status=int(meta["status"]),
-        reason=meta["reason"],
-        headers=[(str(n), str(v)) for n, v in meta["headers"]],
-        fields=fields,
-        body=body,
-        cc=parse_cache_control(fields.get("cache-control")),
-        freshness=Freshness(float(lifetime), float(initial_age), float(response_time)),
-        vary_names=tuple(meta["vary_names"]),
-        vary_key=tuple((str(n), str(v)) for n, v in meta["vary_key"]),
-        surrogate_keys=frozenset(meta["tags"]),
-        head=meta["head"].encode("latin-1"),
-        etag=meta["etag"],
-        last_modified=meta["last_modified"],
-    )
-
-
-def read_header(data: bytes, file_size: int) -> tuple[int, int, int, int]:
-    """``(meta_len, meta_crc, body_len, body_crc)`` after checking magic and lengths."""
-    if len(data) < HEADER.size:
-        raise CorruptEntry("short header")
-    magic, meta_len, meta_crc, body_len, body_crc = HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CorruptEntry("bad magic")
-    if HEADER.size + meta_len + body_len != file_size:
-        raise CorruptEntry("length mismatch (torn write?)")
-    return meta_len, meta_crc, body_len, body_crc
 
 
 class DiskTier:

@@ -7,7 +7,7 @@ import time
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import Freshness
 from cdn_core.store import DiskTier, MemoryStore, PurgeSelector, StoredResponse
-from cdn_core.store.disk import SUFFIX, file_name
+from cdn_core.store.diskformat import SUFFIX, file_name
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
 

@@ -3,7 +3,7 @@ without sleeping."""
 
 from __future__ import annotations
 
-import time
+import time as _time
 from typing import Protocol
 
 
@@ -16,13 +16,12 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clocks of the machine."""
+    """The real clocks of the machine: ``time()`` is wall-clock seconds since the epoch,
+    ``monotonic()`` seconds from an arbitrary start. The C functions themselves, so a
+    reading costs no Python frame (the hit path reads the time per request)."""
 
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
+    time = staticmethod(_time.time)
+    monotonic = staticmethod(_time.monotonic)
 
 
 class ManualClock:

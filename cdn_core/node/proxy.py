@@ -32,7 +32,8 @@ from cdn_core.node.keys import (
 )
 from cdn_core.node.metrics import NodeMetrics
 from cdn_core.node.passthrough import Passthrough
-from cdn_core.node.protocol import HttpServerProtocol, Request, simple_response
+from cdn_core.node.protocol import HttpServerProtocol, simple_response
+from cdn_core.node.request import Request
 from cdn_core.node.sender import ResponseWriter
 from cdn_core.node.upstream import UpstreamPool
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
@@ -163,13 +164,9 @@ class CachingProxy:
                 age = fr.corrected_initial_age + now - fr.response_time
                 if age < 0.0:
                     age = 0.0
-                status = self.writer.hit_status(int(fr.fresh_until - now))
-                if self.transformer is None or (
-                    entry.opt_kind == "fixed" and "accept-encoding" not in fields
-                ):
-                    self.writer.send_entry(req, conn, entry, age, status)
-                else:
-                    self._deliver(req, conn, entry, age, status)
+                self._deliver(
+                    req, conn, entry, age, self.writer.hit_status(int(fr.fresh_until - now))
+                )
                 return
         req_cc = parse_cache_control(fields.get("cache-control"))
         fwd = "uri-miss"
@@ -288,9 +285,7 @@ class CachingProxy:
             kind = entry.opt_kind
             if kind is None:
                 kind = entry.opt_kind = t.kind(entry)
-            if kind == "fixed" and (
-                "accept-encoding" not in req.fields or "q=0" not in req.fields["accept-encoding"]
-            ):
+            if kind == "fixed" and "q=0" not in req.fields.get("accept-encoding", ""):
                 # Nothing to make for this type, and the client accepts identity.
                 self.writer.send_entry(req, conn, entry, age, cache_status)
                 return

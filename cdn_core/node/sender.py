@@ -14,7 +14,8 @@ from cdn_core.errors import UpstreamError
 from cdn_core.http_cache.conditional import NOT_MODIFIED_FIELDS, evaluate
 from cdn_core.http_cache.ranges import UNSATISFIABLE, if_range_allows, parse_range
 from cdn_core.node.fill import Fill
-from cdn_core.node.protocol import HttpServerProtocol, Request
+from cdn_core.node.protocol import HttpServerProtocol
+from cdn_core.node.request import Request
 from cdn_core.node.response import serialize_head
 from cdn_core.node.upstream import UpstreamStream
 from cdn_core.store import StoredResponse
@@ -117,7 +118,7 @@ class ResponseWriter:
             conn.respond(
                 (
                     entry.head,
-                    self._age_lines.get(int(age)) or self.age_line(age),
+                    self.age_line(age),
                     self._cs_prefix,
                     cache_status,
                     b"\r\n\r\n" if req.keep_alive else b"\r\nConnection: close\r\n\r\n",

@@ -28,8 +28,7 @@ from urllib.parse import quote
 
 from cdn_core.node.signed import sign_url
 from control_plane.cli_api import CliError, _bind, _table, call
-
-MIN_SECRET = 16  # characters, as the API requires
+from control_plane.routes.signing import MIN_SECRET_CHARS
 
 
 def _fingerprint(secret: str) -> str:
@@ -42,8 +41,8 @@ def _read_secret(path: str) -> str:
     except OSError as exc:
         raise CliError(f"--secret-file {path}: {exc.strerror or exc}") from exc
     secret = text.strip()
-    if len(secret) < MIN_SECRET:
-        raise CliError(f"--secret-file {path}: a secret needs {MIN_SECRET}+ characters")
+    if len(secret) < MIN_SECRET_CHARS:
+        raise CliError(f"--secret-file {path}: a secret needs {MIN_SECRET_CHARS}+ characters")
     return secret
 
 

@@ -423,9 +423,19 @@ class ChaosStack:
     async def _lift_failover(self) -> None:
         """Turn off a failover an earlier scenario's fault left forced (the origin watch
         would lift it too, a few rounds after the mid tiers reach the origin again)."""
+        status, _ = await self.api("PUT", "/v1/origins/failover", {"forced": False})
+        if status != 200:
+            raise RuntimeError(f"lifting failover: HTTP {status}")
+
+    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Call the control plane with the admin key: ``(status, JSON body)``, status 0
+        when it is unreachable."""
         headers = {"Authorization": f"Bearer {self.topo.admin_key}"}
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
-            url = f"{self.topo.api}/v1/origins/failover"
-            async with s.put(url, json={"forced": False}, headers=headers) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"lifting failover: HTTP {r.status}")
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s,
+                s.request(method, f"{self.topo.api}{path}", json=body, headers=headers) as r,
+            ):
+                return r.status, await r.json(content_type=None)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return 0, None

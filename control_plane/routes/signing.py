@@ -25,10 +25,11 @@ from control_plane.auth import ADMIN_ONLY, NODE, add_route
 SIGNING_KEYS = "signing_keys"
 SIGNING_VERSION = "signing_version"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MIN_SECRET_CHARS = 16
 
 
 class SigningKeyIn(StrictModel):
-    secret: str = Field(min_length=16, max_length=512)
+    secret: str = Field(min_length=MIN_SECRET_CHARS, max_length=512)
 
 
 async def _load(request: web.Request) -> list[dict[str, Any]]:

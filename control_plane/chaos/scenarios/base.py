@@ -117,16 +117,8 @@ class Run:
         return next((str(e.get("state")) for e in edges if e.get("name") == name), None)
 
     async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """Call the control plane with the admin key; status 0 when it is unreachable."""
-        headers = {"Authorization": f"Bearer {self.topo.admin_key}"}
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s,
-                s.request(method, f"{self.topo.api}{path}", json=body, headers=headers) as r,
-            ):
-                return r.status, await r.json(content_type=None)
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-            return 0, None
+        """:meth:`ChaosStack.api`."""
+        return await self.stack.api(method, path, body)
 
 
 ScenarioFn = Callable[[Run], Awaitable[None]]

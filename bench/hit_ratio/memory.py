@@ -17,7 +17,7 @@ import time
 import tracemalloc
 
 from cdn_core.node.config import CacheSettings
-from cdn_core.node.protocol import Request
+from cdn_core.node.request import Request
 from cdn_core.node.response import build_entry
 from cdn_core.store import MemoryStore, StoredResponse
 from cdn_core.store.policy import POLICIES, PolicyName

@@ -48,7 +48,8 @@ from pydantic import Field
 from cdn_core.config import StrictModel
 
 if TYPE_CHECKING:
-    from cdn_core.node.protocol import HttpServerProtocol, Request
+    from cdn_core.node.protocol import HttpServerProtocol
+from cdn_core.node.request import Request
 
 _HEAD_END = b"\r\n\r\n"
 _REOPEN_CHECK_SECONDS = 1.0

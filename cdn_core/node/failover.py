@@ -14,8 +14,9 @@ import logging
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import may_serve_stale_on_error
 from cdn_core.node.keys import cache_key, normalize_target
-from cdn_core.node.protocol import HttpServerProtocol, Request
+from cdn_core.node.protocol import HttpServerProtocol
 from cdn_core.node.proxy import CachingProxy
+from cdn_core.node.request import Request
 
 log = logging.getLogger("cdn.node.failover")
 

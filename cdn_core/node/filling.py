@@ -21,7 +21,7 @@ from cdn_core.node.config import NodeConfig
 from cdn_core.node.fill import Fill, FillResult
 from cdn_core.node.keys import normalize_host
 from cdn_core.node.metrics import NodeMetrics
-from cdn_core.node.protocol import Request
+from cdn_core.node.request import Request
 from cdn_core.node.response import (
     HOP_BY_HOP,
     build_entry,

@@ -10,7 +10,8 @@ from urllib.parse import urljoin
 from cdn_core.errors import UpstreamError
 from cdn_core.node.filling import UpstreamFiller
 from cdn_core.node.keys import key_from_url, normalize_host
-from cdn_core.node.protocol import HttpServerProtocol, Request
+from cdn_core.node.protocol import HttpServerProtocol
+from cdn_core.node.request import Request
 from cdn_core.node.response import build_entry, combine
 from cdn_core.node.sender import ResponseWriter
 from cdn_core.store import PurgeSelector

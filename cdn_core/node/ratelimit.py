@@ -36,8 +36,9 @@ from cdn_core.clock import Clock
 from cdn_core.node.buckets import LocalBuckets, Verdict
 from cdn_core.node.control_config import RateLimitSettings
 from cdn_core.node.keys import normalize_host
-from cdn_core.node.protocol import HttpServerProtocol, Request, simple_response
+from cdn_core.node.protocol import HttpServerProtocol, simple_response
 from cdn_core.node.ratelimit_policy import RateLimitPolicy
+from cdn_core.node.request import Request
 
 log = logging.getLogger("cdn.node.ratelimit")
 

@@ -16,7 +16,7 @@ from cdn_core.http_cache.freshness import freshness_lifetime
 from cdn_core.http_cache.targeted import parse_surrogate_control, parse_targeted
 from cdn_core.http_cache.vary import secondary_key, vary_fields
 from cdn_core.node.config import CacheSettings
-from cdn_core.node.protocol import Request
+from cdn_core.node.request import Request
 from cdn_core.store.entry import StoredResponse
 
 HOP_BY_HOP = frozenset(

@@ -10,7 +10,8 @@ looked up or forwarded; the edge then states what it saw itself when it forwards
 
 from __future__ import annotations
 
-from cdn_core.node.protocol import HttpServerProtocol, Request
+from cdn_core.node.protocol import HttpServerProtocol
+from cdn_core.node.request import Request
 
 UNTRUSTED_REQUEST_FIELDS = frozenset(
     {

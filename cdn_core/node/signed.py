@@ -16,7 +16,8 @@ import hmac
 
 from cdn_core.clock import Clock
 from cdn_core.node.edge_config import SignedUrlSettings
-from cdn_core.node.protocol import HttpServerProtocol, Request, simple_response
+from cdn_core.node.protocol import HttpServerProtocol, simple_response
+from cdn_core.node.request import Request
 
 TOKEN_PARAMS = ("expires", "kid", "sig")
 

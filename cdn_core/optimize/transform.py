@@ -71,7 +71,7 @@ AE = "Accept-Encoding"
 
 
 class RequestView(Protocol):
-    """What the transformer reads of a request (``cdn_core.node.protocol.Request``)."""
+    """What the transformer reads of a request (``cdn_core.node.request.Request``)."""
 
     @property
     def method(self) -> str: ...

@@ -12,7 +12,7 @@ from nodeharness import Route
 
 from cdn_core.http_cache.dates import format_http_date
 from cdn_core.node.config import CacheSettings
-from cdn_core.node.protocol import Request
+from cdn_core.node.request import Request
 from cdn_core.node.response import build_entry, refresh_from_304
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from cdn_core.http_cache.conditional import evaluate
 from cdn_core.metrics import new_registry
 from cdn_core.node.config import CacheSettings
-from cdn_core.node.protocol import Request
+from cdn_core.node.request import Request
 from cdn_core.node.response import build_entry, refresh_from_304
 from cdn_core.optimize.images import sign, signed_target
 from cdn_core.optimize.settings import OptimizeSettings

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
-import math
 import os
 import platform
 import shutil
@@ -52,21 +50,22 @@ import tempfile
 import time
 import zlib
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import brotli
 import PIL
 import yaml
-from PIL import Image, ImageChops, ImageOps, ImageStat
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.optimize.http1 import Response, fetch
+from bench.optimize.check import check, is_hit
+from bench.optimize.http1 import fetch
+from bench.optimize.profiles import MEDIA, PROFILES, Served
+from bench.optimize.report import readme_section, render
 from bench.perf.procs import Interrupted, Procs, install_signal_handlers, wait_tcp
 from bench.perf.proctree import cpu_seconds
+from bench.perf.servers import REPO
 from cdn_core.optimize.settings import OptimizeSettings
 
-REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "examples" / "site"
 EDGE_CONFIG = REPO / "configs" / "edge.yaml"
 RESULTS = REPO / "bench" / "results"
@@ -74,73 +73,10 @@ README_SECTION = Path(__file__).resolve().parent / "RESULTS.md"
 NGINX_CONF = Path(__file__).resolve().parent / "conf" / "nginx-static.conf"
 
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    title: str
-    headers: dict[str, str]
-    codings: frozenset[str]  # content codings it accepts
-    image_types: frozenset[str]  # image types it names in Accept
-
-
-PROFILES = (
-    Profile("none", "no compression", {"Accept": "*/*"}, frozenset(), frozenset()),
-    Profile(
-        "gzip",
-        "gzip only",
-        {"Accept": "*/*", "Accept-Encoding": "gzip"},
-        frozenset({"gzip"}),
-        frozenset(),
-    ),
-    Profile(
-        "br",
-        "br+gzip",
-        {"Accept": "*/*", "Accept-Encoding": "gzip, deflate, br"},
-        frozenset({"gzip", "deflate", "br"}),
-        frozenset(),
-    ),
-    Profile(
-        "img",
-        "image-capable browser",
-        {"Accept": "image/avif,image/webp,*/*", "Accept-Encoding": "br, gzip"},
-        frozenset({"br", "gzip"}),
-        frozenset({"image/avif", "image/webp"}),
-    ),
-    # Not one of the four of issue 6: a browser with WebP but no AVIF (Safari before 16,
-    # older Chrome), so that WebP encodes are measured too.
-    Profile(
-        "webp",
-        "(extra) WebP-only browser",
-        {"Accept": "image/webp,*/*", "Accept-Encoding": "gzip, deflate, br"},
-        frozenset({"gzip", "deflate", "br"}),
-        frozenset({"image/webp"}),
-    ),
-)
-
 # nginx's gzip_types cannot take "text/*"; the edge's patterns are expanded to the
 # concrete types nginx labels files with (text/html is always compressed by nginx).
 NGINX_EXTRA_TYPES = ("text/css", "text/plain", "text/javascript", "text/xml", "text/csv")
-MEDIA = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif"}
 
-
-@dataclass
-class Served:
-    """One measured answer."""
-
-    status: int
-    body: int
-    wire: int
-    label: str  # identity | br | gzip | avif | webp | jpeg ...
-    etag: str = ""
-    cache_status: str = ""
-    psnr: float | None = None
-
-
-@dataclass
-class Totals:
-    body: int = 0
-    wire: int = 0
-    psnr: list[float] = field(default_factory=list)
 
 
 # Processes ----------------------------------------------------------------------------------
@@ -282,102 +218,6 @@ def delta(
     after: dict[tuple[str, ...], float], before: dict[tuple[str, ...], float]
 ) -> dict[tuple[str, ...], float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
-
-
-# Checking -----------------------------------------------------------------------------------
-
-
-def decode(coding: str, body: bytes) -> bytes:
-    if coding == "br":
-        return bytes(brotli.decompress(body))
-    if coding in ("gzip", "x-gzip"):
-        d = zlib.decompressobj(31)
-        out = d.decompress(body) + d.flush()
-        if not d.eof or d.unused_data:
-            raise ValueError("gzip stream not exactly one member")
-        return out
-    if coding == "deflate":
-        return zlib.decompress(body)
-    raise ValueError(f"unknown coding {coding!r}")
-
-
-def _rgb(im: Image.Image) -> Image.Image:
-    im = ImageOps.exif_transpose(im)
-    if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
-        return im.convert("RGBA")
-    return im.convert("RGB")
-
-
-def psnr(a: Image.Image, b: Image.Image) -> float:
-    a, b = _rgb(a), _rgb(b)
-    if a.mode != b.mode:
-        a, b = a.convert("RGBA"), b.convert("RGBA")
-    rms = ImageStat.Stat(ImageChops.difference(a, b)).rms
-    mse = sum(x * x for x in rms) / len(rms)
-    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
-
-
-def check(
-    r: Response, original: bytes, mtype: str, profile: Profile, where: str, problems: list[str]
-) -> Served:
-    """Verify one answer (see the module docstring); problems are appended."""
-
-    def bad(msg: str) -> None:
-        problems.append(f"{where}: {msg}")
-
-    ce = r.get("content-encoding").lower()
-    ctype = r.get("content-type").split(";", 1)[0].strip().lower()
-    served = Served(
-        r.status, len(r.body), r.wire_bytes, ce or "identity", r.get("etag"), r.get("cache-status")
-    )
-    if r.status != 200:
-        bad(f"status {r.status}")
-        return served
-    if "content-length" in r.fields and int(r.get("content-length")) != len(r.body):
-        bad(f"Content-Length {r.get('content-length')} but {len(r.body)} body bytes")
-    if ce and ce != "identity":
-        if ce not in profile.codings:
-            bad(f"Content-Encoding {ce} not accepted by profile {profile.name}")
-        try:
-            payload = decode(ce, r.body)
-        except Exception as exc:  # noqa: BLE001 - any decode failure is a finding
-            bad(f"cannot decode {ce}: {exc!r}")
-            return served
-    else:
-        payload = r.body
-    if mtype in MEDIA.values() and ctype != mtype:
-        served.label = ctype.removeprefix("image/")
-        if ctype not in profile.image_types:
-            bad(f"{ctype} sent for a {mtype} to a client whose Accept does not name it")
-        if ce:
-            bad(f"image variant with Content-Encoding {ce}")
-        try:
-            got = Image.open(io.BytesIO(payload))
-            got.load()
-            want = Image.open(io.BytesIO(original))
-            want.load()
-        except Exception as exc:  # noqa: BLE001
-            bad(f"{ctype} body does not decode: {exc!r}")
-            return served
-        ws, gs = _rgb(want).size, got.size
-        if ws != gs:
-            bad(f"{ctype} is {gs[0]}x{gs[1]}, original {ws[0]}x{ws[1]}")
-        else:
-            served.psnr = psnr(want, got)
-        if len(payload) >= len(original):
-            bad(f"{ctype} variant ({len(payload)} B) not smaller than original ({len(original)} B)")
-    elif payload != original:
-        bad(
-            f"decoded body ({len(payload)} B, {ce or 'identity'}) differs from the file "
-            f"({len(original)} B)"
-        )
-    return served
-
-
-def is_hit(cache_status: str) -> bool:
-    """Whether this tier's (the last) Cache-Status member says ``hit`` (RFC 9211)."""
-    params = cache_status.split(",")[-1].split(";")[1:]
-    return any(p.strip() == "hit" for p in params)
 
 
 # Run ----------------------------------------------------------------------------------------
@@ -538,247 +378,6 @@ def nginx_gzip_estimate(
             c.flush()
         reps += 1
     return (time.process_time() - start) / reps, len(bodies)
-
-
-# Report -------------------------------------------------------------------------------------
-
-
-def _totals(
-    results: dict[tuple[str, str, str], Served], server: str, prof: str, text_only: bool = False
-) -> Totals:
-    t = Totals()
-    for (srv, p, target), s in results.items():
-        if text_only and Path(target).suffix.lower() in MEDIA:
-            continue
-        if srv == server and p == prof:
-            t.body += s.body
-            t.wire += s.wire
-            if s.psnr is not None:
-                t.psnr.append(s.psnr)
-    return t
-
-
-def _ratio(a: int, b: int) -> str:
-    return f"{a / b:.2f}" if b else "-"
-
-
-def text_table(results: dict[tuple[str, str, str], Served], with_nginx: bool) -> list[str]:
-    """Body bytes of the files that are not images (HTML, CSS, JS, text)."""
-    lines = [
-        "| client profile | edge body bytes | nginx body bytes | edge / nginx |",
-        "|---|---:|---:|---:|",
-    ]
-    for prof in PROFILES[:3]:
-        e = _totals(results, "edge", prof.name, True)
-        n = _totals(results, "nginx", prof.name, True) if with_nginx else Totals()
-        lines.append(f"| {prof.title} | {e.body:,} | {n.body:,} | {_ratio(e.body, n.body)} |")
-    return lines
-
-
-def bytes_table(results: dict[tuple[str, str, str], Served], with_nginx: bool) -> list[str]:
-    identity = _totals(results, "edge", "none").body
-    lines = [
-        "| client profile | edge body bytes | nginx body bytes | edge / nginx | edge vs identity "
-        "| edge wire bytes | nginx wire bytes | wire edge / nginx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for prof in PROFILES:
-        e = _totals(results, "edge", prof.name)
-        n = _totals(results, "nginx", prof.name) if with_nginx else Totals()
-        lines.append(
-            f"| {prof.title} | {e.body:,} | {n.body:,} | {_ratio(e.body, n.body)} | "
-            f"{(e.body - identity) / identity:+.1%} | {e.wire:,} | {n.wire:,} | "
-            f"{_ratio(e.wire, n.wire)} |"
-        )
-    return lines
-
-
-def cpu_table(m: dict[tuple[str, ...], float]) -> list[str]:
-    kinds = sorted({k[1] for k in m if k[0] == "cdn_optimize_cpu_seconds_total"})
-    lines = [
-        "| variant kind | encodes | kept | discarded (not smaller) | bytes in | bytes out "
-        "| out / in | CPU s | CPU ms per MB in |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for k in kinds:
-        cpu = m.get(("cdn_optimize_cpu_seconds_total", k, ""), 0.0)
-        bin_ = m.get(("cdn_optimize_bytes_in_total", k, ""), 0.0)
-        bout = m.get(("cdn_optimize_bytes_out_total", k, ""), 0.0)
-        ok = m.get(("cdn_optimize_transforms_total", k, "ok"), 0.0)
-        larger = m.get(("cdn_optimize_transforms_total", k, "larger"), 0.0)
-        n = sum(
-            v for key, v in m.items() if key[0] == "cdn_optimize_transforms_total" and key[1] == k
-        )
-        lines.append(
-            f"| {k} | {n:.0f} | {ok:.0f} | {larger:.0f} | {bin_:,.0f} | {bout:,.0f} | "
-            f"{bout / bin_ if bin_ else 0:.3f} | {cpu:.3f} | "
-            f"{cpu * 1e3 / (bin_ / 1e6) if bin_ else 0:.0f} |"
-        )
-    other = {
-        key: v
-        for key, v in m.items()
-        if key[0] == "cdn_optimize_transforms_total" and key[2] not in ("ok", "larger")
-    }
-    if other:
-        lines.append("")
-        lines.append(
-            "Other outcomes: " + ", ".join(f"{k[1]} {k[2]}: {v:.0f}" for k, v in other.items())
-        )
-    return lines
-
-
-def files_table(
-    files: list[tuple[str, bytes, str]],
-    results: dict[tuple[str, str, str], Served],
-    with_nginx: bool,
-) -> list[str]:
-    head = "| file | size | " + " | ".join(f"edge: {p.title}" for p in PROFILES)
-    head += " | nginx: gzip only |" if with_nginx else " |"
-    lines = [head, "|---|---:|" + "---:|" * (len(PROFILES) + (1 if with_nginx else 0))]
-    for target, orig, _ in files:
-        cells = []
-        for p in PROFILES:
-            s = results[("edge", p.name, target)]
-            cells.append(f"{s.body:,} {s.label}" + (f" ({s.psnr:.1f} dB)" if s.psnr else ""))
-        if with_nginx:
-            s = results[("nginx", "gzip", target)]
-            cells.append(f"{s.body:,} {s.label}")
-        lines.append(f"| `{target}` | {len(orig):,} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def settings_line(s: OptimizeSettings) -> str:
-    c, i = s.compression, s.images
-    return (
-        f"edge `configs/edge.yaml`: codings {c.codings}, brotli level {c.brotli_level} "
-        f"(level {c.brotli_level_large} from {c.large_bytes:,} B), gzip level {c.gzip_level}, "
-        f"min {c.min_bytes:,} B; images {i.formats if i.enabled else 'off'} (AVIF quality "
-        f"{i.avif_quality} speed {i.avif_speed}, WebP quality {i.webp_quality} method "
-        f"{i.webp_method}), {s.pool.workers} encoder threads"
-    )
-
-
-def render(
-    *,
-    files: list[tuple[str, bytes, str]],
-    results: dict[tuple[str, str, str], Served],
-    settings: OptimizeSettings,
-    warm_metrics: dict[tuple[str, ...], float],
-    warm_requests: int,
-    warm_wall: float,
-    edge_cpu: float,
-    conditional: int,
-    problems: list[str],
-    nginx_cpu: tuple[float, int] | None,
-    versions: str,
-    elapsed: float,
-    with_nginx: bool,
-) -> str:
-    total = sum(len(o) for _, o, _ in files)
-    n_resp = len(results)
-    psnrs = [s.psnr for s in results.values() if s.psnr is not None]
-    encode_cpu = sum(v for k, v in warm_metrics.items() if k[0] == "cdn_optimize_cpu_seconds_total")
-    out = [
-        "# Content optimisation: bytes served for the example site "
-        f"({dt.datetime.now():%Y-%m-%d %H:%M})",
-        "",
-        "`python -m bench.optimize`. Every file of `examples/site/` "
-        f"({len(files)} files, {total:,} bytes) fetched once per client profile from a warmed "
-        "edge and from nginx serving the same directory with `gzip on; gzip_comp_level 6; "
-        "gzip_min_length 1024;` and the same media types. Body bytes are the payload as sent "
-        "(content coding applied, transfer coding removed); wire bytes add the status line, "
-        "header fields and chunk framing.",
-        "",
-        f"Setup: {settings_line(settings)}. nginx has no brotli module and no image "
-        f"conversion, so it sends gzip to the br and image profiles and the original images. "
-        f"Versions: {versions}.",
-        "",
-        "## Bytes per client profile",
-        "",
-        "Profiles: no compression = no `Accept-Encoding`; gzip only = `gzip`; br+gzip = "
-        "`gzip, deflate, br`; image-capable browser = `br, gzip` and "
-        "`Accept: image/avif,image/webp,*/*`. All send `Accept: */*` unless stated.",
-        "",
-        *bytes_table(results, with_nginx),
-        "",
-        "Text files only (everything but the images; the other two profiles get the same "
-        "text as br+gzip):",
-        "",
-        *text_table(results, with_nginx),
-        "",
-        "## CPU per variant kind (edge, one-off: made once per object, then cached)",
-        "",
-        f"From the edge's `/metrics` over the warm-up ({warm_requests} requests, "
-        f"{warm_wall:.1f} s wall; the edge process used {edge_cpu:.2f} CPU s in all, "
-        f"{encode_cpu:.3f} s of it in encoders). CPU s is encoder-thread time "
-        "(`cdn_optimize_cpu_seconds_total`).",
-        "",
-        *cpu_table(warm_metrics),
-        "",
-    ]
-    if nginx_cpu is not None:
-        sec, n = nginx_cpu
-        out += [
-            f"nginx compresses on every response instead: zlib level 6 on the {n} bodies it "
-            f"gzipped costs about {sec * 1e3:.2f} ms CPU per pass of the site (measured "
-            "in-process, an estimate of nginx's gzip work), paid again for every "
-            "gzip-accepting client.",
-            "",
-        ]
-    out += [
-        "## Per file (edge body bytes and representation per profile)",
-        "",
-        *files_table(files, results, with_nginx),
-        "",
-        "## Correctness",
-        "",
-        f"- {n_resp} measured answers checked: coding accepted by the profile, decoded body "
-        "equal to the file byte for byte (text; images in their own format), AVIF/WebP only "
-        "when named in `Accept`, same dimensions as the original and smaller"
-        + (f" (PSNR {min(psnrs):.1f}-{max(psnrs):.1f} dB against the original)" if psnrs else "")
-        + ".",
-        "- Edge: every measured answer a cache hit, no encoder run after the warm-up, "
-        f"{conditional} conditional requests with the variant's `ETag` expected to give 304.",
-        f"- Problems found: {len(problems)}" + ("" if problems else " (none)."),
-    ]
-    out += [f"  - {p}" for p in problems[:50]]
-    if len(problems) > 50:
-        out.append(f"  - ... and {len(problems) - 50} more")
-    out += ["", f"Run time {elapsed:.1f} s.", ""]
-    return "\n".join(out)
-
-
-def readme_section(
-    results: dict[tuple[str, str, str], Served],
-    settings: OptimizeSettings,
-    warm_metrics: dict[tuple[str, ...], float],
-    problems: list[str],
-    out: Path,
-    with_nginx: bool,
-) -> str:
-    lines = [
-        "### Content optimisation: bytes served (example site)",
-        "",
-        f"`python -m bench.optimize` ({dt.date.today():%Y-%m-%d}; full report "
-        f"`{out.relative_to(REPO)}`). Every file of `examples/site/` once per client "
-        "profile, from a warmed edge and from nginx (static, `gzip_comp_level 6`, same "
-        "types, `gzip_min_length 1024`); body bytes as sent, every body verified against "
-        "the file.",
-        "",
-        *bytes_table(results, with_nginx),
-        "",
-        "Text files only (HTML, CSS, JS, text):",
-        "",
-        *text_table(results, with_nginx),
-        "",
-        "Encoder CPU at the edge (once per object, then cached):",
-        "",
-        *cpu_table(warm_metrics),
-        "",
-        f"{settings_line(settings)}. Correctness problems: {len(problems)}.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

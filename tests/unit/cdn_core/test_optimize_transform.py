@@ -1,124 +1,29 @@
 """The Transformer end to end on real content from examples/site: negotiated br/gzip
 variants (case H05; RFC 9110 8.4, 12.5.3, 12.5.5, 13.1.2, 14; RFC 9111 5.2.2.6),
-origin-compressed pass-through, image variants, the variant cache's life cycle, the
-pool's single flight and back-pressure, and metrics."""
+origin-compressed pass-through, the variant cache's life cycle, the pool's single
+flight and back-pressure, and metrics (image variants: test_optimize_transform_images)."""
 
 import asyncio
 import gzip
-import io
 import os
 import threading
-from pathlib import Path
 
-import brotli
 import pytest
-from PIL import Image
+from transformbench import (
+    NOW,
+    SITE,
+    decoded,
+    entry,
+    head,
+    req,
+    serve,
+    site_entry,
+)
 
 from cdn_core.http_cache.conditional import evaluate
-from cdn_core.metrics import new_registry
 from cdn_core.node.config import CacheSettings
-from cdn_core.node.request import Request
-from cdn_core.node.response import build_entry, refresh_from_304
-from cdn_core.optimize.images import sign, signed_target
-from cdn_core.optimize.settings import OptimizeSettings
-from cdn_core.optimize.transform import NEEDS_ENCODING, create_transformer
-
-SITE = Path(__file__).parents[3] / "examples" / "site"
-HOST = "www.example.test"
-SECRET = "s3cret"
-NOW = 1_700_000_000.0
-CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
-
-
-def settings(**kw):
-    base = {"images": {"secret": SECRET, "avif_speed": 8}}
-    for k, v in kw.items():
-        if isinstance(v, dict):
-            base.setdefault(k, {}).update(v)
-        else:
-            base[k] = v
-    return OptimizeSettings.model_validate(base)
-
-
-@pytest.fixture
-async def make_transformer():
-    made = []
-
-    def factory(**kw):
-        registry = new_registry()
-        t = create_transformer(settings(**kw), via="1.1 edge-1", registry=registry)
-        t.registry = registry
-        made.append(t)
-        return t
-
-    yield factory
-    for t in made:
-        await t.aclose()
-
-
-@pytest.fixture
-def transformer(make_transformer):
-    return make_transformer()
-
-
-def req(target="/js/app.js", method="GET", **fields):
-    f = {k.replace("_", "-"): v for k, v in fields.items() if v is not None}
-    f.setdefault("host", HOST)
-    return Request(method, target, list(f.items()), f, "1.1", True, b"", "127.0.0.1")
-
-
-def entry(target, body, *headers, status=200, reason="OK"):
-    return build_entry(
-        key=f"http://{HOST}{target}",
-        host=HOST,
-        req=req(target),
-        status=status,
-        reason=reason,
-        headers=list(headers),
-        body=body,
-        request_time=NOW,
-        response_time=NOW,
-        settings=CacheSettings(),
-        via="1.1 edge-1",
-    )
-
-
-def site_entry(rel, ctype, etag='"v1"', *extra):
-    return entry(
-        "/" + rel,
-        (SITE / rel).read_bytes(),
-        ("Content-Type", ctype),
-        ("ETag", etag),
-        ("Cache-Control", "max-age=60"),
-        *extra,
-    )
-
-
-async def serve(t, e, r):
-    out = t.lookup(e, r)
-    if out is NEEDS_ENCODING:
-        out = await t.make(e, r)
-        assert out is not NEEDS_ENCODING
-    return e if out is None else out
-
-
-def head(resp):
-    """(status, {lower name: [values]}) from the pre-serialised head."""
-    lines = resp.head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    fields = {}
-    for line in lines[1:]:
-        if line:
-            n, _, v = line.partition(":")
-            fields.setdefault(n.strip().lower(), []).append(v.strip())
-    return status, fields
-
-
-def decoded(resp):
-    _, f = head(resp)
-    coding = f.get("content-encoding", ["identity"])[0]
-    return {"br": brotli.decompress, "gzip": gzip.decompress}.get(coding, lambda b: b)(resp.body)
-
+from cdn_core.node.response import refresh_from_304
+from cdn_core.optimize.transform import NEEDS_ENCODING
 
 TEXT_FILES = [
     ("js/app.js", "text/javascript; charset=utf-8"),
@@ -407,101 +312,3 @@ async def test_metrics_count_bytes_and_cpu_time(transformer):
     ok = {**labels, "result": "ok"}
     assert reg.get_sample_value("cdn_optimize_transforms_total", ok) == 1
     assert reg.get_sample_value("cdn_optimize_cache_variants", {"tier": "edge"}) >= 1
-
-
-# images -----------------------------------------------------------------------------------
-def image_entry(name="rocket.jpg", *extra, data=None, ctype="image/jpeg"):
-    body = data if data is not None else (SITE / "images" / name).read_bytes()
-    return entry(f"/images/{name}", body, ("Content-Type", ctype), ("ETag", '"img"'), *extra)
-
-
-async def test_browsers_naming_avif_get_a_smaller_avif(transformer):
-    e = image_entry()
-    resp = await serve(transformer, e, req("/images/rocket.jpg", accept=CHROME))
-    _, f = head(resp)
-    assert f["content-type"] == ["image/avif"] and f["vary"] == ["Accept"]
-    assert f["etag"] == ['"img-avif"'] and len(resp.body) < len(e.body)
-    assert Image.open(io.BytesIO(resp.body)).size == (640, 427)
-    webp = await serve(transformer, e, req("/images/rocket.jpg", accept="image/webp,*/*"))
-    assert head(webp)[1]["content-type"] == ["image/webp"] and len(webp.body) < len(e.body)
-
-
-async def test_other_clients_get_the_original_with_vary_accept(transformer):
-    e = image_entry("chelsea-small.png", ctype="image/png")
-    for accept in ("image/png,image/*;q=0.8,*/*;q=0.5", "*/*", None):
-        resp = transformer.lookup(e, req("/images/chelsea-small.png", accept=accept))
-        assert resp.body is e.body
-        assert head(resp)[1]["vary"] == ["Accept"] and resp.etag == '"img"'
-
-
-async def test_a_conversion_that_is_not_smaller_is_not_served(transformer):
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), "white").save(buf, "PNG", optimize=True)
-    e = image_entry("dot.png", data=buf.getvalue(), ctype="image/png")
-    resp = await serve(transformer, e, req("/images/dot.png", accept="image/avif,*/*"))
-    assert resp.body is e.body and head(resp)[1]["vary"] == ["Accept"]
-    started = transformer.pool.jobs_started
-    assert transformer.lookup(e, req("/images/dot.png", accept="image/avif,*/*")).body is e.body
-    assert transformer.pool.jobs_started == started
-
-
-async def test_signed_resize_with_negotiated_format(transformer):
-    e = image_entry()
-    target = signed_target("/images/rocket.jpg", 320, SECRET, transformer.settings.images)
-    assert transformer.source_target(target) == "/images/rocket.jpg"
-    resp = await serve(transformer, e, req(target, accept=CHROME))
-    _, f = head(resp)
-    assert f["content-type"] == ["image/avif"] and f["etag"] == ['"img-w320-avif"']
-    assert Image.open(io.BytesIO(resp.body)).size == (320, 214)
-    jpeg = await serve(transformer, e, req(target, accept="*/*"))
-    assert head(jpeg)[1]["content-type"] == ["image/jpeg"]
-    assert head(jpeg)[1]["etag"] == ['"img-w320"']
-    assert Image.open(io.BytesIO(jpeg.body)).size == (320, 214)
-    assert len(resp.body) < len(jpeg.body) < len(e.body)
-
-
-@pytest.mark.parametrize(
-    "query",
-    ["w=320", "w=320&sig=forged", "w=333&sig=" + sign("/images/rocket.jpg", 333, SECRET)],
-)
-async def test_unsigned_or_unlisted_resizes_400_or_original(make_transformer, query):
-    target = "/images/rocket.jpg?" + query
-    strict = make_transformer()
-    assert strict.source_target(target) == target  # never rewritten
-    resp = strict.lookup(image_entry(), req(target, accept=CHROME))
-    assert resp.status == 400 and resp.body.startswith(b"400 Bad Request: ")
-    lenient = make_transformer(images={"unsigned": "original"})
-    resp = await serve(lenient, image_entry(), req(target, accept="*/*"))
-    assert resp.status == 200 and resp.body == image_entry().body
-
-
-async def test_decompression_bombs_are_refused_with_a_clear_error(transformer):
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    bomb = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-    e = image_entry("bomb.png", data=bomb, ctype="image/png")
-    resp = transformer.lookup(e, req("/images/bomb.png", accept=CHROME))
-    assert resp.body is e.body  # sent as the origin sent it, never decoded
-    target = signed_target("/images/bomb.png", 320, SECRET, transformer.settings.images)
-    resp = transformer.lookup(e, req(target, accept=CHROME))
-    assert resp.status == 422
-    assert b"100000x100000 = 10000000000 pixels exceeds the limit" in resp.body
-    assert transformer.pool.jobs_started == 0
-    labels = {"tier": "edge", "kind": "png", "result": "refused"}
-    assert transformer.registry.get_sample_value("cdn_optimize_transforms_total", labels) == 1
-
-
-async def test_images_switched_off(make_transformer):
-    t = make_transformer(images={"enabled": False})
-    assert t.lookup(image_entry(), req("/images/rocket.jpg", accept=CHROME)) is None

@@ -81,19 +81,12 @@ class ComposeService:
         self._sup = sup
         self.name = name
 
-    @property
-    def pid(self) -> int:
-        return int(self._sup.inspect(self.name, "{{.State.Pid}}") or 0)
-
     def poll(self) -> int | None:
         """None while the container runs (or is paused), else its exit code."""
         return self._sup.states().get(self.name)
 
     def send_signal(self, sig: int) -> None:
         self._sup.compose("kill", "-s", signal.Signals(sig).name, self.name)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -140,13 +133,6 @@ class ComposeSupervisor(Supervisor):
         if not self._ids.get(name):
             self._ids[name] = self.compose("ps", "-q", name).strip()
         return self._ids[name]
-
-    def inspect(self, name: str, fmt: str) -> str:
-        done = subprocess.run(
-            ["docker", "inspect", "-f", fmt, self._id(name)],
-            capture_output=True, text=True, check=False,
-        )
-        return done.stdout.strip()
 
     def states(self) -> dict[str, int | None]:
         """Every started service: None while running or paused, else its exit code (one

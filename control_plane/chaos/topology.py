@@ -356,9 +356,6 @@ class ChaosStack:
                     raise RuntimeError(f"registering {p.name}: HTTP {resp.status}")
 
     # faults ------------------------------------------------------------------------------
-    def pid(self, name: str) -> int:
-        return self.sup.children[name].pid
-
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         child = self.sup.children[name]
         if name in self.stopped:

@@ -58,5 +58,6 @@ class ForcedFailover:
         self.served += 1
         proxy.metrics.by_status["stale"].inc()
         proxy.metrics.stale_served.inc()
-        proxy.writer.send_entry(req, conn, entry, age, b"hit; detail=failover")
+        lines = proxy.writer.status_lines(age, b"hit; detail=failover")
+        proxy.writer.send_entry(req, conn, entry, lines)
         return False

@@ -46,7 +46,7 @@ class Passthrough:
             entry = self.filler.error_entry(
                 key, req, 502, "Bad Gateway", "upstream unavailable", now
             )
-            self.writer.send_entry(req, conn, entry, 0, b"fwd=method")
+            self.writer.send_entry(req, conn, entry, self.writer.status_lines(0, b"fwd=method"))
             return
         if req.method not in SAFE_METHODS and up.status < 400:
             self._invalidate(key, req, up.headers)
@@ -65,13 +65,11 @@ class Passthrough:
         )
         self.filler.metrics.by_status["pass"].inc()
         self.filler.metrics.body_bytes["pass"].inc(len(up.body))
-        self.writer.send_entry(
-            req,
-            conn,
-            entry,
+        lines = self.writer.status_lines(
             entry.freshness.age(self.filler.clock.time()),
             b"fwd=method; fwd-status=%d" % up.status,
         )
+        self.writer.send_entry(req, conn, entry, lines)
 
     def _invalidate(self, key: str, req: Request, headers: list[tuple[str, str]]) -> None:
         """Purge ``key`` and the URIs in ``Location``/``Content-Location`` (absolute or

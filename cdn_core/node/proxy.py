@@ -161,14 +161,17 @@ class CachingProxy:
             if now < fr.fresh_until and not entry.cc.no_cache:
                 self._hits.value += 1
                 self._hit_bytes.value += len(entry.body)
-                age = fr.corrected_initial_age + now - fr.response_time
-                if age < 0.0:
-                    age = 0.0
                 self._deliver(
-                    req, conn, entry, age, self.writer.hit_status(int(fr.fresh_until - now))
+                    req,
+                    conn,
+                    entry,
+                    entry.hit_lines
+                    if now < entry.hit_lines_until
+                    else self.writer.fresh_hit_lines(entry, now),
                 )
                 return
         req_cc = parse_cache_control(fields.get("cache-control"))
+        lines = self.writer.status_lines
         fwd = "uri-miss"
         if entry is not None:
             d = decide(
@@ -182,16 +185,18 @@ class CachingProxy:
             if d.action is Action.FRESH:
                 self.metrics.by_status["hit"].inc()
                 self.metrics.body_bytes["hit"].inc(len(entry.body))
-                self._deliver(req, conn, entry, d.age, b"hit; ttl=%d" % int(d.ttl))
+                self._deliver(req, conn, entry, lines(d.age, b"hit; ttl=%d" % int(d.ttl)))
                 return
             if d.action is not Action.REVALIDATE:
                 self.metrics.by_status["stale"].inc()
                 self.metrics.body_bytes["stale"].inc(len(entry.body))
                 self.metrics.stale_served.inc()
                 if d.action is Action.STALE_OK:
-                    self._deliver(req, conn, entry, d.age, b"hit; detail=stale")
+                    self._deliver(req, conn, entry, lines(d.age, b"hit; detail=stale"))
                     return
-                self._deliver(req, conn, entry, d.age, b"hit; detail=stale-while-revalidate")
+                self._deliver(
+                    req, conn, entry, lines(d.age, b"hit; detail=stale-while-revalidate")
+                )
                 if key not in self._revalidating:
                     self._revalidating.add(key)
                     self.spawn(self._background_revalidate(key, req, target, entry))
@@ -211,7 +216,9 @@ class CachingProxy:
                 # per tier then, not one per client).
                 self.metrics.by_status["stale"].inc()
                 self.metrics.stale_served.inc()
-                self._deliver(req, conn, entry, d.age, b"hit; fwd=stale; detail=upstream-down")
+                self._deliver(
+                    req, conn, entry, lines(d.age, b"hit; fwd=stale; detail=upstream-down")
+                )
                 return
             fwd = "request" if d.ttl > 0 else "stale"
         elif req_cc.only_if_cached:
@@ -267,7 +274,7 @@ class CachingProxy:
         elif fill is not None:
             await self.writer.send_fill(req, conn, fill, age, cs)
         else:
-            self._deliver(req, conn, meta, age, cs)
+            self._deliver(req, conn, meta, self.writer.status_lines(age, cs))
         self.metrics.body_bytes[status].inc(fill.size if fill is not None else len(meta.body))
 
     def _deliver(
@@ -275,11 +282,12 @@ class CachingProxy:
         req: Request,
         conn: HttpServerProtocol,
         entry: StoredResponse,
-        age: float,
-        cache_status: bytes,
+        lines: bytes,
     ) -> None:
-        """Send a complete response, or the optimised variant the transformer chooses for
-        this client (made off the event loop when it does not exist yet)."""
+        """Send a complete response with this request's ``Age`` and ``Cache-Status``
+        ``lines`` (:meth:`ResponseWriter.status_lines`), or the optimised variant the
+        transformer chooses for this client (made off the event loop when it does not exist
+        yet)."""
         t = self.transformer
         if t is not None:
             kind = entry.opt_kind
@@ -287,29 +295,28 @@ class CachingProxy:
                 kind = entry.opt_kind = t.kind(entry)
             if kind == "fixed" and "q=0" not in req.fields.get("accept-encoding", ""):
                 # Nothing to make for this type, and the client accepts identity.
-                self.writer.send_entry(req, conn, entry, age, cache_status)
+                self.writer.send_entry(req, conn, entry, lines)
                 return
             choice = t.lookup(entry, req)
             if choice is NEEDS_ENCODING:
                 self.spawn(
-                    self._guard(conn, self._deliver_made(req, conn, entry, age, cache_status))
+                    self._guard(conn, self._deliver_made(req, conn, entry, lines))
                 )
                 return
             if choice is not None:
                 entry = choice
-        self.writer.send_entry(req, conn, entry, age, cache_status)
+        self.writer.send_entry(req, conn, entry, lines)
 
     async def _deliver_made(
         self,
         req: Request,
         conn: HttpServerProtocol,
         entry: StoredResponse,
-        age: float,
-        cache_status: bytes,
+        lines: bytes,
     ) -> None:
         assert self.transformer is not None
         made = await self.transformer.make(entry, req)
-        self.writer.send_entry(req, conn, made or entry, age, cache_status)
+        self.writer.send_entry(req, conn, made or entry, lines)
 
     async def _background_revalidate(
         self, key: str, req: Request, target: str, stale: StoredResponse

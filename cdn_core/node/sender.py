@@ -41,46 +41,42 @@ def _overlapping(ranges: list[tuple[int, int]]) -> bool:
     return any(nxt[0] <= prev[1] for prev, nxt in zip(ranges, ranges[1:], strict=False))
 
 
-MEMO_SIZE = 4096  # per-second header lines remembered (see ResponseWriter.age_line)
-
-
 class ResponseWriter:
     def __init__(self, name: str) -> None:
         self.via = f"1.1 {name}"
         self._cs_prefix = f"Cache-Status: {name}; ".encode()
-        # A hit's Age and Cache-Status lines change once a second per object; formatting
-        # them costs more than finding them already made.
-        self._age_lines: dict[int, bytes] = {}
-        self._hit_status: dict[int, bytes] = {}
 
-    def age_line(self, age: float) -> bytes:
-        """``Age: N\r\n`` for ``age`` seconds (RFC 9111 5.1: past 2**31 it is sent as
-        2147483648)."""
-        seconds = int(age)
-        line = self._age_lines.get(seconds)
-        if line is None:
-            if len(self._age_lines) >= MEMO_SIZE:
-                self._age_lines.clear()
-            line = self._age_lines[seconds] = b"Age: %d\r\n" % min(seconds, MAX_AGE)
-        return line
+    def status_lines(self, age: float, cache_status: bytes) -> bytes:
+        """This tier's ``Age`` line (RFC 9111 5.1: whole seconds, past 2**31 sent as
+        2147483648) and ``Cache-Status`` line (RFC 9211) with ``cache_status`` as its
+        parameters; each ends in CRLF."""
+        seconds = max(0, min(int(age), MAX_AGE))
+        return b"Age: %d\r\n%s%s\r\n" % (seconds, self._cs_prefix, cache_status)
 
-    def hit_status(self, ttl: int) -> bytes:
-        """The Cache-Status parameters of a fresh hit with ``ttl`` seconds of freshness
-        left (RFC 9211 2.1, 2.5)."""
-        status = self._hit_status.get(ttl)
-        if status is None:
-            if len(self._hit_status) >= MEMO_SIZE:
-                self._hit_status.clear()
-            status = self._hit_status[ttl] = b"hit; ttl=%d" % ttl
-        return status
+    def fresh_hit_lines(self, entry: StoredResponse, now: float) -> bytes:
+        """:meth:`status_lines` of a fresh hit on ``entry`` at ``now`` (``hit; ttl=N``, N the
+        whole seconds of freshness left, RFC 9211 2.1, 2.5). Kept on the entry with the
+        instant either whole number changes (``hit_lines_until``): until then a hit reuses
+        the bytes instead of formatting them again."""
+        fr = entry.freshness
+        since = fr.corrected_initial_age + now - fr.response_time  # RFC 9111 4.2.3
+        seconds = int(since) if since > 0.0 else 0
+        ttl = int(fr.fresh_until - now)
+        lines = self.status_lines(seconds, b"hit; ttl=%d" % ttl)
+        entry.hit_lines = lines
+        # Age reaches seconds + 1 at response_time - corrected_initial_age + seconds + 1;
+        # the ttl drops below its whole number after fresh_until - ttl.
+        entry.hit_lines_until = min(
+            fr.response_time - fr.corrected_initial_age + seconds + 1, fr.fresh_until - ttl
+        )
+        return lines
 
-    def tail(self, req: Request, age: float, cache_status: bytes) -> list[bytes]:
-        """The per-request header lines and the blank line ending the head."""
-        out = [self.age_line(age), self._cs_prefix, cache_status, b"\r\n"]
-        if not req.keep_alive:
-            out.append(b"Connection: close\r\n")
-        out.append(b"\r\n")
-        return out
+    def tail(self, req: Request, lines: bytes) -> list[bytes]:
+        """The per-request header lines (:meth:`status_lines`) and the blank line ending
+        the head."""
+        if req.keep_alive:
+            return [lines, b"\r\n"]
+        return [lines, b"Connection: close\r\n\r\n"]
 
     # complete responses ----------------------------------------------------------------
     def precondition(
@@ -108,26 +104,24 @@ class ResponseWriter:
         req: Request,
         conn: HttpServerProtocol,
         entry: StoredResponse,
-        age: float,
-        cache_status: bytes,
+        lines: bytes,
     ) -> None:
-        """Send a complete response and finish the request."""
+        """Send a complete response and finish the request; ``lines`` are this request's
+        :meth:`status_lines`."""
         if _NOT_PLAIN.isdisjoint(req.fields):
             # The common case (no precondition, RFC 9110 13.1, and no Range), as one
             # buffer: stored head, this request's lines, body.
             conn.respond(
                 (
                     entry.head,
-                    self.age_line(age),
-                    self._cs_prefix,
-                    cache_status,
-                    b"\r\n\r\n" if req.keep_alive else b"\r\nConnection: close\r\n\r\n",
+                    lines,
+                    b"\r\n" if req.keep_alive else b"Connection: close\r\n\r\n",
                     entry.body if req.method != "HEAD" else b"",
                 ),
                 req.keep_alive,
             )
             return
-        tail = self.tail(req, age, cache_status)
+        tail = self.tail(req, lines)
         if self.precondition(req, entry, tail, conn):
             return
         if (
@@ -200,7 +194,8 @@ class ResponseWriter:
         client's transfer early and closes the connection (RFC 9112 6.3: the client sees
         an incomplete message, never a complete-looking one)."""
         meta = fill.meta
-        tail = self.tail(req, age, cache_status)
+        lines = self.status_lines(age, cache_status)
+        tail = self.tail(req, lines)
         if self.precondition(req, meta, tail, conn):
             return
         length = fill.content_length
@@ -232,7 +227,7 @@ class ResponseWriter:
                 )
                 conn.finish(False)
             else:
-                self.send_entry(req, conn, fill.entry, age, cache_status)
+                self.send_entry(req, conn, fill.entry, lines)
             return
         chunked = length is None
         if stop is not None:
@@ -290,7 +285,7 @@ class ResponseWriter:
     ) -> None:
         """Pass a body too large to store straight through, with back-pressure."""
         try:
-            tail = self.tail(req, age, cache_status)
+            tail = self.tail(req, self.status_lines(age, cache_status))
             if self.precondition(req, meta, tail, conn):
                 return
             head = serialize_head(

@@ -415,9 +415,9 @@ class DiskTier:
     def _apply_soft_mark(self, entry: StoredResponse) -> None:
         f = entry.freshness
         if self.soft_mark and f.response_time <= self.soft_mark:
-            entry.freshness = replace(
+            entry.set_freshness(replace(
                 f, freshness_lifetime=min(f.freshness_lifetime, f.age(self.soft_mark))
-            )
+            ))
 
     # lifecycle -----------------------------------------------------------------------
     def start(self) -> None:

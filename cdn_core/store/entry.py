@@ -55,6 +55,15 @@ class StoredResponse:
     # The optimiser's verdict on this object's type ("fixed", "text", "image"...),
     # computed once at the first hit (cdn_core.optimize.transform.Transformer.kind).
     opt_kind: str | None = None
+    # A fresh hit's Age and Cache-Status lines and the instant they stop being right
+    # (cdn_core.node.sender.ResponseWriter.fresh_hit_lines); 0.0: not made yet.
+    hit_lines: bytes = b""
+    hit_lines_until: float = 0.0
+
+    def set_freshness(self, freshness: Freshness) -> None:
+        """Replace the timing facts (a soft purge); the memoised hit lines go with them."""
+        self.freshness = freshness
+        self.hit_lines_until = 0.0
 
     def compute_size(self) -> int:
         """Bytes charged to the store: head + body + measured overhead (see above)."""

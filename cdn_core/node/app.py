@@ -27,7 +27,7 @@ from cdn_core.node.protocol import HttpServerProtocol, ServerStats
 from cdn_core.node.proxy import CachingProxy
 from cdn_core.node.ratelimit import RateLimiter
 from cdn_core.node.rtt import RttReporter
-from cdn_core.node.sanitize import strip_untrusted
+from cdn_core.node.sanitize import UNTRUSTED_REQUEST_FIELDS
 from cdn_core.node.signed import SignedUrlGate
 from cdn_core.node.sync import NodeSync
 from cdn_core.node.tls import server_context
@@ -94,7 +94,7 @@ class Node:
                                   self.transformer)
         self.signed_urls: SignedUrlGate | None = None
         if config.tier == "edge":
-            self.proxy.gates.append(strip_untrusted)
+            self.proxy.untrusted = UNTRUSTED_REQUEST_FIELDS
             if config.signed_urls.path_prefixes:
                 self.signed_urls = SignedUrlGate(config.signed_urls, self.clock)
                 self.proxy.gates.append(self.signed_urls)
@@ -301,7 +301,7 @@ class Node:
         return {
             "tier": self.config.tier,
             "healthy": True,
-            "in_flight": self.stats.in_flight,
+            "in_flight": sum(1 for conn in list(self._connections) if conn.busy),
             "connections": self.stats.connections,
             "requests": self.stats.requests,
             "bad_requests": self.stats.bad_requests,

@@ -34,6 +34,7 @@ from cdn_core.node.metrics import NodeMetrics
 from cdn_core.node.passthrough import Passthrough
 from cdn_core.node.protocol import HttpServerProtocol, simple_response
 from cdn_core.node.request import Request
+from cdn_core.node.sanitize import strip_untrusted
 from cdn_core.node.sender import ResponseWriter
 from cdn_core.node.upstream import UpstreamPool
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
@@ -80,6 +81,8 @@ class CachingProxy:
         # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
         # first and returns True to let it through, or answers it itself and returns False.
         self.gates: list[Callable[[Request, HttpServerProtocol], bool]] = []
+        # Request fields removed on arrival (edges: sanitize.UNTRUSTED_REQUEST_FIELDS).
+        self.untrusted: frozenset[str] = frozenset()
 
     # task ownership ----------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -114,6 +117,8 @@ class CachingProxy:
         conn.finish(False)
 
     def _handle(self, req: Request, conn: HttpServerProtocol) -> None:
+        if not self.untrusted.isdisjoint(req.fields):
+            strip_untrusted(req)
         for gate in self.gates:
             if not gate(req, conn):
                 return

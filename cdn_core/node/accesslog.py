@@ -226,10 +226,6 @@ class LoggedConnection:
             self._see(part)
         self._conn.writelines(parts)
 
-    def respond(self, parts: tuple[bytes, ...], keep_alive: bool) -> None:
-        self.writelines(parts)
-        self.finish(keep_alive)
-
     def finish(self, keep_alive: bool) -> None:
         self._conn.finish(keep_alive)
         if not self._logged:

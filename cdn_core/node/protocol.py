@@ -388,11 +388,6 @@ class HttpServerProtocol(asyncio.Protocol):
         else:
             transport.writelines(parts)
 
-    def respond(self, parts: tuple[bytes, ...], keep_alive: bool) -> None:
-        """Write a whole response (:meth:`writelines`) and :meth:`finish` it."""
-        self.writelines(parts)
-        self.finish(keep_alive)
-
     def finish(self, keep_alive: bool) -> None:
         """End the current response; close the connection unless ``keep_alive``."""
         if not self._busy:

@@ -101,11 +101,73 @@ class CachingProxy:
     def handle(self, req: Request, conn: HttpServerProtocol) -> None:
         """Answer ``req`` on ``conn`` (the protocol's handler): synchronously for a hit,
         from a task otherwise. Never raises: an unexpected error is logged and answered
-        with 500."""
+        with 500. A fresh hit is answered in this one frame; everything else goes on in
+        :meth:`_not_fresh`."""
         if self.access_log.sample:  # off: this one test (cdn_core.node.accesslog)
             conn = self.access_log.wrap(req, conn)
         try:
-            self._handle(req, conn)
+            fields = req.fields
+            if not self.untrusted.isdisjoint(fields):
+                strip_untrusted(req)
+            for gate in self.gates:
+                if not gate(req, conn):
+                    return
+            host = fields.get("host")
+            key_host = self._hosts.get(host)
+            if key_host is None:
+                if not host or "," in host or not valid_host(host):
+                    # RFC 9112 3.2: a request without exactly one valid Host gets 400.
+                    self._fail(
+                        conn, 400, "Bad Request", "missing, repeated or invalid Host header"
+                    )
+                    return
+                if len(self._hosts) >= HOST_CACHE_SIZE:
+                    self._hosts.clear()
+                key_host = self._hosts[host] = normalize_host(host)
+            assert host is not None  # checked above (or found among checked hosts)
+            if req.method == "CONNECT":
+                self._fail(conn, 405, "Method Not Allowed", "CONNECT is not supported")
+                return
+            target = req.target
+            if target[:1] != "/":  # (cheaper than startswith, which parses its arguments)
+                try:
+                    # RFC 9112 3.2.2: an absolute-form target's authority is the host.
+                    host, target = split_absolute(target)
+                except ValueError:
+                    self._fail(conn, 400, "Bad Request", "request target must be origin-form")
+                    return
+                fields["host"] = host
+                req.headers = [(n, host if n.lower() == "host" else v) for n, v in req.headers]
+                key_host = normalize_host(host)
+            if "%" in target or "/." in target or target[-1] == "?":
+                target = normalize_target(target)
+            if self.transformer is not None and "?" in target:
+                # A signed resize shares the stored original (the variant is the
+                # transformer's).
+                target = self.transformer.source_target(target)
+            key = primary_key(req.scheme, key_host, target)
+            if req.method not in ("GET", "HEAD"):
+                self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key, target)))
+                return
+            entry = self.store.lookup(key, fields)
+            if entry is not None and "cache-control" not in fields and "pragma" not in fields:
+                # The hot path: no request directives, so a fresh entry is a hit; the same
+                # verdict decide() gives (RFC 9111 4.2), without building one.
+                now = self._now()
+                fr = entry.freshness
+                if now < fr.fresh_until and not entry.cc.no_cache:
+                    self._hits.value += 1
+                    self._hit_bytes.value += len(entry.body)
+                    self._deliver(
+                        req,
+                        conn,
+                        entry,
+                        entry.hit_lines
+                        if now < entry.hit_lines_until
+                        else self.writer.fresh_hit_lines(entry, now),
+                    )
+                    return
+            self._not_fresh(req, conn, key, target, entry)
         except Exception:  # the one catch-all of the synchronous path
             log.exception("error handling %s %s", req.method, req.target)
             self._fail(conn, 500, "Internal Server Error", "internal error")
@@ -116,65 +178,17 @@ class CachingProxy:
         conn.write(simple_response(status, reason, msg, close=True))
         conn.finish(False)
 
-    def _handle(self, req: Request, conn: HttpServerProtocol) -> None:
-        if not self.untrusted.isdisjoint(req.fields):
-            strip_untrusted(req)
-        for gate in self.gates:
-            if not gate(req, conn):
-                return
-        host = req.fields.get("host")
-        key_host = self._hosts.get(host)
-        if key_host is None:
-            if not host or "," in host or not valid_host(host):
-                # RFC 9112 3.2: a request without exactly one valid Host gets 400.
-                self._fail(conn, 400, "Bad Request", "missing, repeated or invalid Host header")
-                return
-            if len(self._hosts) >= HOST_CACHE_SIZE:
-                self._hosts.clear()
-            key_host = self._hosts[host] = normalize_host(host)
-        assert host is not None  # checked above (or found among checked hosts)
-        if req.method == "CONNECT":
-            self._fail(conn, 405, "Method Not Allowed", "CONNECT is not supported")
-            return
-        target = req.target
-        if not target.startswith("/"):
-            try:
-                # RFC 9112 3.2.2: an absolute-form target's authority is the host.
-                host, target = split_absolute(target)
-            except ValueError:
-                self._fail(conn, 400, "Bad Request", "request target must be origin-form")
-                return
-            req.fields["host"] = host
-            req.headers = [(n, host if n.lower() == "host" else v) for n, v in req.headers]
-            key_host = normalize_host(host)
-        if "%" in target or "/." in target or target[-1] == "?":
-            target = normalize_target(target)
-        if self.transformer is not None and "?" in target:
-            # A signed resize shares the stored original (the variant is the transformer's).
-            target = self.transformer.source_target(target)
-        key = primary_key(req.scheme, key_host, target)
-        if req.method not in ("GET", "HEAD"):
-            self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key, target)))
-            return
-        entry = self.store.lookup(key, req.fields)
+    def _not_fresh(
+        self,
+        req: Request,
+        conn: HttpServerProtocol,
+        key: str,
+        target: str,
+        entry: StoredResponse | None,
+    ) -> None:
+        """A request the hot path did not answer: request directives (RFC 9111 5.2.1), a
+        stale or no-cache entry, or nothing stored."""
         fields = req.fields
-        if entry is not None and "cache-control" not in fields and "pragma" not in fields:
-            # The hot path: no request directives, so a fresh entry is a hit; the same
-            # verdict decide() gives (RFC 9111 4.2), without building one.
-            now = self._now()
-            fr = entry.freshness
-            if now < fr.fresh_until and not entry.cc.no_cache:
-                self._hits.value += 1
-                self._hit_bytes.value += len(entry.body)
-                self._deliver(
-                    req,
-                    conn,
-                    entry,
-                    entry.hit_lines
-                    if now < entry.hit_lines_until
-                    else self.writer.fresh_hit_lines(entry, now),
-                )
-                return
         req_cc = parse_cache_control(fields.get("cache-control"))
         lines = self.writer.status_lines
         fwd = "uri-miss"

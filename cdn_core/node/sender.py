@@ -111,15 +111,16 @@ class ResponseWriter:
         if _NOT_PLAIN.isdisjoint(req.fields):
             # The common case (no precondition, RFC 9110 13.1, and no Range), as one
             # buffer: stored head, this request's lines, body.
-            conn.respond(
+            keep_alive = req.keep_alive
+            conn.writelines(
                 (
                     entry.head,
                     lines,
-                    b"\r\n" if req.keep_alive else b"Connection: close\r\n\r\n",
+                    b"\r\n" if keep_alive else b"Connection: close\r\n\r\n",
                     entry.body if req.method != "HEAD" else b"",
-                ),
-                req.keep_alive,
+                )
             )
+            conn.finish(keep_alive)
             return
         tail = self.tail(req, lines)
         if self.precondition(req, entry, tail, conn):

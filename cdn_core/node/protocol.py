@@ -59,6 +59,11 @@ class _Reject(Exception):
 
 _REQUEST_LINE = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [!-~]+ HTTP/[0-9]\.[0-9]$")
 JOIN_MAX_BYTES = 16 * 1024
+# Field names as sent -> (str, lower-case str): clients send the same few spellings, and
+# a lookup costs less than decoding and lower-casing. Filled until full, never evicted, so
+# a client inventing names cannot grow it.
+FIELD_NAME_MEMO = 1024
+_FIELD_NAMES: dict[bytes, tuple[str, str]] = {}
 _NO_BODY: list[bytes] = []  # shared, never appended to: most requests have no body
 _REFUSAL_REASONS = {413: "body-too-large", 414: "uri-too-long", 431: "header-too-large"}
 
@@ -269,12 +274,18 @@ class HttpServerProtocol(asyncio.Protocol):
             raise _Reject(431, "Request Header Fields Too Large", "request header too large")
         if len(headers) >= self._max_headers:
             raise _Reject(431, "Request Header Fields Too Large", "too many header fields")
-        n = name.decode("latin-1")
+        known = _FIELD_NAMES.get(name)
+        if known is None:
+            n = name.decode("latin-1")
+            ln = n.lower()
+            if len(_FIELD_NAMES) < FIELD_NAME_MEMO:
+                _FIELD_NAMES[name] = (n, ln)
+        else:
+            n, ln = known
         v = value.decode("latin-1")
         headers.append((n, v))
         # Combined as RFC 9110 5.3 says, while the header arrives (no second pass).
         fields = self._fields
-        ln = n.lower()
         if ln in fields:
             fields[ln] = f"{fields[ln]}, {v}"
         else:

@@ -118,3 +118,20 @@ async def test_aiohttp_client_still_works_with_keepalive(origin, make_node):
         for _ in range(3):
             async with s.get(f"http://127.0.0.1:{edge.port}/k") as r:
                 assert r.status == 200
+
+
+async def test_invented_field_names_cannot_grow_the_name_memo(origin, make_node, monkeypatch):
+    # The protocol remembers field-name spellings up to a bound; once full, new spellings
+    # are decoded as before, so a client inventing names neither grows it nor breaks
+    # field matching (here an unseen spelling of Host).
+    from cdn_core.node import protocol
+
+    monkeypatch.setattr(protocol, "_FIELD_NAMES", {})
+    monkeypatch.setattr(protocol, "FIELD_NAME_MEMO", 8)
+    origin.routes["/m"] = Route(headers=CC60)
+    edge = await make_node([origin.url])
+    junk = b"".join(b"X-Junk-%d: 1\r\n" % i for i in range(20))
+    out = await raw_exchange(edge.port, b"GET /m HTTP/1.1\r\nHost: h\r\n" + junk
+                             + b"\r\nGET /m HTTP/1.1\r\nhOsT: h\r\nConnection: close\r\n\r\n")
+    assert out.count(b"HTTP/1.1 200") == 2
+    assert len(protocol._FIELD_NAMES) == 8 and b"hOsT" not in protocol._FIELD_NAMES

@@ -15,8 +15,10 @@ from cdn_core.http_cache.vary import VaryKey
 # 20 bytes). It covers the StoredResponse, its headers list, (name, value) tuples and
 # strings, the lower-cased ``fields`` dict, CacheControl and Freshness objects, the
 # ``bytes`` object headers of head and body, and the store's per-entry slots (variants
-# dict and list, policy queue node, host index, frequency sketch share).
-ENTRY_OVERHEAD_BYTES = 700  # fixed part, including a key of up to KEY_INCLUDED chars
+# dict and list, policy queue node, host index, frequency sketch share); 700 measured,
+# plus the two slots of the memoised hit lines (the lines themselves, about 100 bytes,
+# exist only for entries hit while fresh and are not charged).
+ENTRY_OVERHEAD_BYTES = 716  # fixed part, including a key of up to KEY_INCLUDED chars
 KEY_INCLUDED = 64
 HEADER_OVERHEAD_BYTES = 240  # per stored header line, plus 2 x name + 1 x value chars
 TAG_OVERHEAD_BYTES = 380  # per surrogate key (unique ones: frozenset slot, tag index set), + length

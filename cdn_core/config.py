@@ -139,7 +139,9 @@ def load_config(
             source = "$" + "__".join([env_prefix.upper(), *(str(x).upper() for x in loc)])
         else:
             source = str(path) if path is not None else "<defaults>"
-        raise ConfigError(f"{source}: {field}: {err['msg']}") from exc
+        # Our validators' messages carry pydantic's "Value error, " prefix: noise here.
+        message = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {field}: {message}") from exc
 
 
 def _sets(data: Any, loc: tuple[Any, ...]) -> bool:

@@ -67,25 +67,59 @@ def edge_supports_workers() -> bool:
     return "--workers" in p.stdout
 
 
+MAX_WORKERS = 64
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_WORKERS}, got {value}")
+    return value
+
+
+def _sizes(text: str) -> list[str]:
+    sizes = [s for s in text.split(",") if s]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown or not sizes:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or 'none given'}: sizes are {','.join(SIZES)}"
+        )
+    return sizes
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.perf",
+        prog="bench/run.sh",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="about 2 minutes: 2 s wrk runs, 1 miss round, small memory fills",
+        help="about 1.5 minutes: 2 s wrk runs, 1 miss round, small memory fills",
     )
-    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 2)")
-    ap.add_argument("--duration", type=int, help="seconds per wrk run (default 8; quick 2)")
-    ap.add_argument("--sizes", default="1k,100k,1m", help="object sizes: 1k,100k,1m")
+    ap.add_argument(
+        "--rounds", type=_positive, help="interleaved rounds (default 3; quick 2)"
+    )
+    ap.add_argument(
+        "--duration", type=_positive, help="seconds per wrk run (default 8; quick 2)"
+    )
+    ap.add_argument(
+        "--sizes", type=_sizes, default=list(SIZES), help="object sizes: 1k,100k,1m"
+    )
     ap.add_argument(
         "--workers",
-        type=int,
+        type=_workers,
         default=2,
-        help="also measure the edge with N worker processes (0 or 1: skip)",
+        help=f"also measure the edge with N worker processes (0 or 1: skip; at most "
+        f"{MAX_WORKERS})",
     )
     ap.add_argument(
         "--no-pin",
@@ -100,7 +134,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--results", default=str(RESULTS), help="where results are written")
     ap.add_argument(
         "--max-seconds",
-        type=int,
+        type=_positive,
         default=900,
         help="stop everything and exit after this long (default 900)",
     )
@@ -118,7 +152,7 @@ def main(argv: list[str]) -> int:
         return 2
     rounds = a.rounds or (2 if a.quick else 3)
     duration = a.duration or (2 if a.quick else 8)
-    sizes = [s for s in a.sizes.split(",") if s]
+    sizes: list[str] = a.sizes
     workers = a.workers if a.workers > 1 and edge_supports_workers() else 1
     if a.workers > 1 and workers == 1:
         print("note: this edge has no --workers option; skipping the multi-worker target")
@@ -128,11 +162,14 @@ def main(argv: list[str]) -> int:
     jsonl = results / f"perf-{stamp}{'-quick' if a.quick else ''}.jsonl"
     run_dir = Path(a.run_dir) if a.run_dir else Path(tempfile.mkdtemp(prefix="cdn-bench-"))
     run_dir.chmod(0o755)  # varnishd compiles the VCL as its own unprivileged user
+    # Rows go to the run directory as they come and to bench/results only when the run
+    # completes: a failed or interrupted run leaves nothing in the tracked directory.
+    progress = run_dir / "progress.jsonl"
     rows: list[dict[str, Any]] = []
 
     def record(r: dict[str, Any]) -> None:
         rows.append(r)
-        with open(jsonl, "a") as f:
+        with open(progress, "a") as f:
             f.write(json.dumps(r) + "\n")
         if r["kind"] == "hit":
             print(
@@ -229,6 +266,7 @@ def main(argv: list[str]) -> int:
         procs.stop_all()
         if not a.run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     md = report.render(rows)
     md_path = jsonl.with_suffix(".md")
     md_path.write_text(md)

@@ -13,9 +13,11 @@ import errno
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from cdn_core.errors import ConfigError, StartupError
 
@@ -76,12 +78,51 @@ def bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("runner has no TCP address")
 
 
+class MalformedRequestLog(logging.Filter):
+    """Filter for aiohttp's ``aiohttp.server`` logger. aiohttp answers a malformed request
+    to an aiohttp-served port (admin ports, the origin, the control plane) with 400 and
+    logs it at ERROR with a traceback; a client sending garbage would turn that into a log
+    flood. This keeps one WARNING line per ``interval`` seconds, counting the ones left out,
+    and passes every other record through unchanged."""
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._last = float("-inf")
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        now = self.clock()
+        if now - self._last < self.interval:
+            self.suppressed += 1
+            return False
+        self._last = now
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = (
+            "malformed request answered with %d: %s (logged at most once a minute; "
+            "%d left out since)"
+        )
+        # aiohttp's message may go on with a picture of the bad bytes: one line is enough.
+        detail = (exc.message.strip().splitlines() or ["malformed request"])[0].rstrip(":")
+        record.args = (exc.code, detail, self.suppressed)
+        record.exc_info = record.exc_text = None
+        self.suppressed = 0
+        return True
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestLog) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestLog())
 
 
 def run_service(

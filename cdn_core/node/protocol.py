@@ -38,13 +38,18 @@ class ServerStats:
     on_connect: Callable[[asyncio.BaseTransport], None] | None = None
 
 
-def simple_response(status: int, reason: str, message: str, *, close: bool) -> bytes:
-    """A small ``text/plain`` response, serialised."""
+def simple_response(
+    status: int, reason: str, message: str, *, close: bool, allow: str | None = None
+) -> bytes:
+    """A small ``text/plain`` response, serialised; ``allow`` adds an ``Allow`` field (a
+    405 names the methods that are served, RFC 9110 15.5.6)."""
     body = (message + "\n").encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
     )
+    if allow is not None:
+        head += f"Allow: {allow}\r\n"
     if close:
         head += "Connection: close\r\n"
     return head.encode() + b"\r\n" + body

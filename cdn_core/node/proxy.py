@@ -43,6 +43,10 @@ from cdn_core.store import CacheStore, StoredResponse
 log = logging.getLogger("cdn.node")
 
 HOST_CACHE_SIZE = 4096  # validated Host values remembered
+REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
+# What a 405 offers instead (RFC 9110 15.5.6): GET and HEAD from the cache, the rest
+# passed through to the origin.
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 class CachingProxy:
@@ -125,8 +129,13 @@ class CachingProxy:
                     self._hosts.clear()
                 key_host = self._hosts[host] = normalize_host(host)
             assert host is not None  # checked above (or found among checked hosts)
-            if req.method == "CONNECT":
-                self._fail(conn, 405, "Method Not Allowed", "CONNECT is not supported")
+            if req.method in REFUSED_METHODS:
+                # CONNECT would make us a tunnel; TRACE would echo the client's cookies and
+                # credentials back to a script (cross-site tracing). Neither reaches a tier.
+                conn.write(simple_response(405, "Method Not Allowed",
+                                          f"{req.method} is not supported", close=True,
+                                          allow=ALLOWED_METHODS))  # fmt: skip
+                conn.finish(False)
                 return
             target = req.target
             if target[:1] != "/":  # (cheaper than startswith, which parses its arguments)

@@ -67,12 +67,16 @@ async def test_rfc9110_14_3_overlapping_ranges_get_the_whole_body_once(origin, m
     assert s == 200 and len(b) == 1000
 
 
-async def test_unknown_method_501_connect_405(origin, make_node):
+async def test_unknown_method_501_connect_and_trace_405(origin, make_node):
     edge = await make_node([origin.url])
     out = await raw_exchange(edge.port, b"FOO / HTTP/1.1\r\nHost: h\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 501")
     out = await raw_exchange(edge.port, b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n")
-    assert out.startswith(b"HTTP/1.1 405")
+    assert out.startswith(b"HTTP/1.1 405") and b"\r\nAllow: GET, HEAD," in out
+    # TRACE would echo the client's cookies to a script: refused at the edge, never
+    # forwarded (RFC 9110 9.3.8 lets a server refuse it).
+    out = await raw_exchange(edge.port, b"TRACE /u HTTP/1.1\r\nHost: h\r\nCookie: s=1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 405") and b"s=1" not in out and origin.hits == {}
 
 
 async def test_rfc9110_10_1_1_expect_100_continue_and_early_413(origin, make_node):

@@ -8,6 +8,7 @@ points print that one line and exit with status 2.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
@@ -19,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 from cdn_core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+# "field.path: what is wrong", the form of our cross-field validators' messages.
+_FIELD_FIRST = re.compile(r"([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.+)", re.DOTALL)
 
 
 class StrictModel(BaseModel):
@@ -48,6 +52,30 @@ def _numeric(annotation: Any) -> bool:
     return bool not in members and any(m in (int, float) for m in members)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no types
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error: YAML
+    1.2 forbids it and PyYAML would silently keep the last value (two ``limits:`` blocks,
+    the first one ignored)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable: the base class reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"duplicate key {key!r}", key_node.start_mark,
+                )  # fmt: skip
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
+
+
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML mapping from ``path``.
 
@@ -62,7 +90,7 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -132,15 +160,31 @@ def load_config(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
+        # Our validators' messages carry pydantic's "Value error, " prefix: noise here;
+        # and a scalar where a section belongs should not name our classes.
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "model_type":
+            message = f"expected a mapping of settings, got {type(err['input']).__name__}"
+        named = _FIELD_FIRST.match(message)
+        if not loc and named:
+            # A check across fields names the one at fault first ("admin_port: ...").
+            loc = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
+            message = named.group(2)
         field = ".".join(str(x) for x in loc) or "(top level)"
-        if _sets(flags, loc):
+        if not loc:
+            # Nothing names a field: every source that set something may have given it.
+            sources = [str(path)] if path is not None else []
+            if env_prefix and env:
+                sources.append(f"${env_prefix.upper()}__*")
+            if flags:
+                sources.append("<flags>")
+            source = " + ".join(sources) or "<defaults>"
+        elif _sets(flags, loc):
             source = "<flags>"
         elif env_prefix and _sets(env, loc):
             source = "$" + "__".join([env_prefix.upper(), *(str(x).upper() for x in loc)])
         else:
             source = str(path) if path is not None else "<defaults>"
-        # Our validators' messages carry pydantic's "Value error, " prefix: noise here.
-        message = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{source}: {field}: {message}") from exc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any
 
@@ -13,6 +14,8 @@ from cdn_core.errors import ConfigError
 from cdn_core.node.app import Node
 from cdn_core.node.config import NodeConfig
 from cdn_core.service import add_common_args, config_error_exit, run_service
+
+log = logging.getLogger("cdn.node")
 
 
 def parse_args(tier: str, argv: list[str] | None) -> argparse.Namespace:
@@ -118,6 +121,7 @@ def main(tier: str, argv: list[str] | None = None) -> int:
         await node.start()
         try:
             await stop.wait()
+            log.info("%s %s stopping", config.tier, config.name)
         finally:
             await node.stop()
 

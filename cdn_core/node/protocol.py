@@ -251,8 +251,13 @@ class HttpServerProtocol(asyncio.Protocol):
                 self._reject(cause.status, cause.reason, str(cause))
             else:
                 self._reject(400, "Bad Request", "malformed request")
-        except httptools.HttpParserError:
-            self._reject(400, "Bad Request", "malformed request")
+        except httptools.HttpParserError as exc:
+            if str(exc) == "Invalid HTTP version":
+                # A version llhttp does not parse (HTTP/1.2, HTTP/3.0): the version is the
+                # problem, not the syntax (RFC 9110 15.6.6).
+                self._reject(505, "HTTP Version Not Supported", "only HTTP/1.0 and 1.1")
+            else:
+                self._reject(400, "Bad Request", "malformed request")
         except _Reject as exc:
             self._reject(exc.status, exc.reason, str(exc))
 

@@ -139,3 +139,12 @@ async def test_invented_field_names_cannot_grow_the_name_memo(origin, make_node,
                              + b"\r\nGET /m HTTP/1.1\r\nhOsT: h\r\nConnection: close\r\n\r\n")
     assert out.count(b"HTTP/1.1 200") == 2
     assert len(protocol._FIELD_NAMES) == 8 and b"hOsT" not in protocol._FIELD_NAMES
+
+
+async def test_rfc9110_15_6_6_unparsed_versions_get_505_not_400(origin, make_node):
+    edge = await make_node([origin.url])
+    for version in (b"HTTP/1.2", b"HTTP/3.0", b"HTTP/2.0"):
+        out = await raw_exchange(edge.port, b"GET / " + version + b"\r\nHost: h\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 505"), (version, out[:40])
+    out = await raw_exchange(edge.port, b"GET / HTTP/1.1\r\nHo st: h\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400")

@@ -180,6 +180,13 @@ def main(argv: list[str]) -> int:
                 f"{'  ERROR ' + r['error'] if 'error' in r else ''}",
                 flush=True,
             )
+        elif r["kind"] == "scale":
+            print(
+                f"  scale r{r['round']} {r['target']:<9} {r.get('rps', 0):>10,.0f} req/s  "
+                f"srv {r.get('server_cores')} wrk {r.get('wrk_cores')} cores"
+                f"{'  ERROR ' + r['error'] if 'error' in r else ''}",
+                flush=True,
+            )
         elif r["kind"] == "miss":
             print(
                 f"  miss r{r['round']} {r['target']:<9} {r['rps']:>8,.0f} req/s  "
@@ -233,6 +240,13 @@ def main(argv: list[str]) -> int:
             )
             phases.hits(
                 servers, pids, tlist, sizes=sizes, rounds=rounds, duration=duration, record=record
+            )
+        edges = [t for t in tlist if t.kind == "edge"]
+        if not a.skip_hits and len(edges) > 1:
+            print(f"worker scaling: {' vs '.join(t.name for t in edges)}, pipelined 1 KiB "
+                  f"hits, {rounds} rounds x {duration} s", flush=True)  # fmt: skip
+            phases.scaling(
+                servers, pids, edges, rounds=rounds, duration=duration, record=record
             )
         if not a.skip_miss:
             print("miss path: 1,000 concurrent cold requests for 100 keys", flush=True)

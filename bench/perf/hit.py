@@ -31,8 +31,12 @@ def wrk_once(
     server_pid: int,
     pin: bool,
     origin_fetches: Any,
+    pipeline: int = 0,
 ) -> dict[str, Any]:
+    """One wrk run against ``port``; ``pipeline`` > 0 sends that many requests per write
+    (conf/wrk-pipeline.lua) instead of one."""
     url = f"http://127.0.0.1:{port}{path}"
+    script = "wrk-pipeline.lua" if pipeline else "wrk-report.lua"
     argv = [
         "wrk",
         f"-t{WRK_THREADS}",
@@ -40,9 +44,11 @@ def wrk_once(
         f"-d{duration}s",
         "--latency",
         "-s",
-        str(CONF / "wrk-report.lua"),
+        str(CONF / script),
         url,
     ]
+    if pipeline:
+        argv += ["--", str(pipeline)]
     if pin:
         argv = ["taskset", "-c", "1", *argv]
     o0 = origin_fetches()

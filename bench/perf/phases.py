@@ -1,5 +1,5 @@
-"""The three measurements of a run: cache hits (wrk), the miss path (1,000 concurrent
-cold requests) and memory (RSS per cached byte)."""
+"""The measurements of a run: cache hits (wrk), worker scaling (pipelined wrk), the miss
+path (1,000 concurrent cold requests) and memory (RSS per cached byte)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,37 @@ def hits(
                         **r,
                     }
                 )
+
+
+PIPELINE_DEPTH = 16
+
+
+def scaling(
+    servers: Servers,
+    pids: dict[str, int],
+    edges: list[Target],
+    *,
+    rounds: int,
+    duration: int,
+    record: Record,
+) -> None:
+    """Worker scaling: the single edge and the N-worker edge, unpinned, under pipelined
+    1 KiB hits (PIPELINE_DEPTH requests per write, so wrk leaves most of the box to the
+    server). Alternating, ``rounds`` times."""
+    for rnd in range(1, rounds + 1):
+        for t in edges if rnd % 2 else list(reversed(edges)):
+            r = wrk_once(
+                target=t.name,
+                port=t.port,
+                path=SIZE_PATH["1k"],
+                duration=duration,
+                server_pid=pids[t.name],
+                pin=False,
+                origin_fetches=servers.origin_fetches,
+                pipeline=PIPELINE_DEPTH,
+            )
+            record({"kind": "scale", "target": t.name, "round": rnd, "workers": t.workers,
+                    "pipeline": PIPELINE_DEPTH, **r})  # fmt: skip
 
 
 def _loadgen(args: list[str], *, pin: bool, timeout: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Markdown tables from a run's JSONL records (``kind``: meta, hit, miss, memory).
+"""Markdown tables from a run's JSONL records (``kind``: meta, hit, scale, miss, memory).
 
     python -m bench.perf.report bench/results/perf-*.jsonl
 
@@ -107,6 +107,33 @@ def hit_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def scale_table(rows: list[dict[str, Any]]) -> str:
+    """Worker scaling: each edge's req/s and cores, and the N-worker edge's req/s over the
+    single edge's within each round."""
+    rows = [r for r in rows if r.get("kind") == "scale" and "error" not in r]
+    if not rows:
+        return ""
+    single = {r["round"]: r for r in rows if r["workers"] == 1}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[r["target"]].append(r)
+    out = [
+        "| server | workers | req/s (each round) | srv cores | wrk cores "
+        "| req per srv CPU-s | req/s vs 1 process |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for target, rs in sorted(groups.items(), key=lambda kv: kv[1][0]["workers"]):
+        vs = [r["rps"] / single[r["round"]]["rps"] for r in rs if r["round"] in single]
+        out.append(
+            f"| {target} | {rs[0]['workers']} | {fmt(mean(r['rps'] for r in rs))} "
+            f"({' / '.join(fmt(r['rps']) for r in rs)}) | "
+            f"{mean(r['server_cores'] for r in rs):.2f} | "
+            f"{mean(r['wrk_cores'] for r in rs):.2f} | "
+            f"{fmt(mean(r['req_per_cpu_s'] or 0 for r in rs))} | {_ratio_cell(vs)} |"
+        )
+    return "\n".join(out)
+
+
 def miss_table(rows: list[dict[str, Any]]) -> str:
     rows = [r for r in rows if r.get("kind") == "miss"]
     if not rows:
@@ -166,6 +193,13 @@ def render(rows: list[dict[str, Any]]) -> str:
         )
     if any(r.get("kind") == "hit" for r in rows):
         parts.append("### Cache hits\n\n" + hit_table(rows))
+    scale = scale_table(rows)
+    if scale:
+        depth = next(r["pipeline"] for r in rows if r.get("kind") == "scale")
+        parts.append(
+            f"### Worker scaling: 1 KiB hits, {depth} pipelined requests per write, "
+            "unpinned\n\n" + scale
+        )
     miss = miss_table(rows)
     if miss:
         parts.append("### Miss path: 1,000 concurrent cold requests for 100 keys\n\n" + miss)

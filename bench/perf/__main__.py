@@ -315,8 +315,9 @@ def performance_section(md: str, jsonl_name: str, rows: list[dict[str, Any]]) ->
         "within each round and then averaged (range over rounds in brackets); requests per "
         "server CPU-second count the server's whole process tree from /proc. "
         + noise
-        + "`edge-w2` (2 worker processes) is unpinned and shares the 2 cores with wrk, so "
-        "it cannot show scaling on this box.\n\n" + md
+        + "`edge-w2` (2 worker processes) is unpinned and shares the 2 cores with wrk in "
+        "the hit table; the worker-scaling table gives it the cores wrk leaves when it "
+        "pipelines.\n\n" + md
     )
 
 

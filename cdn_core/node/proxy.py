@@ -132,10 +132,8 @@ class CachingProxy:
             if req.method in REFUSED_METHODS:
                 # CONNECT would make us a tunnel; TRACE would echo the client's cookies and
                 # credentials back to a script (cross-site tracing). Neither reaches a tier.
-                conn.write(simple_response(405, "Method Not Allowed",
-                                          f"{req.method} is not supported", close=True,
-                                          allow=ALLOWED_METHODS))  # fmt: skip
-                conn.finish(False)
+                self._fail(conn, 405, "Method Not Allowed", f"{req.method} is not supported",
+                           allow=ALLOWED_METHODS)  # fmt: skip
                 return
             target = req.target
             if target[:1] != "/":  # (cheaper than startswith, which parses its arguments)
@@ -183,8 +181,15 @@ class CachingProxy:
 
     __call__ = handle
 
-    def _fail(self, conn: HttpServerProtocol, status: int, reason: str, msg: str) -> None:
-        conn.write(simple_response(status, reason, msg, close=True))
+    def _fail(
+        self,
+        conn: HttpServerProtocol,
+        status: int,
+        reason: str,
+        msg: str,
+        allow: str | None = None,
+    ) -> None:
+        conn.write(simple_response(status, reason, msg, close=True, allow=allow))
         conn.finish(False)
 
     def _not_fresh(

@@ -437,3 +437,22 @@ async def test_ipv6_clients(edges: list[FakeEdge]) -> None:
         for _ in range(2):  # resolved, then from the reply memo
             r = await dns.asyncquery.udp(q, "::1", port=app.dns_port, timeout=1.0)
             assert addresses(r) == ["192.0.2.1"]
+
+
+async def test_0x20_spellings_come_from_the_reply_memo_with_their_own_case(
+    edges: list[FakeEdge], udp_path: str
+) -> None:
+    """Resolvers randomise the capitals of the name they ask (the 0x20 defence) and drop
+    replies that do not echo them: every spelling is answered with its own, and on the
+    batched path (which has the reply memo) after the first one from the memo, not the
+    resolver."""
+    async with running(edges=[edges[0].edge("192.0.2.1")]) as app:
+        await eventually(lambda: all_probed(app))
+        asked = []
+        resolve = app.resolver.handle
+        app.resolver.handle = lambda *a: asked.append(a[0]) or resolve(*a)  # type: ignore[method-assign]
+        for name in ("www.example.test", "WwW.eXaMpLe.TeSt", "WWW.EXAMPLE.TEST", "wWw.example.TEST"):
+            r = await query(app, name)
+            assert r.question[0].name.to_text() == name + "."
+            assert addresses(r) == ["192.0.2.1"]
+        assert len(asked) == (1 if udp_path == "recvmmsg" else 4)

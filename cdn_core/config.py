@@ -58,9 +58,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no 
     the first one ignored)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self.flatten_mapping(node)
+        # Only the keys written in this mapping: merged ones (``<<: *base``) may be
+        # overridden, which is what merging is for.
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
@@ -111,7 +114,11 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, Mapping):
             # Nested overrides merge field by field; their None values mean "not given".
             base_value = out.get(key)
-            out[key] = _merge(base_value if isinstance(base_value, dict) else {}, value)
+            if base_value is not None and not isinstance(base_value, dict):
+                continue  # a scalar where a section belongs: left for validation to name
+            merged = _merge(base_value or {}, value)
+            if merged or key in out:
+                out[key] = merged
         else:
             out[key] = value
     return out
@@ -163,8 +170,11 @@ def load_config(
         # Our validators' messages carry pydantic's "Value error, " prefix: noise here;
         # and a scalar where a section belongs should not name our classes.
         message = err["msg"].removeprefix("Value error, ")
+        gives = _sets
         if err["type"] == "model_type":
-            message = f"expected a mapping of settings, got {type(err['input']).__name__}"
+            got = "nothing" if err["input"] is None else type(err["input"]).__name__
+            message = f"expected a mapping of settings, got {got}"
+            gives = _gives_scalar  # the source of the scalar, not of fields merged under it
         named = _FIELD_FIRST.match(message)
         if not loc and named:
             # A check across fields names the one at fault first ("admin_port: ...").
@@ -179,13 +189,23 @@ def load_config(
             if flags:
                 sources.append("<flags>")
             source = " + ".join(sources) or "<defaults>"
-        elif _sets(flags, loc):
+        elif gives(flags, loc):
             source = "<flags>"
-        elif env_prefix and _sets(env, loc):
+        elif env_prefix and gives(env, loc):
             source = "$" + "__".join([env_prefix.upper(), *(str(x).upper() for x in loc)])
         else:
             source = str(path) if path is not None else "<defaults>"
         raise ConfigError(f"{source}: {field}: {message}") from exc
+
+
+def _gives_scalar(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Whether ``data`` (one configuration source) has a value that is not a mapping at
+    ``loc``."""
+    for part in loc:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return not isinstance(data, dict)
 
 
 def _sets(data: Any, loc: tuple[Any, ...]) -> bool:

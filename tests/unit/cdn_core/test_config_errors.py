@@ -65,3 +65,32 @@ def test_a_scalar_where_a_section_belongs(tmp_path: Path) -> None:
     cfg.write_text("limits: 5\n")
     with pytest.raises(ConfigError, match=r"limits: expected a mapping of settings, got int$"):
         load_config(NodeConfig, cfg)
+
+
+def test_merge_keys_may_override_what_they_merge(tmp_path: Path) -> None:
+    from cdn_core.config import read_yaml
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("a: &x {t: 5.0, u: 1}\nb: {<<: *x, t: 10.0}\nc: {<<: [*x, {t: 9}], v: 2}\n")
+    assert read_yaml(cfg) == {"a": {"t": 5.0, "u": 1}, "b": {"t": 10.0, "u": 1},
+                              "c": {"t": 5.0, "u": 1, "v": 2}}  # fmt: skip
+
+
+@pytest.mark.parametrize("section", ["cache", "upstream", "control", "limits"])
+def test_a_scalar_section_is_named_even_when_flags_fill_that_section(
+    tmp_path: Path, section: str
+) -> None:
+    # The node's CLI passes every flag section, all None when not given; a flag that is
+    # given must not hide the file's scalar either.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"{section}: 5\n")
+    flags = {"cache": {"max_bytes": None}, "upstream": {"urls": ["http://127.0.0.1:1"]},
+             "control": {"url": None}}  # fmt: skip
+    with pytest.raises(ConfigError, match=rf"c\.yaml: {section}: expected a mapping"):
+        load_config(NodeConfig, cfg, flags)
+    cfg.write_text(f"{section}:\n")  # empty: an error unless a flag gives the section
+    if section == "upstream":
+        assert load_config(NodeConfig, cfg, flags).upstream.urls == ["http://127.0.0.1:1"]
+    else:
+        with pytest.raises(ConfigError, match=rf"c\.yaml: {section}: .*got nothing"):
+            load_config(NodeConfig, cfg, flags)

@@ -78,39 +78,45 @@ def bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("runner has no TCP address")
 
 
-class MalformedRequestLog(logging.Filter):
-    """Filter for aiohttp's ``aiohttp.server`` logger. aiohttp answers a malformed request
-    to an aiohttp-served port (admin ports, the origin, the control plane) with 400 and
-    logs it at ERROR with a traceback; a client sending garbage would turn that into a log
-    flood. This keeps one WARNING line per ``interval`` seconds, counting the ones left out,
-    and passes every other record through unchanged."""
+class ClientNoiseLog(logging.Filter):
+    """Filter for aiohttp's ``aiohttp.server`` logger. aiohttp logs, at ERROR with a
+    traceback, each malformed request it answers with 400 and each client that closed its
+    connection before the response was written: anyone sending garbage, or many clients
+    giving up, would turn that into a log flood. Each kind becomes one WARNING line per
+    ``interval`` seconds, counting the ones left out; every other record (and anything
+    below ERROR) passes unchanged."""
 
     def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.interval = interval
         self.clock = clock
-        self._last = float("-inf")
-        self.suppressed = 0
+        self._last: dict[str, float] = {}
+        self._left_out: dict[str, int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if not isinstance(exc, HttpProcessingError):
+        if record.levelno < logging.ERROR:
+            return True
+        if isinstance(exc, HttpProcessingError):
+            kind = "malformed"
+            # aiohttp's message may go on with a picture of the bad bytes: one line is
+            # enough.
+            detail = (exc.message.strip().splitlines() or ["malformed request"])[0]
+            text = f"malformed request answered with {exc.code}: {detail.rstrip(':')}"
+        elif isinstance(exc, ConnectionError):
+            kind = "gone"
+            text = f"client closed the connection before the response was written ({exc})"
+        else:
             return True
         now = self.clock()
-        if now - self._last < self.interval:
-            self.suppressed += 1
+        if now - self._last.get(kind, float("-inf")) < self.interval:
+            self._left_out[kind] = self._left_out.get(kind, 0) + 1
             return False
-        self._last = now
+        self._last[kind] = now
         record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.msg = (
-            "malformed request answered with %d: %s (logged at most once a minute; "
-            "%d left out since)"
-        )
-        # aiohttp's message may go on with a picture of the bad bytes: one line is enough.
-        detail = (exc.message.strip().splitlines() or ["malformed request"])[0].rstrip(":")
-        record.args = (exc.code, detail, self.suppressed)
+        record.msg = "%s (logged at most once a minute; %d left out since)"
+        record.args = (text, self._left_out.pop(kind, 0))
         record.exc_info = record.exc_text = None
-        self.suppressed = 0
         return True
 
 
@@ -121,8 +127,8 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     server_log = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, MalformedRequestLog) for f in server_log.filters):
-        server_log.addFilter(MalformedRequestLog())
+    if not any(isinstance(f, ClientNoiseLog) for f in server_log.filters):
+        server_log.addFilter(ClientNoiseLog())
 
 
 def run_service(

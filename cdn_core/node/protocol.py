@@ -99,6 +99,7 @@ class HttpServerProtocol(asyncio.Protocol):
         "_client",
         "closed",
         "_paused",
+        "_closing",
         "_write_waiter",
         "_eof",
         "_scheme",
@@ -126,6 +127,9 @@ class HttpServerProtocol(asyncio.Protocol):
         self._busy = False
         self._draining = False
         self._paused = False
+        # Set by close(): requests parsed after it (pipelined behind a refused one, or
+        # CONNECT's would-be tunnel data) are dropped, never handed to the handler.
+        self._closing = False
         self._write_waiter: asyncio.Future[None] | None = None
         self._eof = False
         self._loop = asyncio.get_running_loop()
@@ -171,7 +175,7 @@ class HttpServerProtocol(asyncio.Protocol):
         assert self._transport is not None
         self._transport.write(simple_response(503, "Service Unavailable",
                                               "too many connections", close=True))
-        self._transport.close()
+        self.close()
 
     def _set_deadline(self, seconds: float, reason: str) -> None:
         self.deadline = self._loop.time() + seconds
@@ -189,7 +193,7 @@ class HttpServerProtocol(asyncio.Protocol):
         if reason != "idle-timeout" and not self._busy:
             self._transport.write(simple_response(408, "Request Timeout",
                                                   "request not received in time", close=True))
-        self._transport.close()
+        self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:
@@ -330,6 +334,8 @@ class HttpServerProtocol(asyncio.Protocol):
             raise _Reject(413, "Content Too Large", "request body too large")
 
     def on_message_complete(self) -> None:
+        if self._closing:
+            return  # the connection is closing: nothing after that point is answered
         self.deadline = None  # the handler and the upstream timeouts take over
         p = self._parser
         fields = self._fields
@@ -429,6 +435,7 @@ class HttpServerProtocol(asyncio.Protocol):
             self._deadline_reason = "idle-timeout"
 
     def close(self) -> None:
+        self._closing = True
         if self._transport is not None:
             self._transport.close()
 
@@ -440,4 +447,4 @@ class HttpServerProtocol(asyncio.Protocol):
         if not self._busy:
             self._transport.write(simple_response(status, reason, message, close=True))
         self._queue.clear()
-        self._transport.close()
+        self.close()

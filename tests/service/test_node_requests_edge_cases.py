@@ -148,3 +148,19 @@ async def test_rfc9110_15_6_6_unparsed_versions_get_505_not_400(origin, make_nod
         assert out.startswith(b"HTTP/1.1 505"), (version, out[:40])
     out = await raw_exchange(edge.port, b"GET / HTTP/1.1\r\nHo st: h\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", b"TRACE / HTTP/1.1\r\nHost: h\r\n\r\n",
+     b"GET / HTTP/1.1\r\nHost: a, b\r\n\r\n"],
+)  # fmt: skip
+async def test_nothing_pipelined_behind_a_refused_request_reaches_the_origin(
+    first, origin, make_node
+):
+    # The refusal closes the connection: what follows in the same write (CONNECT's
+    # would-be tunnel data, or a smuggled request) is never handed on.
+    edge = await make_node([origin.url])
+    out = await raw_exchange(edge.port, first + b"DELETE /after HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert out.startswith((b"HTTP/1.1 405", b"HTTP/1.1 400")) and out.count(b"HTTP/1.1") == 1
+    assert origin.hits == {}

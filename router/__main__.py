@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any
 
@@ -60,6 +61,9 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+log = logging.getLogger("cdn.router")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         await app.start()
         try:
             await stop.wait()
+            log.info("router stopping")
         finally:
             await app.stop()
 

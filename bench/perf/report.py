@@ -107,6 +107,13 @@ def hit_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _by_target(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[r["target"]].append(r)
+    return groups
+
+
 def scale_table(rows: list[dict[str, Any]]) -> str:
     """Worker scaling: each edge's req/s and cores, and the N-worker edge's req/s over the
     single edge's within each round."""
@@ -114,9 +121,7 @@ def scale_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     single = {r["round"]: r for r in rows if r["workers"] == 1}
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[r["target"]].append(r)
+    groups = _by_target(rows)
     out = [
         "| server | workers | req/s (each round) | srv cores | wrk cores "
         "| req per srv CPU-s | req/s vs 1 process |",
@@ -138,9 +143,7 @@ def miss_table(rows: list[dict[str, Any]]) -> str:
     rows = [r for r in rows if r.get("kind") == "miss"]
     if not rows:
         return ""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[r["target"]].append(r)
+    groups = _by_target(rows)
     out = [
         "| server | rounds | requests / keys | req/s (each round) | wall s | p50 ms | p99 ms "
         "| origin fetches (each round) | srv CPU-s | non-200 / errors |",

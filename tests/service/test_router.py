@@ -1,19 +1,13 @@
-"""The router as a service: real UDP/TCP sockets and admin HTTP on 127.0.0.1 (port 0),
-fake edges as aiohttp apps serving /healthz and /status, queries with dnspython.
+"""The router as a service: answers over UDP and TCP, health and load of edges, latency
+steering, admin API, control-plane edges, startup errors (bench: routerharness)."""
 
-Edges answer as documentation addresses (192.0.2.x) while their admin apps listen on
-127.0.0.1, so several fake edges fit on loopback. Probe intervals are 0.05 s.
-"""
-
+# ruff: noqa: F811 (tests take the imported fixtures edges and udp_path as arguments)
 from __future__ import annotations
 
 import asyncio
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import aiohttp
 import dns.asyncquery
@@ -23,126 +17,24 @@ import dns.message
 import dns.rcode
 import pytest
 from aiohttp import web
+from routerharness import (
+    FakeEdge,
+    addresses,
+    admin_get,
+    all_probed,
+    edges,  # noqa: F401 (a fixture)
+    eventually,
+    query,
+    running,
+    udp_path,  # noqa: F401 (the autouse fixture: every test over both UDP paths)
+)
 
 from cdn_core.errors import StartupError
 from cdn_core.metrics import new_registry
 from cdn_core.service import bound_port, start_site
-from router import udpbatch
 from router.app import RouterApp, create_app
 from router.config import RouterConfig
 from router.ecs import encode_ecs
-
-FAST_HEALTH = {"interval": 0.05, "timeout": 0.3, "fall": 2, "rise": 2}
-
-
-class FakeEdge:
-    """An edge's admin app: /healthz answers ``status``; /status reports load."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.status = 200
-        self.in_flight = 0
-        self.cpu_seconds = 1.0
-        self.port = 0
-        self.runner: web.AppRunner | None = None
-
-    async def start(self) -> FakeEdge:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/status", self._status)
-        self.runner = await start_site(app, "127.0.0.1", self.port)
-        self.port = bound_port(self.runner)
-        return self
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-
-    async def _healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"}, status=self.status)
-
-    async def _status(self, _: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "name": self.name,
-                "role": "edge",
-                "in_flight": self.in_flight,
-                "connections": 1,
-                "cpu_seconds": self.cpu_seconds,
-                "cache": {},
-            }
-        )
-
-    def edge(self, address: str) -> dict[str, Any]:
-        return {"name": self.name, "address": address, "admin_url": f"http://127.0.0.1:{self.port}"}
-
-
-@pytest.fixture(autouse=True, params=["recvmmsg", "datagram-endpoint"])
-def udp_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs over both UDP paths: batched (router.udpbatch) and asyncio's."""
-    if request.param == "recvmmsg" and not udpbatch.available():
-        pytest.skip("recvmmsg/sendmmsg not available here")
-    if request.param == "datagram-endpoint":
-        monkeypatch.setattr(udpbatch, "available", lambda: False)
-    return str(request.param)
-
-
-@pytest.fixture
-async def edges() -> AsyncIterator[list[FakeEdge]]:
-    fakes = [await FakeEdge(f"edge{i}").start() for i in (1, 2)]
-    yield fakes
-    for f in fakes:
-        await f.stop()
-
-
-@asynccontextmanager
-async def running(**cfg: Any) -> AsyncIterator[RouterApp]:
-    cfg.setdefault("health", FAST_HEALTH)
-    config = RouterConfig.model_validate({"host": "127.0.0.1", "port": 0, "admin_port": 0, **cfg})
-    app = create_app(config, registry=new_registry())
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
-
-
-async def eventually(pred: Callable[[], Awaitable[bool]], timeout: float = 3.0) -> float:
-    """Poll ``pred`` every 20 ms; returns the seconds it took to hold."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if await pred():
-            return time.monotonic() - t0
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition did not hold in time")
-
-
-async def query(
-    app: RouterApp,
-    name: str = "www.example.test",
-    rdtype: str = "A",
-    *,
-    tcp: bool = False,
-    **kw: Any,
-) -> dns.message.Message:
-    q = dns.message.make_query(name, rdtype, **kw)
-    fn = dns.asyncquery.tcp if tcp else dns.asyncquery.udp
-    return await fn(q, "127.0.0.1", port=app.dns_port, timeout=1.0)
-
-
-def addresses(msg: dns.message.Message) -> list[str]:
-    return [rr.address for rrset in msg.answer for rr in rrset]
-
-
-async def all_probed(app: RouterApp) -> bool:
-    return all(e["probed"] and e["rtt_ms"] is not None for e in app.table.describe(0.0))
-
-
-async def admin_get(app: RouterApp, path: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{app.admin_port}{path}") as r:
-        body = await r.json() if r.content_type == "application/json" else await r.text()
-        return r.status, body
 
 
 # -- protocol ---------------------------------------------------------------------------
@@ -383,76 +275,3 @@ async def test_ports_in_use_are_startup_errors() -> None:
             await second.start()
 
 
-async def test_a_burst_is_answered_in_batches_with_each_id(edges: list[FakeEdge]) -> None:
-    """More queries than one recvmmsg batch, sent before any reply is read: every one is
-    answered once, with its own ID; repeats (the reply memo) count in the metrics."""
-    async with running(edges=[edges[0].edge("192.0.2.1")]) as app:
-        await eventually(lambda: all_probed(app))
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        ids = list(range(1000, 1200))
-        try:
-            for i in ids:
-                q = dns.message.make_query("www.example.test", "A", id=i).to_wire()
-                sock.sendto(q, ("127.0.0.1", app.dns_port))
-            got = []
-            for _ in ids:
-                data = await asyncio.wait_for(loop.sock_recv(sock, 512), 2.0)
-                got.append(dns.message.from_wire(data))
-        finally:
-            sock.close()
-        assert sorted(m.id for m in got) == ids
-        assert {a for m in got for a in addresses(m)} == {"192.0.2.1"}
-        assert app.metrics.query("udp", "NOERROR").value == len(ids)
-        assert app.metrics.edge_total("edge1").value == len(ids)
-
-
-async def test_oversized_udp_query_gets_formerr() -> None:
-    async with running() as app:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        q = dns.message.make_query("www.example.test", "A", id=77).to_wire()
-        try:
-            await loop.sock_sendto(sock, q + b"\0" * 6000, ("127.0.0.1", app.dns_port))
-            data = await asyncio.wait_for(loop.sock_recv(sock, 512), 1.0)
-        finally:
-            sock.close()
-        assert data[:2] == (77).to_bytes(2, "big") and data[3] & 0x0F == dns.rcode.FORMERR
-
-
-async def test_ipv6_clients(edges: list[FakeEdge]) -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6")
-    try:
-        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        probe.bind(("::1", 0))
-        probe.close()
-    except OSError:
-        pytest.skip("no IPv6 loopback")
-    async with running(host="::1", edges=[edges[0].edge("192.0.2.1")]) as app:
-        q = dns.message.make_query("www.example.test", "A")
-        for _ in range(2):  # resolved, then from the reply memo
-            r = await dns.asyncquery.udp(q, "::1", port=app.dns_port, timeout=1.0)
-            assert addresses(r) == ["192.0.2.1"]
-
-
-async def test_0x20_spellings_come_from_the_reply_memo_with_their_own_case(
-    edges: list[FakeEdge], udp_path: str
-) -> None:
-    """Resolvers randomise the capitals of the name they ask (the 0x20 defence) and drop
-    replies that do not echo them: every spelling is answered with its own, and on the
-    batched path (which has the reply memo) after the first one from the memo, not the
-    resolver."""
-    async with running(edges=[edges[0].edge("192.0.2.1")]) as app:
-        await eventually(lambda: all_probed(app))
-        asked = []
-        resolve = app.resolver.handle
-        app.resolver.handle = lambda *a: asked.append(a[0]) or resolve(*a)  # type: ignore[method-assign]
-        for name in ("www.example.test", "WwW.eXaMpLe.TeSt", "WWW.EXAMPLE.TEST", "wWw.example.TEST"):
-            r = await query(app, name)
-            assert r.question[0].name.to_text() == name + "."
-            assert addresses(r) == ["192.0.2.1"]
-        assert len(asked) == (1 if udp_path == "recvmmsg" else 4)

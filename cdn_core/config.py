@@ -175,8 +175,8 @@ def load_config(
             got = "nothing" if err["input"] is None else type(err["input"]).__name__
             message = f"expected a mapping of settings, got {got}"
             gives = _gives_scalar  # the source of the scalar, not of fields merged under it
-        named = _FIELD_FIRST.match(message)
-        if not loc and named:
+        named = None if loc else _FIELD_FIRST.match(message)
+        if named:
             # A check across fields names the one at fault first ("admin_port: ...").
             loc = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
             message = named.group(2)

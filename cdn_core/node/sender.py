@@ -21,6 +21,9 @@ from cdn_core.node.upstream import UpstreamStream
 from cdn_core.store import StoredResponse
 
 MAX_AGE = 2**31
+# What ends a response head after this request's lines: kept alive, or closing.
+END_KEEP_ALIVE = b"\r\n"
+END_CLOSE = b"Connection: close\r\n\r\n"
 MAX_RANGES = 16  # more parts than this are answered with the whole body (RFC 9110 14.3)
 
 
@@ -74,9 +77,7 @@ class ResponseWriter:
     def tail(self, req: Request, lines: bytes) -> list[bytes]:
         """The per-request header lines (:meth:`status_lines`) and the blank line ending
         the head."""
-        if req.keep_alive:
-            return [lines, b"\r\n"]
-        return [lines, b"Connection: close\r\n\r\n"]
+        return [lines, END_KEEP_ALIVE if req.keep_alive else END_CLOSE]
 
     # complete responses ----------------------------------------------------------------
     def precondition(
@@ -116,7 +117,7 @@ class ResponseWriter:
                 (
                     entry.head,
                     lines,
-                    b"\r\n" if keep_alive else b"Connection: close\r\n\r\n",
+                    END_KEEP_ALIVE if keep_alive else END_CLOSE,
                     entry.body if req.method != "HEAD" else b"",
                 )
             )

@@ -87,7 +87,6 @@ class OriginHandler:
             return self._reply(request, ex, 500, self._base_headers(), b"internal error\n")
         finally:
             self._commit(ex, ex.status)
-            self._stats.add_bytes(ex.body_bytes)
             if access_log.isEnabledFor(logging.INFO):
                 self._log_access(request, ex, started)
 
@@ -113,8 +112,14 @@ class OriginHandler:
         if body:
             headers["Content-Type"] = ctype
             if request.method != "HEAD":
-                ex.body_bytes = len(body)
+                self._sent(ex, len(body))
         return web.Response(status=status, body=body or None, headers=headers)
+
+    def _sent(self, ex: _Exchange, body_bytes: int) -> None:
+        # Counted before the bytes go out, like the status in _commit: a client that has
+        # read the whole body must find it in the metrics already.
+        ex.body_bytes += body_bytes
+        self._stats.add_bytes(body_bytes)
 
     def _log_access(self, request: web.Request, ex: _Exchange, started: float) -> None:
         record = {
@@ -240,8 +245,8 @@ class OriginHandler:
                 # so the connection must not be reused (aiohttp closes it on this error).
                 log.warning("%s shrank while being sent; closing the connection", target.relpath)
                 raise ConnectionResetError("file truncated while being sent")
+            self._sent(ex, len(chunk))
             await resp.write(chunk)
-            ex.body_bytes += len(chunk)
             offset += len(chunk)
             remaining -= len(chunk)
 

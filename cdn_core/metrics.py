@@ -5,7 +5,7 @@ Naming, for every service: ``cdn_`` prefix, then the subsystem (``upstream``, ``
 ``dns``, ``router``, ``origin``, ``purge``, ``node``...), base units (``_seconds``,
 ``_bytes``), ``_total`` on counters. Node metrics carry ``tier``. Ratios are not exported:
 they are computed in PromQL from counters (see ``configs/grafana/cdn-dashboard.json``).
-Where each service's names are listed: :mod:`cdn_core.node.metrics`, ``router.app``,
+Where each service's names are listed: :mod:`cdn_core.node.observe.metrics`, ``router.app``,
 ``origin.stats`` and ``control_plane.metrics``."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from cdn_core.clock import Clock, SystemClock
 from cdn_core.metrics import new_registry
-from cdn_core.node.buckets import LocalBuckets
+from cdn_core.node.policy.buckets import LocalBuckets
 from control_plane import origin_watch
 from control_plane.api import CLOCK, CONFIG, LIVE, METRICS, STORE, Live, api_middleware
 from control_plane.auth import ACCESS, AUTHN, Authenticator

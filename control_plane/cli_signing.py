@@ -8,7 +8,7 @@ and ``cdnctl sign-url`` (registered by :mod:`control_plane.cli_api`):
   command line, where other users of the machine could read it.
 - ``signing-keys remove ID``.
 - ``sign-url TARGET --kid ID --secret-file FILE|- [--ttl SECONDS] [--client IP]``: print
-  TARGET (path and query) signed as the edges check it (:mod:`cdn_core.node.signed`).
+  TARGET (path and query) signed as the edges check it (:mod:`cdn_core.node.policy.signed`).
 
 A rotation is: ``add`` the new key, sign new URLs with it, ``remove`` the old one once the
 URLs signed with it have expired.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cdn_core.node.signed import sign_url
+from cdn_core.node.policy.signed import sign_url
 from control_plane.cli_api import CliError, _bind, _table, call
 from control_plane.routes.signing import MIN_SECRET_CHARS
 

@@ -12,7 +12,7 @@ import math
 
 from aiohttp import web
 
-from cdn_core.node.buckets import LocalBuckets
+from cdn_core.node.policy.buckets import LocalBuckets
 from control_plane.api import CLOCK, CONFIG, ApiError, Handler
 from control_plane.auth import ACCESS, AUTHN, NODE, PRINCIPAL, credential, describe_roles
 

@@ -275,7 +275,7 @@ class ApiKey:
 @dataclass(frozen=True, slots=True)
 class StoredPolicy:
     """A rate-limit policy (the fields of
-    :class:`cdn_core.node.ratelimit_policy.RateLimitPolicy`) with its id and times."""
+    :class:`cdn_core.node.policy.ratelimit_policy.RateLimitPolicy`) with its id and times."""
 
     id: str
     policy: dict[str, Any]

@@ -12,7 +12,7 @@ without origins or mid tiers it says nothing.
 After ``fall`` failing rounds in a row the origin is *down*: unless failover is already
 forced, the control plane forces it, marked ``auto`` (every mid tier learns it from its
 next heartbeat answer and answers whatever it holds, stale included, without asking the
-origin; see :mod:`cdn_core.node.failover`). After ``rise`` healthy rounds the origin is
+origin; see :mod:`cdn_core.node.policy.failover`). After ``rise`` healthy rounds the origin is
 *up* again and an ``auto`` failover is lifted; the mid tiers then revalidate on demand,
 one request per key per tier (request collapsing), so the origin sees no herd. An
 operator's own ``PUT /v1/origins/failover`` always wins: a manual failover is never lifted

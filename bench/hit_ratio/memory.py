@@ -16,9 +16,9 @@ import os
 import time
 import tracemalloc
 
-from cdn_core.node.config import CacheSettings
-from cdn_core.node.request import Request
-from cdn_core.node.response import build_entry
+from cdn_core.node.exchange.entries import build_entry
+from cdn_core.node.exchange.request import Request
+from cdn_core.node.settings.cache import CacheSettings
 from cdn_core.store import MemoryStore, StoredResponse
 from cdn_core.store.policy import POLICIES, PolicyName
 

@@ -74,9 +74,9 @@ async def per_request_us(kind: str, n: int, passes: int = 3) -> float:
     """
     from cdn_core.config import load_config
     from cdn_core.node.app import Node
-    from cdn_core.node.config import NodeConfig
-    from cdn_core.node.request import Request
-    from cdn_core.node.response import build_entry
+    from cdn_core.node.exchange.entries import build_entry
+    from cdn_core.node.exchange.request import Request
+    from cdn_core.node.settings.node import NodeConfig
 
     cfg = load_config(
         NodeConfig,

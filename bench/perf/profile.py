@@ -33,11 +33,11 @@ RESULTS = REPO / "bench" / "results"
 # Stage of the hit path for a leaf frame (function name or file), first match wins.
 STAGES = [
     (
-        "socket write (transport.writelines -> writev)",
-        ("HttpServerProtocol.writelines", "HttpServerProtocol.write "),
+        "socket write (transport.write/writelines -> writev)",
+        ("Http1Writer.respond", "Http1Writer.send", "Http1Writer.start"),
     ),
     ("event loop, socket read, llhttp (uvloop/httptools C code)", ("Runner.run", "run (")),
-    ("request parsing callbacks (protocol.py)", ("protocol.py",)),
+    ("request parsing callbacks (wire/http1.py)", ("http1.py",)),
     (
         "conditional requests + HTTP dates (http_cache/conditional, dates)",
         ("conditional.py", "dates.py", "calendar.py"),
@@ -47,8 +47,9 @@ STAGES = [
         ("decision.py", "freshness.py", "cache_control.py", "age.py"),
     ),
     ("cache key + store lookup (keys, store/, vary)", ("keys.py", "store/", "vary.py")),
-    ("response writing (sender.py)", ("sender.py",)),
-    ("proxy handler (proxy.py)", ("proxy.py",)),
+    ("response writing (proxy/delivery.py, wire/http1_writer.py)",
+     ("delivery.py", "http1_writer.py")),
+    ("proxy handler (proxy/handler.py)", ("handler.py",)),
     ("request gates (sanitize, ratelimit, signed)", ("sanitize.py", "ratelimit", "signed.py")),
     ("optimiser lookup (optimize/)", ("optimize/",)),
     ("metrics (prometheus_client)", ("prometheus_client",)),

@@ -19,19 +19,20 @@ from prometheus_client import CollectorRegistry
 from cdn_core.admin import create_admin_app
 from cdn_core.clock import Clock, SystemClock
 from cdn_core.metrics import new_registry
-from cdn_core.node.admin import add_node_routes, selector_from_json
-from cdn_core.node.config import NodeConfig
-from cdn_core.node.failover import ForcedFailover
-from cdn_core.node.metrics import NodeMetrics
-from cdn_core.node.protocol import HttpServerProtocol, ServerStats
-from cdn_core.node.proxy import CachingProxy
-from cdn_core.node.ratelimit import RateLimiter
-from cdn_core.node.rtt import RttReporter
-from cdn_core.node.sanitize import UNTRUSTED_REQUEST_FIELDS
-from cdn_core.node.signed import SignedUrlGate
-from cdn_core.node.sync import NodeSync
-from cdn_core.node.tls import server_context
-from cdn_core.node.upstream import UpstreamPool
+from cdn_core.node.control.admin import add_node_routes, selector_from_json
+from cdn_core.node.control.sync import NodeSync
+from cdn_core.node.exchange.sanitize import UNTRUSTED_REQUEST_FIELDS
+from cdn_core.node.filling.upstream import UpstreamPool
+from cdn_core.node.observe.metrics import NodeMetrics
+from cdn_core.node.observe.rtt import RttReporter
+from cdn_core.node.policy.failover import ForcedFailover
+from cdn_core.node.policy.ratelimit import RateLimiter
+from cdn_core.node.policy.signed import SignedUrlGate
+from cdn_core.node.proxy.handler import CachingProxy
+from cdn_core.node.settings.node import NodeConfig
+from cdn_core.node.wire.http1 import HttpServerProtocol
+from cdn_core.node.wire.stats import ServerStats
+from cdn_core.node.wire.tls import server_context
 from cdn_core.optimize.transform import create_transformer
 from cdn_core.service import bind_error, bound_port, start_site
 from cdn_core.store import CacheStore, DiskTier, MemoryStore, PurgeSelector
@@ -128,7 +129,7 @@ class Node:
 
     def _policy_hooks(self) -> None:
         """Tier policy: rate limiting at edges, the failover override at mid tiers, and
-        the link to the control plane (see :mod:`cdn_core.node.sync`)."""
+        the link to the control plane (see :mod:`cdn_core.node.control.sync`)."""
         cfg = self.config
         self.control_token: str | None = None
         self.ratelimiter: RateLimiter | None = None
@@ -136,7 +137,7 @@ class Node:
         if cfg.tier == "edge":
             cluster = None
             if cfg.ratelimit.redis_url:
-                from cdn_core.node.ratelimit_redis import RedisBuckets
+                from cdn_core.node.policy.ratelimit_redis import RedisBuckets
 
                 cluster = RedisBuckets(cfg.ratelimit.redis_url)
             self.ratelimiter = RateLimiter(
@@ -278,6 +279,17 @@ class Node:
             await self.ratelimiter.close()
         if self._admin is not None:
             await self._admin.cleanup()
+
+    # the control link (cdn_core.node.control.admin.ControlledNode) --------------------------
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def note_applied(self, seq: Any) -> None:
+        self.sync.note_applied(seq)
+
+    async def prewarm(self, url: str) -> str:
+        return await self.proxy.prewarm(url)
 
     def purge(self, selector: PurgeSelector) -> int:
         count = self.store.purge(selector, self.clock.time())

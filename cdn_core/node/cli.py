@@ -12,7 +12,7 @@ from typing import Any
 from cdn_core.config import load_config
 from cdn_core.errors import ConfigError
 from cdn_core.node.app import Node
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 from cdn_core.service import add_common_args, config_error_exit, run_service
 
 log = logging.getLogger("cdn.node")

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cdn_core.errors import ConfigError
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 
 GRACE_SECONDS = 10.0  # a worker still running this long after SIGTERM gets SIGKILL
 STARTUP_SECONDS = 5.0  # a worker dying sooner than this after its start is not restarted

@@ -71,7 +71,7 @@ AE = "Accept-Encoding"
 
 
 class RequestView(Protocol):
-    """What the transformer reads of a request (``cdn_core.node.request.Request``)."""
+    """What the transformer reads of a request (``cdn_core.node.exchange.request.Request``)."""
 
     @property
     def method(self) -> str: ...
@@ -113,7 +113,7 @@ class Transformer:
     """Negotiated compression and image variants of stored responses (module docstring).
 
     ``via`` is this tier's ``Via`` value (``"1.1 edge-1"``), written into variant heads
-    as :func:`~cdn_core.node.response.build_entry` does.
+    as :func:`~cdn_core.node.exchange.entries.build_entry` does.
     """
 
     def __init__(

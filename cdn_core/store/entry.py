@@ -58,7 +58,7 @@ class StoredResponse:
     # computed once at the first hit (cdn_core.optimize.transform.Transformer.kind).
     opt_kind: str | None = None
     # A fresh hit's Age and Cache-Status lines and the instant they stop being right
-    # (cdn_core.node.sender.ResponseWriter.fresh_hit_lines); 0.0: not made yet.
+    # (cdn_core.node.proxy.delivery.ResponseWriter.fresh_hit_lines); 0.0: not made yet.
     hit_lines: bytes = b""
     hit_lines_until: float = 0.0
 

@@ -44,7 +44,7 @@ import aiohttp
 import yaml
 
 from cdn_core.hashing import rendezvous_order
-from cdn_core.node.keys import cache_key
+from cdn_core.node.exchange.keys import cache_key
 from control_plane.chaos.faultproxy import Fault, FaultProxy, FaultProxyThread
 from control_plane.launcher import Supervisor, ensure_credentials
 from control_plane.stack import Process, StackConfig, processes

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from cdn_core.node.ratelimit_policy import RateLimitPolicy
+from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
 from control_plane.api import body_of
 from control_plane.auth import ACCESS, PUBLIC, add_route, describe_roles
 from control_plane.models import (

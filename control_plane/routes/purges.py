@@ -7,7 +7,7 @@
 - ``GET /v1/purges?limit=20`` -> ``{"purges": [...]}``, newest first (limit 1-500).
 - ``GET /v1/purges?after_seq=N[&limit=500]`` -> ``{"purges": [...], "head_seq": int,
   "more": bool}``: the purges with a seq above N, lowest first; how a node that was down,
-  partitioned or removed from the registry catches up (see :mod:`cdn_core.node.sync`).
+  partitioned or removed from the registry catches up (see :mod:`cdn_core.node.control.sync`).
 
 Creating needs the purger or admin role; reading any API key (the list also the node
 token).

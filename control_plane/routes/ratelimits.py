@@ -1,6 +1,6 @@
 """Rate-limit policies applied by the edges: ``/v1/ratelimits``.
 
-A policy body is the fields of :class:`cdn_core.node.ratelimit_policy.RateLimitPolicy`:
+A policy body is the fields of :class:`cdn_core.node.policy.ratelimit_policy.RateLimitPolicy`:
 ``{"name", "key": "client"|"api_key"|"host"|"path_prefix", "host": str|null,
 "path_prefix": "/", "api_key_header": "x-api-key", "limit": int, "window": seconds,
 "mode": "enforce"|"shadow", "counters": "edge"|"cluster"}``.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cdn_core.node.ratelimit_policy import RateLimitPolicy
+from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
 from control_plane.api import CLOCK, STORE, ApiError, body_of, read_body
 from control_plane.auth import ADMIN_ONLY, NODE, READ, add_route
 from control_plane.store_admin import RATELIMIT_VERSION, NameTaken

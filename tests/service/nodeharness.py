@@ -16,7 +16,7 @@ from multidict import CIMultiDict
 from cdn_core.clock import ManualClock
 from cdn_core.http_cache.dates import format_http_date
 from cdn_core.node.app import Node
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """``cdnctl signing-keys`` and ``cdnctl sign-url`` against a live control plane; a URL
-signed by the CLI is accepted by the edge's check (cdn_core.node.signed)."""
+signed by the CLI is accepted by the edge's check (cdn_core.node.policy.signed)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from cliharness import Cdnctl, runner, serve_control_plane
 
 from cdn_core.clock import ManualClock
-from cdn_core.node.edge_config import SignedUrlSettings
-from cdn_core.node.signed import SignedUrlGate
+from cdn_core.node.policy.signed import SignedUrlGate
+from cdn_core.node.settings.edge import SignedUrlSettings
 from control_plane.testing import ADMIN_KEY
 
 

@@ -10,8 +10,9 @@ import os
 import pytest
 from nodeharness import Route
 
-from cdn_core.node import accesslog
-from cdn_core.node.accesslog import AccessLog, AccessLogSettings, LoggedConnection
+from cdn_core.node.observe import accesslog
+from cdn_core.node.observe.accesslog import AccessLog, LoggedConnection
+from cdn_core.node.settings.observe import AccessLogSettings
 
 CC60 = {"Cache-Control": "max-age=60"}
 FIELDS = {"time", "node", "tier", "client", "method", "url", "status", "bytes", "cache_status",

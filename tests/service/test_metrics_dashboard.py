@@ -14,7 +14,7 @@ from metricsutil import registered_names
 
 from cdn_core.metrics import new_registry
 from cdn_core.node.app import Node
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 from control_plane.app import create_app as create_control_plane
 from control_plane.config import ControlPlaneConfig
 from origin.app import create_app as create_origin

@@ -9,7 +9,7 @@ import socket
 from metricsutil import label_values, samples, value
 from nodeharness import Route, raw_exchange
 
-from cdn_core.node.ratelimit_policy import RateLimitPolicy
+from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
 
 CC60 = {"Cache-Control": "max-age=60"}
 

@@ -11,9 +11,9 @@ import asyncio
 from nodeharness import Route
 
 from cdn_core.http_cache.dates import format_http_date
-from cdn_core.node.config import CacheSettings
-from cdn_core.node.request import Request
-from cdn_core.node.response import build_entry, refresh_from_304
+from cdn_core.node.exchange.entries import build_entry, refresh_from_304
+from cdn_core.node.exchange.request import Request
+from cdn_core.node.settings.cache import CacheSettings
 
 
 def _hit(headers) -> bool:

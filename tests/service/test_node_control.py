@@ -14,7 +14,7 @@ from nodeharness import Route
 
 from cdn_core.metrics import new_registry
 from cdn_core.node.app import Node
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 from cdn_core.store import MemoryStore
 from control_plane.app import create_app
 from control_plane.config import ControlPlaneConfig, PurgeConfig
@@ -228,7 +228,7 @@ async def test_edges_pull_rate_limit_policies(cp, origin, make_node, http) -> No
 
 async def test_signed_url_keys_rotate_through_the_control_plane(cp, origin, make_node,
                                                                 http, clock) -> None:
-    from cdn_core.node.signed import sign_url
+    from cdn_core.node.policy.signed import sign_url
 
     origin.routes["/private/doc"] = Route(headers=CC60, body=b"members")
     edge = await synced(await make_node(

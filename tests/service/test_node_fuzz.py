@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdn_core.node.app import Node
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 
 STATUS_LINE = re.compile(rb"^HTTP/1\.1 [1-5]\d\d [^\r\n]*\r\n")
 

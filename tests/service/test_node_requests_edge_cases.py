@@ -109,7 +109,7 @@ async def test_surrogate_keys_stay_in_the_cdn_but_purge_by_tag_works(origin, mak
 
 
 def test_mid_tier_default_name_is_mid():
-    from cdn_core.node.config import NodeConfig
+    from cdn_core.node.settings.node import NodeConfig
 
     assert NodeConfig.model_validate({"tier": "mid"}).name == "mid"
     assert NodeConfig.model_validate({}).name == "edge"
@@ -128,7 +128,7 @@ async def test_invented_field_names_cannot_grow_the_name_memo(origin, make_node,
     # The protocol remembers field-name spellings up to a bound; once full, new spellings
     # are decoded as before, so a client inventing names neither grows it nor breaks
     # field matching (here an unseen spelling of Host).
-    from cdn_core.node import protocol
+    from cdn_core.node.wire import http1 as protocol
 
     monkeypatch.setattr(protocol, "_FIELD_NAMES", {})
     monkeypatch.setattr(protocol, "FIELD_NAME_MEMO", 8)

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from nodeharness import Route
 
-from cdn_core.node.edge_config import TlsCertificate
-from cdn_core.node.signed import sign_url
-from cdn_core.node.tls import server_context
+from cdn_core.node.policy.signed import sign_url
+from cdn_core.node.settings.edge import TlsCertificate
+from cdn_core.node.wire.tls import server_context
 from cdn_core.pki import ensure_demo_pki
 
 CC60 = {"Cache-Control": "max-age=60"}

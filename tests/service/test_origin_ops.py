@@ -104,7 +104,7 @@ async def test_status_counts_every_request_that_reaches_the_handler(aiohttp_clie
     assert 'cdn_origin_requests_total{method="POST",status_class="4xx"} 1.0' in metrics
     sent = 2 * len(INDEX) + len(NOT_FOUND)  # HEAD, 304 and 405 bodies are not file bytes
     body_405 = len(b"method not allowed\n")
-    assert f"cdn_origin_response_bytes_total {float(sent + body_405)}" in metrics, [l for l in metrics.splitlines() if "bytes_total" in l]
+    assert f"cdn_origin_response_bytes_total {float(sent + body_405)}" in metrics, [x for x in metrics.splitlines() if "bytes_total" in x]
     assert (await admin.get("/healthz")).status == 200
 
 

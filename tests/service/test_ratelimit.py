@@ -15,7 +15,7 @@ import pytest
 from nodeharness import Route
 
 from cdn_core.node.app import Node
-from cdn_core.node.ratelimit_policy import RateLimitPolicy
+from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
 
 CC60 = {"Cache-Control": "max-age=60"}
 

@@ -10,7 +10,7 @@ import pytest
 
 from cdn_core.config import load_config
 from cdn_core.errors import ConfigError
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 from control_plane.config import ControlPlaneConfig
 
 

@@ -5,7 +5,7 @@ import pytest
 from cdn_core.hashing import rendezvous_order
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import Freshness
-from cdn_core.node.keys import cache_key, key_from_url
+from cdn_core.node.exchange.keys import cache_key, key_from_url
 from cdn_core.store import MemoryStore, PurgeSelector, StoredResponse
 from cdn_core.store.entry import ENTRY_OVERHEAD_BYTES
 

@@ -7,10 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from cdn_core.clock import ManualClock
-from cdn_core.node.buckets import LocalBuckets
-from cdn_core.node.control_config import ControlSettings
-from cdn_core.node.ratelimit_policy import RateLimitPolicy
-from cdn_core.node.sync import NodeSync
+from cdn_core.node.control.sync import NodeSync
+from cdn_core.node.policy.buckets import LocalBuckets
+from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
+from cdn_core.node.settings.control import ControlSettings
 from cdn_core.store import PurgeSelector
 
 

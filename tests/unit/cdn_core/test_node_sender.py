@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import Freshness
-from cdn_core.node.sender import ResponseWriter
+from cdn_core.node.proxy.delivery import ResponseWriter
 from cdn_core.store import StoredResponse
 
 

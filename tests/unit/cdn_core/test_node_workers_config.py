@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdn_core.errors import ConfigError
-from cdn_core.node.config import NodeConfig
+from cdn_core.node.settings.node import NodeConfig
 from cdn_core.node.workers import check, worker_config
 
 

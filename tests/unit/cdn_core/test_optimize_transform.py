@@ -21,8 +21,8 @@ from transformbench import (
 )
 
 from cdn_core.http_cache.conditional import evaluate
-from cdn_core.node.config import CacheSettings
-from cdn_core.node.response import refresh_from_304
+from cdn_core.node.exchange.entries import refresh_from_304
+from cdn_core.node.settings.cache import CacheSettings
 from cdn_core.optimize.transform import NEEDS_ENCODING
 
 TEXT_FILES = [

@@ -10,9 +10,9 @@ import brotli
 import pytest
 
 from cdn_core.metrics import new_registry
-from cdn_core.node.config import CacheSettings
-from cdn_core.node.request import Request
-from cdn_core.node.response import build_entry
+from cdn_core.node.exchange.entries import build_entry
+from cdn_core.node.exchange.request import Request
+from cdn_core.node.settings.cache import CacheSettings
 from cdn_core.optimize.settings import OptimizeSettings
 from cdn_core.optimize.transform import NEEDS_ENCODING, create_transformer
 

@@ -1,0 +1,37 @@
+"""A parsed HTTP request as the node's handlers see it (made by
+:class:`cdn_core.node.wire.http1.HttpServerProtocol`, and by the node itself for prewarms)."""
+
+from __future__ import annotations
+
+
+class Request:
+    """One parsed request. ``fields`` maps lower-case field names to combined values
+    (RFC 9110 5.3); ``headers`` keeps the raw lines as ``(str, str)`` in order; ``target``
+    is the request target as sent (origin-form ``/path?query``)."""
+
+    __slots__ = (
+        "method", "target", "headers", "fields", "version", "keep_alive", "body", "client",
+        "scheme",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        fields: dict[str, str],
+        version: str,
+        keep_alive: bool,
+        body: bytes,
+        client: str,
+        scheme: str = "http",
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.fields = fields
+        self.version = version
+        self.keep_alive = keep_alive
+        self.body = body
+        self.client = client
+        self.scheme = scheme

@@ -1,0 +1,257 @@
+"""Misses and revalidations: the upstream fetch of one key, its head shared at once and
+its body streamed to every waiting request while it is stored (RFC 9111 3, 4.3), stale
+answers when the upstream fails (RFC 5861 4). Fetches are collapsed per key by
+:mod:`cdn_core.node.filling.collapsing`, which also remembers the keys found uncacheable
+here (hit-for-miss)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from cdn_core.clock import Clock
+from cdn_core.errors import UpstreamError, UpstreamTimeout
+from cdn_core.http_cache.cache_control import parse_cache_control
+from cdn_core.http_cache.conditional import selects_stored
+from cdn_core.http_cache.decision import may_serve_stale_on_error
+from cdn_core.http_cache.storability import storable
+from cdn_core.node.exchange.entries import build_entry, refresh_from_304
+from cdn_core.node.exchange.heads import HOP_BY_HOP, connection_named, serialize_head
+from cdn_core.node.exchange.keys import normalize_host
+from cdn_core.node.exchange.request import Request
+from cdn_core.node.exchange.sanitize import forwarded_fields, reflected, reflection_probes
+from cdn_core.node.filling.collapsing import Collapsing
+from cdn_core.node.filling.fill import Fill, FillResult
+from cdn_core.node.filling.upstream import UpstreamPool, UpstreamStream
+from cdn_core.node.observe.metrics import NodeMetrics
+from cdn_core.node.settings.node import NodeConfig
+from cdn_core.store import CacheStore, StoredResponse
+
+log = logging.getLogger("cdn.node")
+
+CONDITIONAL_FIELDS = frozenset(
+    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
+)
+# Reasons a response was not stored that hold for every request of the key (hit-for-miss).
+KEY_WIDE_REASONS = frozenset({"no-store", "private", "vary-star", "no-freshness", "set-cookie"})
+
+
+class UpstreamFiller:
+    """Fetches from the upstream pool on behalf of a :class:`CachingProxy` (module
+    docstring); ``spawn`` runs a coroutine as a task the proxy owns."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        store: CacheStore,
+        upstream: UpstreamPool,
+        clock: Clock,
+        metrics: NodeMetrics,
+        via: str,
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.upstream = upstream
+        self.clock = clock
+        self.metrics = metrics
+        self.via = via
+        self.spawn = spawn
+        self.collapsing = Collapsing(self._fill, store, clock, metrics, spawn)
+        # The entry point of every miss and revalidation (collapsed per key).
+        self.collapsed = self.collapsing.collapsed
+
+    def upstream_headers(
+        self, req: Request, stale: StoredResponse | None, *, keep_conditionals: bool = False
+    ) -> list[tuple[str, str]]:
+        drop = HOP_BY_HOP | connection_named(req.fields) | {"x-forwarded-for", "via"}
+        if not keep_conditionals:
+            # The cache fills with the full representation and answers the client's
+            # conditions and ranges itself.
+            drop = drop | CONDITIONAL_FIELDS
+        headers = [(n, v) for n, v in req.headers if n.lower() not in drop]
+        via = req.fields.get("via")
+        headers.append(("Via", f"{via}, {self.via}" if via else self.via))
+        if self.config.tier == "edge":
+            # Client claims were stripped on arrival (sanitize.strip_untrusted); state
+            # what this edge saw instead.
+            headers.extend(forwarded_fields(req.client, req.fields.get("host", ""), req.scheme))
+        else:
+            xff = req.fields.get("x-forwarded-for")
+            headers.append(("X-Forwarded-For", f"{xff}, {req.client}" if xff else req.client))
+        if stale is not None:
+            if stale.etag:
+                headers.append(("If-None-Match", stale.etag))
+            if stale.last_modified:
+                headers.append(("If-Modified-Since", stale.last_modified))
+        return headers
+
+    def error_entry(
+        self, key: str, req: Request, status: int, reason: str, msg: str, now: float
+    ) -> StoredResponse:
+        return build_entry(
+            key=key,
+            host="",
+            req=req,
+            status=status,
+            reason=reason,
+            headers=[("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+            body=(msg + "\n").encode(),
+            request_time=now,
+            response_time=now,
+            settings=self.config.cache,
+            via=self.via,
+        )
+
+    def stale_on_error(self, stale: StoredResponse | None, req: Request, now: float) -> bool:
+        return stale is not None and may_serve_stale_on_error(
+            stale.freshness,
+            stale.cc,
+            parse_cache_control(req.fields.get("cache-control")),
+            now,
+            failover_window=self.config.failover_window,
+        )
+
+    async def _fill(
+        self, key: str, req: Request, target: str, stale: StoredResponse | None, fwd: str
+    ) -> FillResult:
+        """Fetch ``key`` upstream (conditionally when ``stale`` has validators) and return
+        as soon as the response head arrives; the body is received by a task of its own
+        and stored when complete, if RFC 9111 3 allows. Never raises for upstream
+        failures: they become stale responses (RFC 5861 4) or 502/504."""
+        request_time = self.clock.time()
+        started = self.clock.monotonic()
+        try:
+            stream = await self.upstream.open(key, "GET", target, self.upstream_headers(req, stale))
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.inc()
+            self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)
+            now = self.clock.time()
+            if self.stale_on_error(stale, req, now):
+                assert stale is not None
+                return FillResult("hit; fwd=stale; detail=stale-if-error", True, stale, stale=True)
+            log.warning("upstream failed for %s: %s", key, exc)
+            timeout = isinstance(exc, UpstreamTimeout)
+            status, reason = (504, "Gateway Timeout") if timeout else (502, "Bad Gateway")
+            entry = self.error_entry(key, req, status, reason, "upstream unavailable", now)
+            detail = "timeout" if timeout else "connect"
+            return FillResult(f"fwd={fwd}; detail={detail}", True, entry)
+        response_time = self.clock.time()
+        if stream.status == 304 and stale is not None:
+            stream.close()
+            if not selects_stored(
+                stored_etag=stale.etag,
+                stored_last_modified=stale.last_modified,
+                etag=_first(stream.headers, "etag"),
+                last_modified=_first(stream.headers, "last-modified"),
+            ):
+                # RFC 9111 4.3.4: a 304 for another representation updates nothing; fetch
+                # the full response rather than serve the stored one as if validated.
+                log.warning("304 for %s names other validators; refetching", key)
+                return await self._fill(key, req, target, None, fwd)
+            fresh = refresh_from_304(
+                stale,
+                stream.headers,
+                request_time=request_time,
+                response_time=response_time,
+                settings=self.config.cache,
+                via=self.via,
+            )
+            self.store.put(fresh)
+            return FillResult(f"fwd={fwd}; fwd-status=304; stored", True, fresh)
+        if stream.status >= 500 and self.stale_on_error(stale, req, response_time):
+            assert stale is not None
+            stream.close()
+            # RFC 5861 4: the stored response answers; the error never replaces it.
+            return FillResult(
+                f"hit; fwd=stale; fwd-status={stream.status}; detail=stale-if-error",
+                True,
+                stale,
+                stale=True,
+            )
+        meta = build_entry(
+            key=key,
+            host=normalize_host(req.fields.get("host", "")),
+            req=req,
+            status=stream.status,
+            reason=stream.reason,
+            headers=stream.headers,
+            body=b"",
+            request_time=request_time,
+            response_time=response_time,
+            settings=self.config.cache,
+            via=self.via,
+        )
+        ok, why = storable(
+            method="GET",
+            status=stream.status,
+            request_fields=req.fields,
+            request_cc=parse_cache_control(req.fields.get("cache-control")),
+            response_fields=meta.fields,
+            response_cc=meta.cc,
+            share_set_cookie=self.config.cache.share_set_cookie,
+        )
+        if not ok and why in KEY_WIDE_REASONS:
+            self.collapsing.hit_for_miss(key, self.config.cache.hit_for_miss_seconds)
+        useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
+        keep = ok and not useless
+        probes = reflection_probes(req.fields, meta.vary_names) if keep else []
+        if probes and reflected(probes, meta.headers):
+            log.warning("not storing %s: a response header reflects an unkeyed request field", key)
+            keep = False
+        cs = f"fwd={fwd}; fwd-status={stream.status}"
+        length = stream.content_length
+        if length is not None and length > self.config.cache.max_object_bytes:
+            # Too large to keep: stream it straight to this one client.
+            return FillResult(cs, False, meta, stream=stream)
+        fill = Fill(meta, length)
+        self.spawn(self._receive(stream, fill, keep, started, probes))
+        # Errors are shared with waiters too, so that they do not all retry at once.
+        return FillResult(
+            cs + ("; stored" if keep else ""), ok or stream.status >= 500, meta, fill=fill
+        )
+
+    async def _receive(
+        self,
+        stream: UpstreamStream,
+        fill: Fill,
+        keep: bool,
+        started: float,
+        probes: list[bytes],
+    ) -> None:
+        """Read an upstream body into ``fill``; store the complete response if ``keep``
+        and the body reflects none of ``probes`` (unkeyed request values, see
+        :func:`~cdn_core.node.exchange.sanitize.reflection_probes`). A body cut short is never
+        stored (RFC 9111 3.3)."""
+        try:
+            async for chunk in stream.chunks():
+                fill.append(chunk)
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.inc()
+            log.warning("upstream body failed for %s: %s", fill.meta.key, exc)
+            fill.fail()
+            return
+        except BaseException:
+            fill.fail()
+            raise
+        finally:
+            stream.close()
+            self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)
+        self.metrics.upstream_bytes.inc(fill.size)
+        meta = fill.meta
+        meta.body = b"".join(fill.chunks)
+        meta.head = serialize_head(meta.status, meta.reason, meta.headers, len(meta.body), self.via)
+        if keep and probes and reflected(probes, [], meta.body):
+            log.warning("not storing %s: the body reflects an unkeyed request field", meta.key)
+            keep = False
+        if keep:
+            self.store.put(meta)
+        fill.finish(meta)
+
+
+def _first(headers: list[tuple[str, str]], name: str) -> str | None:
+    for n, v in headers:
+        if n.lower() == name:
+            return v
+    return None

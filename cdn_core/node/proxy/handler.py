@@ -1,0 +1,390 @@
+"""The caching proxy handler shared by edges and mid tiers.
+
+Per request: build the primary key (RFC 9111 2), look up a matching variant (4.1), and let
+:func:`~cdn_core.http_cache.decision.decide` say whether to serve it, serve it stale, or
+revalidate. A fresh hit is answered synchronously from the pre-serialised head (only
+``Age`` and ``Cache-Status`` are written per request). Misses and revalidations are
+collapsed per key by :mod:`cdn_core.node.filling` (one upstream fetch, whose body every
+waiting request streams as it arrives); methods the cache does not answer go through
+:mod:`cdn_core.node.proxy.passthrough`; responses are written by
+:mod:`cdn_core.node.proxy.delivery` to the request's
+:class:`~cdn_core.node.exchange.channel.ResponseChannel`, whatever protocol carried it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from cdn_core.clock import Clock
+from cdn_core.http_cache.cache_control import parse_cache_control
+from cdn_core.http_cache.decision import Action, decide
+from cdn_core.node.exchange.channel import Gate, ResponseChannel
+from cdn_core.node.exchange.heads import plain_response
+from cdn_core.node.exchange.keys import (
+    key_from_url,
+    normalize_host,
+    normalize_target,
+    primary_key,
+    split_absolute,
+    valid_host,
+)
+from cdn_core.node.exchange.request import Request
+from cdn_core.node.exchange.sanitize import strip_untrusted
+from cdn_core.node.filling.filler import UpstreamFiller
+from cdn_core.node.filling.upstream import UpstreamPool
+from cdn_core.node.observe.accesslog import AccessLog
+from cdn_core.node.observe.metrics import NodeMetrics
+from cdn_core.node.proxy.delivery import ResponseWriter
+from cdn_core.node.proxy.passthrough import Passthrough
+from cdn_core.node.settings.node import NodeConfig
+from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
+from cdn_core.store import CacheStore, StoredResponse
+
+log = logging.getLogger("cdn.node")
+
+HOST_CACHE_SIZE = 4096  # validated Host values remembered
+REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
+# What a 405 offers instead (RFC 9110 15.5.6): GET and HEAD from the cache, the rest
+# passed through to the origin.
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+class CachingProxy:
+    """The node's request handler, :data:`~cdn_core.node.exchange.channel.Handler` (see
+    the module docstring)."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        store: CacheStore,
+        upstream: UpstreamPool,
+        clock: Clock,
+        metrics: NodeMetrics,
+        transformer: Transformer | None = None,
+    ) -> None:
+        self.config = config
+        # Edge content optimisation (compression and image variants, cdn_core.optimize).
+        self.transformer = transformer
+        self.store = store
+        self.upstream = upstream
+        self.clock = clock
+        self.metrics = metrics
+        metrics.watch(store.stats, upstream.status)
+        self.access_log = AccessLog(config.access_log, node=config.name, tier=config.tier)
+        self.writer = ResponseWriter(config.name)
+        self.via = self.writer.via
+        self.filler = UpstreamFiller(config, store, upstream, clock, metrics, self.via, self.spawn)
+        self.passthrough = Passthrough(self.filler, self.writer)
+        self._revalidating: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Host values already validated, each with its normal form for the cache key (a
+        # handful in practice: the sites served).
+        self._hosts: dict[str | None, str] = {}
+        self._now = clock.time  # bound once: the hit path reads the time per request
+        self._hits = metrics.by_status["hit"]
+        self._hit_bytes = metrics.body_bytes["hit"]
+        # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
+        # first and returns True to let it through, or answers it itself and returns False.
+        self.gates: list[Gate] = []
+        # Request fields removed on arrival (edges: sanitize.UNTRUSTED_REQUEST_FIELDS).
+        self.untrusted: frozenset[str] = frozenset()
+
+    # task ownership ----------------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel and await every task this handler started."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # entry point -------------------------------------------------------------------------
+    def handle(self, req: Request, conn: ResponseChannel) -> None:
+        """Answer ``req`` on ``conn`` (the protocol's handler): synchronously for a hit,
+        from a task otherwise. Never raises: an unexpected error is logged and answered
+        with 500. A fresh hit is answered in this one frame; everything else goes on in
+        :meth:`_not_fresh`."""
+        if self.access_log.sample:  # off: this one test (cdn_core.node.observe.accesslog)
+            conn = self.access_log.wrap(req, conn)
+        try:
+            fields = req.fields
+            if not self.untrusted.isdisjoint(fields):
+                strip_untrusted(req)
+            for gate in self.gates:
+                if not gate(req, conn):
+                    return
+            host = fields.get("host")
+            key_host = self._hosts.get(host)
+            if key_host is None:
+                if not host or "," in host or not valid_host(host):
+                    # RFC 9112 3.2: a request without exactly one valid Host gets 400.
+                    self._fail(
+                        conn, 400, "Bad Request", "missing, repeated or invalid Host header"
+                    )
+                    return
+                if len(self._hosts) >= HOST_CACHE_SIZE:
+                    self._hosts.clear()
+                key_host = self._hosts[host] = normalize_host(host)
+            assert host is not None  # checked above (or found among checked hosts)
+            if req.method in REFUSED_METHODS:
+                # CONNECT would make us a tunnel; TRACE would echo the client's cookies and
+                # credentials back to a script (cross-site tracing). Neither reaches a tier.
+                self._fail(conn, 405, "Method Not Allowed", f"{req.method} is not supported",
+                           allow=ALLOWED_METHODS)  # fmt: skip
+                return
+            target = req.target
+            if target[:1] != "/":  # (cheaper than startswith, which parses its arguments)
+                try:
+                    # RFC 9112 3.2.2: an absolute-form target's authority is the host.
+                    host, target = split_absolute(target)
+                except ValueError:
+                    self._fail(conn, 400, "Bad Request", "request target must be origin-form")
+                    return
+                fields["host"] = host
+                req.headers = [(n, host if n.lower() == "host" else v) for n, v in req.headers]
+                key_host = normalize_host(host)
+            if "%" in target or "/." in target or target[-1] == "?":
+                target = normalize_target(target)
+            if self.transformer is not None and "?" in target:
+                # A signed resize shares the stored original (the variant is the
+                # transformer's).
+                target = self.transformer.source_target(target)
+            key = primary_key(req.scheme, key_host, target)
+            if req.method not in ("GET", "HEAD"):
+                self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key, target)))
+                return
+            entry = self.store.lookup(key, fields)
+            if entry is not None and "cache-control" not in fields and "pragma" not in fields:
+                # The hot path: no request directives, so a fresh entry is a hit; the same
+                # verdict decide() gives (RFC 9111 4.2), without building one.
+                now = self._now()
+                fr = entry.freshness
+                if now < fr.fresh_until and not entry.cc.no_cache:
+                    self._hits.value += 1
+                    self._hit_bytes.value += len(entry.body)
+                    self._deliver(
+                        req,
+                        conn,
+                        entry,
+                        entry.hit_lines
+                        if now < entry.hit_lines_until
+                        else self.writer.fresh_hit_lines(entry, now),
+                    )
+                    return
+            self._not_fresh(req, conn, key, target, entry)
+        except Exception:  # the one catch-all of the synchronous path
+            log.exception("error handling %s %s", req.method, req.target)
+            self._fail(conn, 500, "Internal Server Error", "internal error")
+
+    __call__ = handle
+
+    def _fail(
+        self,
+        conn: ResponseChannel,
+        status: int,
+        reason: str,
+        msg: str,
+        allow: str | None = None,
+    ) -> None:
+        head, body = plain_response(status, reason, msg, allow=allow)
+        conn.respond(head, b"", body, False)
+
+    def _not_fresh(
+        self,
+        req: Request,
+        conn: ResponseChannel,
+        key: str,
+        target: str,
+        entry: StoredResponse | None,
+    ) -> None:
+        """A request the hot path did not answer: request directives (RFC 9111 5.2.1), a
+        stale or no-cache entry, or nothing stored."""
+        fields = req.fields
+        req_cc = parse_cache_control(fields.get("cache-control"))
+        lines = self.writer.status_lines
+        fwd = "uri-miss"
+        if entry is not None:
+            d = decide(
+                entry.freshness,
+                entry.cc,
+                req_cc,
+                self.clock.time(),
+                pragma_no_cache="cache-control" not in req.fields
+                and "no-cache" in req.fields.get("pragma", ""),
+            )
+            if d.action is Action.FRESH:
+                self.metrics.by_status["hit"].inc()
+                self.metrics.body_bytes["hit"].inc(len(entry.body))
+                self._deliver(req, conn, entry, lines(d.age, b"hit; ttl=%d" % int(d.ttl)))
+                return
+            if d.action is not Action.REVALIDATE:
+                self.metrics.by_status["stale"].inc()
+                self.metrics.body_bytes["stale"].inc(len(entry.body))
+                self.metrics.stale_served.inc()
+                if d.action is Action.STALE_OK:
+                    self._deliver(req, conn, entry, lines(d.age, b"hit; detail=stale"))
+                    return
+                self._deliver(
+                    req, conn, entry, lines(d.age, b"hit; detail=stale-while-revalidate")
+                )
+                if key not in self._revalidating:
+                    self._revalidating.add(key)
+                    self.spawn(self._background_revalidate(key, req, target, entry))
+                return
+            if req_cc.only_if_cached:
+                # RFC 9111 5.2.1.7: what is stored needs the origin, which the client forbade.
+                self._fail(conn, 504, "Gateway Timeout", "only-if-cached and not usable")
+                return
+            if (
+                d.ttl <= 0
+                and self.upstream.all_down()
+                and self.filler.stale_on_error(entry, req, self.clock.time())
+            ):
+                # Serve-stale mode: every upstream failed moments ago, so answer from the
+                # stored copy at once instead of sending each request to a dead origin;
+                # the pool retries the upstream after retry_after seconds (one request
+                # per tier then, not one per client).
+                self.metrics.by_status["stale"].inc()
+                self.metrics.stale_served.inc()
+                self._deliver(
+                    req, conn, entry, lines(d.age, b"hit; fwd=stale; detail=upstream-down")
+                )
+                return
+            fwd = "request" if d.ttl > 0 else "stale"
+        elif req_cc.only_if_cached:
+            # RFC 9111 5.2.1.7: nothing stored that satisfies the request.
+            self._fail(conn, 504, "Gateway Timeout", "only-if-cached and not in cache")
+            return
+        elif self.store.variants(key):
+            fwd = "vary-miss"
+        self.spawn(self._guard(conn, self._miss(req, conn, key, target, entry, fwd)))
+
+    async def _guard(self, conn: ResponseChannel, coro: Coroutine[Any, Any, None]) -> None:
+        """The one catch-all of the asynchronous path: log and answer 500."""
+        try:
+            await coro
+        except asyncio.CancelledError:
+            conn.close()
+            raise
+        except Exception:
+            log.exception("error while handling a request")
+            self._fail(conn, 500, "Internal Server Error", "internal error")
+
+    # misses and revalidation -------------------------------------------------------------
+    async def _miss(
+        self,
+        req: Request,
+        conn: ResponseChannel,
+        key: str,
+        target: str,
+        stale: StoredResponse | None,
+        fwd: str,
+    ) -> None:
+        result = await self.filler.collapsed(key, req, target, stale, fwd)
+        meta = result.meta
+        if result.stale:
+            status = "stale"
+            self.metrics.stale_served.inc()
+        elif meta.status >= 500:
+            status = "error"
+        else:
+            status = "revalidated" if "fwd-status=304" in result.cache_status else "miss"
+        self.metrics.by_status[status].inc()
+        age = meta.freshness.age(self.clock.time())
+        cs = result.cache_status.encode()
+        fill = result.fill
+        t = self.transformer
+        if fill is not None and t is not None and t.needs_body(meta, req):
+            # A variant is made from the whole body: wait for it, then answer as a hit does.
+            await fill.wait_done()
+            if fill.entry is not None:
+                meta, fill = fill.entry, None
+        if result.stream is not None:
+            await self.writer.send_stream(req, conn, meta, result.stream, age, cs)
+        elif fill is not None:
+            await self.writer.send_fill(req, conn, fill, age, cs)
+        else:
+            self._deliver(req, conn, meta, self.writer.status_lines(age, cs))
+        self.metrics.body_bytes[status].inc(fill.size if fill is not None else len(meta.body))
+
+    def _deliver(
+        self,
+        req: Request,
+        conn: ResponseChannel,
+        entry: StoredResponse,
+        lines: bytes,
+    ) -> None:
+        """Send a complete response with this request's ``Age`` and ``Cache-Status``
+        ``lines`` (:meth:`ResponseWriter.status_lines`), or the optimised variant the
+        transformer chooses for this client (made off the event loop when it does not exist
+        yet)."""
+        t = self.transformer
+        if t is not None:
+            kind = entry.opt_kind
+            if kind is None:
+                kind = entry.opt_kind = t.kind(entry)
+            if kind == "fixed" and "q=0" not in req.fields.get("accept-encoding", ""):
+                # Nothing to make for this type, and the client accepts identity.
+                self.writer.send_entry(req, conn, entry, lines)
+                return
+            choice = t.lookup(entry, req)
+            if choice is NEEDS_ENCODING:
+                self.spawn(
+                    self._guard(conn, self._deliver_made(req, conn, entry, lines))
+                )
+                return
+            if choice is not None:
+                entry = choice
+        self.writer.send_entry(req, conn, entry, lines)
+
+    async def _deliver_made(
+        self,
+        req: Request,
+        conn: ResponseChannel,
+        entry: StoredResponse,
+        lines: bytes,
+    ) -> None:
+        assert self.transformer is not None
+        made = await self.transformer.make(entry, req)
+        self.writer.send_entry(req, conn, made or entry, lines)
+
+    async def _background_revalidate(
+        self, key: str, req: Request, target: str, stale: StoredResponse
+    ) -> None:
+        try:
+            result = await self.filler.collapsed(key, req, target, stale, "stale")
+            await result.complete()
+        finally:
+            self._revalidating.discard(key)
+
+    async def prewarm(self, url: str) -> str:
+        """Fetch ``url`` through this tier (collapsed with client misses) and store it if
+        RFC 9111 allows; a fresh stored copy is left alone. Returns the Cache-Status
+        parameters of the outcome (``hit``, ``fwd=uri-miss; fwd-status=200; stored``...).
+
+        Raises:
+            ValueError: ``url`` is not an absolute http(s) URL.
+        """
+        key = key_from_url(url)
+        host = url.split("://", 1)[1].split("/", 1)[0]
+        target = "/" + key.split("://", 1)[1].partition("/")[2]
+        req = Request(
+            "GET", target, [("Host", host)], {"host": host}, "1.1", True, b"", "127.0.0.1"
+        )
+        stale = self.store.lookup(key, req.fields)
+        if stale is not None and stale.freshness.age(self.clock.time()) < (
+            stale.freshness.freshness_lifetime
+        ):
+            return "hit"
+        result = await self.filler.collapsed(
+            key, req, target, stale, "stale" if stale else "uri-miss"
+        )
+        await result.complete()
+        return result.cache_status

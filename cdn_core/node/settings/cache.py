@@ -1,0 +1,46 @@
+"""What a node stores and for how long: the memory and disk budgets, the admission and
+eviction policy, and the RFC 9111/9213 knobs (heuristic freshness, targeted fields).
+Field ``cache`` of :class:`cdn_core.node.settings.node.NodeConfig`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from cdn_core.config import StrictModel
+
+
+class CacheSettings(StrictModel):
+    max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="memory budget, bytes")
+    max_object_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="largest object stored, bytes; larger ones stream"
+    )
+    max_variants: int = Field(16, ge=1, description="variants per cache key (Vary)")
+    policy: Literal["lru", "wtinylfu", "s3fifo"] = Field(
+        "wtinylfu", description="admission/eviction policy of the memory store"
+    )
+    disk_path: str | None = Field(
+        None, description="directory of the on-disk tier (mid tiers); none: memory only"
+    )
+    disk_max_bytes: int = Field(
+        10 * 1024 * 1024 * 1024, gt=0, description="on-disk tier budget, bytes"
+    )
+    disk_fsync: bool = Field(
+        True, description="fsync each disk write before it counts (off: faster, may lose writes)"
+    )
+    heuristic_fraction: float = Field(0.1, ge=0, le=1)
+    heuristic_max_seconds: float = Field(86_400, ge=0)
+    hit_for_miss_seconds: float = Field(
+        120, ge=0, description="how long an uncacheable key skips request collapsing"
+    )
+    targeted_fields: list[str] = Field(
+        default_factory=lambda: ["CDN-Cache-Control", "Surrogate-Control"],
+        description="RFC 9213 targeted Cache-Control fields this tier obeys, first wins",
+    )
+    strip_targeted_fields: bool = Field(
+        False, description="remove targeted fields from responses (the tier facing clients)"
+    )
+    share_set_cookie: bool = Field(
+        False, description="store Set-Cookie responses the origin marks public or s-maxage"
+    )

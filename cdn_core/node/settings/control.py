@@ -1,0 +1,63 @@
+"""Settings of a node's link to the control plane and of edge rate limiting (fields
+``control`` and ``ratelimit`` of :class:`cdn_core.node.settings.node.NodeConfig`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+
+from cdn_core.config import StrictModel
+from cdn_core.errors import StartupError
+
+
+class ControlSettings(StrictModel):
+    url: str | None = Field(
+        None, description="control plane base URL: heartbeats, purge catch-up, rate limits"
+    )
+    token: SecretStr | None = Field(None, description="node token (prefer token_file)")
+    token_file: str | None = Field(None, description="file whose first line is the node token")
+    interval: float = Field(1.0, gt=0, le=3600, description="seconds between heartbeats")
+    timeout: float = Field(2.0, gt=0, le=60, description="seconds per control plane call")
+    startup_sync_timeout: float = Field(
+        3.0, ge=0, le=600, description="seconds a node holding content waits to catch up"
+    )
+    state_file: str | None = Field(
+        None, description="file keeping the last applied purge seq (for disk stores)"
+    )
+    advertise_host: str | None = Field(None, description="address to register (default host)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"control plane URL {url!r} must start with http:// or https://")
+        return url.rstrip("/") if url else url
+
+    def resolve_token(self) -> str | None:
+        """The node token: the first line of ``token_file``, else ``token``.
+
+        Raises:
+            StartupError: ``token_file`` cannot be read or is empty (naming it).
+        """
+        if self.token_file:
+            try:
+                text = Path(self.token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot read control token file {self.token_file}: {exc.strerror or exc}"
+                ) from exc
+            if not text:
+                raise StartupError(f"control token file {self.token_file} is empty")
+            return text.splitlines()[0].strip()
+        return self.token.get_secret_value() if self.token else None
+
+
+class RateLimitSettings(StrictModel):
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db for cluster-wide counters (policies 'cluster')"
+    )
+    redis_timeout: float = Field(
+        0.05, gt=0, le=5, description="seconds per Redis check; slower ones count per edge"
+    )
+    max_buckets: int = Field(100_000, ge=1, description="per-edge buckets kept in memory")

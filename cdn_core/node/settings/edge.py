@@ -1,0 +1,38 @@
+"""Settings of the policies only an edge applies: TLS termination and signed URLs
+(issue 12). Kept apart from :mod:`cdn_core.node.settings.node` so each stays small."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cdn_core.config import StrictModel
+
+
+class TlsCertificate(StrictModel):
+    cert_file: str = Field(description="PEM certificate chain")
+    key_file: str = Field(description="PEM private key")
+    hostnames: list[str] = Field(
+        default_factory=list,
+        description="names served with this certificate (SNI); default: the certificate's "
+        "subjectAltName DNS names",
+    )
+
+
+class TlsSettings(StrictModel):
+    port: int | None = Field(None, ge=0, le=65535, description="HTTPS listener; None: off")
+    certificates: list[TlsCertificate] = Field(default_factory=list)
+
+
+class SignedUrlKey(StrictModel):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    secret: str = Field(min_length=16, description="HMAC-SHA256 secret")
+
+
+class SignedUrlSettings(StrictModel):
+    """Paths under ``path_prefixes`` need ``?expires=<unix seconds>&kid=<key id>&sig=<hex>``
+    where sig is HMAC-SHA256 over the path, the other query parameters, expires and (with
+    ``bind_client``) the client address. Several keys may be active at once (rotation)."""
+
+    path_prefixes: list[str] = Field(default_factory=list)
+    keys: list[SignedUrlKey] = Field(default_factory=list)
+    bind_client: bool = False

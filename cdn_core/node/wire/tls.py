@@ -1,0 +1,78 @@
+"""TLS termination for edges: one server context per certificate, chosen by SNI
+(RFC 6066 3), TLS 1.2 or newer only, HTTP/1.1 offered through ALPN (RFC 7301)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+
+from cryptography import x509
+
+from cdn_core.errors import ConfigError
+from cdn_core.node.settings.edge import TlsCertificate
+
+
+def certificate_hostnames(cert_file: str) -> list[str]:
+    """DNS names in the certificate's subjectAltName (lower-case).
+
+    Raises:
+        ConfigError: the file cannot be read or is not a PEM certificate.
+    """
+    try:
+        with open(cert_file, "rb") as fh:
+            cert = x509.load_pem_x509_certificate(fh.read())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{cert_file}: cannot read certificate: {exc}") from exc
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
+
+
+def _context(cert: TlsCertificate) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        ctx.load_cert_chain(cert.cert_file, cert.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{cert.cert_file}: cannot load certificate and key {cert.key_file}: {exc}"
+        ) from exc
+    return ctx
+
+
+def _match(name: str, table: dict[str, ssl.SSLContext]) -> ssl.SSLContext | None:
+    ctx = table.get(name)
+    if ctx is None and "." in name:
+        ctx = table.get("*." + name.split(".", 1)[1])  # RFC 6125 6.4.3 wildcard, one label
+    return ctx
+
+
+def server_context(certs: Sequence[TlsCertificate]) -> ssl.SSLContext:
+    """A server context serving ``certs``; the first is the default when the client sends
+    no SNI or an unknown name.
+
+    Raises:
+        ConfigError: no certificate, or one that cannot be loaded (names the file).
+    """
+    if not certs:
+        raise ConfigError("tls.certificates: at least one certificate is needed for tls.port")
+    table: dict[str, ssl.SSLContext] = {}
+    contexts = []
+    for cert in certs:
+        ctx = _context(cert)
+        contexts.append(ctx)
+        for name in cert.hostnames or certificate_hostnames(cert.cert_file):
+            table.setdefault(name.lower(), ctx)
+    default = contexts[0]
+
+    def pick(sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        if server_name:
+            chosen = _match(server_name.lower(), table)
+            if chosen is not None and chosen is not default:
+                sslobj.context = chosen
+
+    default.sni_callback = pick
+    return default

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.hit_ratio.traces import Trace
-from cdn_core.store.policy import PolicyName, make_policy
+from cdn_core.store.policies import make_policy
+from cdn_core.store.policy import PolicyName
 
 LCS_POLICIES = {"lru": "LRU", "s3fifo": "S3FIFO", "wtinylfu": "WTinyLFU"}
 

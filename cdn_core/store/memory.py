@@ -26,7 +26,8 @@ from cdn_core.http_cache.decision import Freshness
 from cdn_core.http_cache.vary import VaryKey, secondary_key
 from cdn_core.store.disk import DiskTier
 from cdn_core.store.entry import StoredResponse
-from cdn_core.store.policy import EvictionReason, PolicyName, make_policy
+from cdn_core.store.policies import make_policy
+from cdn_core.store.policy import EvictionReason, PolicyName
 from cdn_core.store.protocol import PurgeSelector
 
 VariantId = tuple[str, VaryKey]

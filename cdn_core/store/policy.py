@@ -7,6 +7,9 @@ benchmark passes integer object ids). ``fh`` is the key's frequency hash: ``hash
 the primary cache key, shared by all variants of a URL and known on a miss before any
 entry exists. Policies call ``on_evict(key, reason)`` for every key they drop, with a
 reason from :data:`EVICTION_REASONS` (bounded, so it can label a metric).
+
+This module is the policies' common ground (their protocol and types) and imports none of
+them; :func:`cdn_core.store.policies.make_policy` chooses one by name.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ EvictCallback = Callable[[Hashable, EvictionReason], None]
 FreqHash = Callable[[Hashable], int]
 
 
-def _ignore(key: Hashable, reason: EvictionReason) -> None:
+def ignore_eviction(key: Hashable, reason: EvictionReason) -> None:
+    """The default ``on_evict``: nothing to do."""
     return None
 
 
@@ -66,25 +70,3 @@ class Policy(Protocol):
 
     def access(self, key: Hashable, fh: int, size: int) -> bool:
         """One request, for replay: hit if resident, else miss then insert. Returns hit."""
-
-
-def make_policy(
-    name: PolicyName,
-    max_bytes: int,
-    on_evict: EvictCallback | None = None,
-    *,
-    freq_hash: FreqHash = hash,
-) -> Policy:
-    """The policy called ``name``. ``freq_hash(key)`` gives a resident key's ``fh``."""
-    from cdn_core.store.policy_lru import LRUPolicy
-    from cdn_core.store.policy_s3fifo import S3FIFOPolicy
-    from cdn_core.store.policy_wtinylfu import WTinyLFUPolicy
-
-    cb = on_evict or _ignore
-    if name == "lru":
-        return LRUPolicy(max_bytes, cb)
-    if name == "wtinylfu":
-        return WTinyLFUPolicy(max_bytes, cb, freq_hash=freq_hash)
-    if name == "s3fifo":
-        return S3FIFOPolicy(max_bytes, cb, freq_hash=freq_hash)
-    raise ValueError(f"unknown cache policy {name!r}; expected one of {', '.join(POLICIES)}")

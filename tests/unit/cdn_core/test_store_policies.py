@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from cdn_core.store.policy import POLICIES, make_policy
+from cdn_core.store.policies import make_policy
+from cdn_core.store.policy import POLICIES
 from cdn_core.store.policy_lru import LRUPolicy
 from cdn_core.store.policy_s3fifo import S3FIFOPolicy
 from cdn_core.store.policy_wtinylfu import WTinyLFUPolicy

@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from control_plane.cli_api import CliError, call, key_parent
+from control_plane.cli.common import CliError, call, key_parent
 
 TIERS = ("edge", "mid", "origin", "router")
 SPARKS = "▁▂▃▄▅▆▇█"

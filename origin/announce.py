@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from control_plane.cli_api import CliError, call
+from control_plane.cli.common import CliError, call
 
 
 def main(argv: list[str] | None = None) -> int:

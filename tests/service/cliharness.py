@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from cdn_core.metrics import new_registry
-from control_plane import cli_api
 from control_plane.app import create_app
+from control_plane.cli.main import register_api
 from control_plane.config import ControlPlaneConfig, PurgeConfig
 from control_plane.testing import FakeNode, auth_config
 
@@ -24,7 +24,7 @@ Cdnctl = Callable[..., Awaitable[tuple[int, str, str]]]
 def parse(api: str, argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="cdnctl")
     parser.add_argument("--api")
-    cli_api.register(parser.add_subparsers(dest="command", required=True))
+    register_api(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["--api", api, *argv])
 
 

@@ -1,4 +1,4 @@
-"""``cdnctl`` API commands (control_plane.cli_api) against a live control plane on
+"""``cdnctl`` API commands (control_plane.cli) against a live control plane on
 loopback with fake nodes. The CLI blocks (urllib), so it runs in a worker thread."""
 
 from __future__ import annotations

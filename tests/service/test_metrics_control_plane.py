@@ -13,7 +13,7 @@ from metricsutil import value
 
 from cdn_core.metrics import new_registry
 from control_plane.app import create_app
-from control_plane.cli import main as cdnctl
+from control_plane.cli.main import main as cdnctl
 from control_plane.config import ControlPlaneConfig, PurgeConfig
 from control_plane.history import StatsHistory
 from control_plane.routes.stats import HISTORY

@@ -40,8 +40,10 @@ def caching_policy(
         value = fields.get(lname)
         if not value:
             continue
-        cc = parse_surrogate_control(value) if lname == "surrogate-control" else (
-            parse_targeted(value)
+        cc = (
+            parse_surrogate_control(value)
+            if lname == "surrogate-control"
+            else (parse_targeted(value))
         )
         if cc is not None:
             return cc, {k: v for k, v in fields.items() if k != "expires"}
@@ -108,8 +110,9 @@ def build_entry(
         date_value = response_time
         kept = _with_date(kept, response_time)
         fields["date"] = kept[-1][1]
-    timing = _timing(status, policy_fields, cc, headers, date_value, request_time,
-                     response_time, settings)
+    timing = _timing(
+        status, policy_fields, cc, headers, date_value, request_time, response_time, settings
+    )
     names = vary_fields(fields.get("vary")) or ()
     tags = surrogate_keys(headers)
     entry = StoredResponse(
@@ -210,8 +213,9 @@ def refresh_from_304(
             kept = [(n, v) for n, v in kept if n.lower() not in drop]
             fields = combine(kept)
         policy_fields = {k: v for k, v in fields.items() if k != "expires"}
-    timing = _timing(entry.status, policy_fields, cc, headers, date_value, request_time,
-                     response_time, settings)
+    timing = _timing(
+        entry.status, policy_fields, cc, headers, date_value, request_time, response_time, settings
+    )
     fresh = StoredResponse(
         key=entry.key,
         host=entry.host,

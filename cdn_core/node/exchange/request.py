@@ -10,7 +10,14 @@ class Request:
     is the request target as sent (origin-form ``/path?query``)."""
 
     __slots__ = (
-        "method", "target", "headers", "fields", "version", "keep_alive", "body", "client",
+        "method",
+        "target",
+        "headers",
+        "fields",
+        "version",
+        "keep_alive",
+        "body",
+        "client",
         "scheme",
     )
 

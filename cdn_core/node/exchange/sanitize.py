@@ -108,10 +108,23 @@ def reflection_probes(fields: dict[str, str], keyed: tuple[str, ...]) -> list[by
 
 # Response fields the origin's own software fills in (a Server header naming the same
 # library as the client's User-Agent is not a reflection).
-NOT_SCANNED = frozenset({
-    "server", "date", "etag", "last-modified", "expires", "age", "cache-control",
-    "content-type", "content-length", "vary", "via", "accept-ranges", "cache-status",
-})
+NOT_SCANNED = frozenset(
+    {
+        "server",
+        "date",
+        "etag",
+        "last-modified",
+        "expires",
+        "age",
+        "cache-control",
+        "content-type",
+        "content-length",
+        "vary",
+        "via",
+        "accept-ranges",
+        "cache-status",
+    }
+)
 
 
 def reflected(probes: list[bytes], headers: list[tuple[str, str]], body: bytes = b"") -> bool:

@@ -38,6 +38,7 @@ class NodeConfig(StrictModel):
         if self.tls.port and self.tls.port in (self.port, admin_port) and host == self.host:
             raise ValueError(f"tls.port: {self.tls.port} is already the data or admin port")
         return self
+
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     admin_host: str | None = None

@@ -57,12 +57,14 @@ class Http1Writer(asyncio.Protocol):
         self._chunked = length is None
         if transport is not None:
             transport.write(
-                b"".join((
-                    head,
-                    CHUNKED if length is None else b"",
-                    lines,
-                    END_KEEP_ALIVE if keep_alive else END_CLOSE,
-                ))
+                b"".join(
+                    (
+                        head,
+                        CHUNKED if length is None else b"",
+                        lines,
+                        END_KEEP_ALIVE if keep_alive else END_CLOSE,
+                    )
+                )
             )
 
     def send(self, chunk: bytes) -> None:

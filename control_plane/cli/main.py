@@ -6,8 +6,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from control_plane import chaos, cli_api, launcher, top
+from control_plane import chaos, launcher, top
+from control_plane.cli import (
+    failover,
+    keys,
+    nodes,
+    prewarm,
+    purge,
+    ratelimit,
+    signing,
+    status,
+)
+from control_plane.cli.common import key_parent
+
+# The REST API's command groups, in the order ``cdnctl --help`` lists them.
+API_GROUPS = (status, purge, nodes, keys, prewarm, ratelimit, failover, signing)
+
+
+def register_api(subparsers: Any) -> None:
+    """Add every REST API command group to ``subparsers`` (each takes ``--key``)."""
+    common = key_parent()
+    for group in API_GROUPS:
+        group.register(subparsers, common)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     launcher.register(sub)
-    cli_api.register(sub)
+    register_api(sub)
     chaos.register(sub)
     top.register(sub)
     return parser

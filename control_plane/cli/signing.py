@@ -1,5 +1,5 @@
 """``cdnctl signing-keys`` (the keys edges accept on signed URLs, ``/v1/signing-keys``)
-and ``cdnctl sign-url`` (registered by :mod:`control_plane.cli_api`):
+and ``cdnctl sign-url`` :
 
 - ``signing-keys list [--json]``: key ids with a fingerprint (the first 12 hex digits of
   the secret's SHA-256); secrets are never printed.
@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cdn_core.node.policy.signed import sign_url
-from control_plane.cli_api import CliError, _bind, _table, call
+from control_plane.cli.common import CliError, bind, call, table
 from control_plane.routes.signing import MIN_SECRET_CHARS
 
 
@@ -55,7 +55,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not keys:
         print("no signing keys: signed URLs are refused until one is added")
         return 0
-    print(_table([["ID", "FINGERPRINT"], *([k["id"], k["fingerprint"]] for k in keys)]))
+    print(table([["ID", "FINGERPRINT"], *([k["id"], k["fingerprint"]] for k in keys)]))
     return 0
 
 
@@ -63,8 +63,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     made = args.secret_file is None
     secret = secrets.token_urlsafe(32) if made else _read_secret(args.secret_file)
     call(args, "PUT", "/v1/signing-keys/" + quote(args.id, safe=""), {"secret": secret})
-    print(f"signing key {args.id} added (fingerprint {_fingerprint(secret)}); edges pick it "
-          "up at their next heartbeat")
+    print(
+        f"signing key {args.id} added (fingerprint {_fingerprint(secret)}); edges pick it "
+        "up at their next heartbeat"
+    )
     if made:
         print(secret)
         print("store it now (sign-url needs it): it is not shown again")
@@ -83,25 +85,35 @@ def cmd_sign(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         raise CliError("--ttl must be a positive number of seconds")
     expires = int(time.time()) + args.ttl
-    print(sign_url(args.target, kid=args.kid, secret=_read_secret(args.secret_file),
-                   expires=expires, client=args.client or ""))
+    print(
+        sign_url(
+            args.target,
+            kid=args.kid,
+            secret=_read_secret(args.secret_file),
+            expires=expires,
+            client=args.client or "",
+        )
+    )
     return 0
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add this group's commands to cdnctl's subparsers."""
     p = subparsers.add_parser("signing-keys", help="keys the edges accept on signed URLs")
     sub = p.add_subparsers(dest="signing_command", required=True, metavar="ACTION")
     q = sub.add_parser("list", help="key ids and fingerprints", parents=[common])
     q.add_argument("--json", action="store_true")
-    _bind(q, cmd_list)
+    bind(q, cmd_list)
     q = sub.add_parser("add", help="add or replace a key", parents=[common])
     q.add_argument("id")
-    q.add_argument("--secret-file", help="file holding the secret ('-': stdin); default: "
-                   "make a random one and print it once")
-    _bind(q, cmd_add)
+    q.add_argument(
+        "--secret-file",
+        help="file holding the secret ('-': stdin); default: make a random one and print it once",
+    )
+    bind(q, cmd_add)
     q = sub.add_parser("remove", help="remove a key", parents=[common])
     q.add_argument("id")
-    _bind(q, cmd_remove)
+    bind(q, cmd_remove)
 
     p = subparsers.add_parser("sign-url", help="sign a URL path for the edges (offline)")
     p.add_argument("target", help="path and query, e.g. /private/report.pdf?v=2")
@@ -109,4 +121,4 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--secret-file", required=True, help="file holding its secret ('-': stdin)")
     p.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid")
     p.add_argument("--client", help="bind the URL to this client address")
-    _bind(p, cmd_sign)
+    bind(p, cmd_sign)

@@ -1,0 +1,164 @@
+"""What every ``cdnctl`` command that talks to the control plane's REST API shares: the
+API client (standard library ``urllib``), where the API key comes from, one-line errors,
+and table formatting. Public: other tools (``python -m origin.announce``) call the API
+through :func:`call` and :class:`CliError` too.
+
+Every command takes ``--key``; without it the API key is ``$CDN_API_KEY``, else the
+``admin.key`` that ``cdnctl up`` wrote in the state directory (``$CDN_STATE_DIR``, else
+``state_dir`` of ``configs/stack.yaml`` under the current directory, else ``run/``).
+Errors (the API's ``{"error": ...}``, an unreachable control plane) print one line on
+stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+# Seconds to wait for the API. A purge answers after its fan-out, which takes at most
+# two node timeouts (mid tier, then edges), so allow well beyond the 2 s default.
+TIMEOUT = 60.0
+TIERS = ("edge", "mid", "origin", "router")
+
+
+class CliError(Exception):
+    """A failure to report as one line (and exit 1)."""
+
+
+def state_dir() -> Path:
+    """Where ``cdnctl up`` keeps its state (see the module docstring)."""
+    env = os.environ.get("CDN_STATE_DIR")
+    if env:
+        return Path(env)
+    stack_file = Path("configs/stack.yaml")
+    if stack_file.is_file():
+        from cdn_core.errors import ConfigError
+        from control_plane.stack import load_stack
+
+        try:
+            stack, base = load_stack(stack_file)
+            return (base / stack.state_dir).resolve()
+        except ConfigError:
+            pass
+    return Path("run")
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """``--key``, else ``$CDN_API_KEY``, else the state directory's ``admin.key``."""
+    key = getattr(args, "key", None) or os.environ.get("CDN_API_KEY")
+    if key:
+        return str(key).strip()
+    try:
+        text = (state_dir() / "admin.key").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return text.splitlines()[0].strip() if text else None
+
+
+def call(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, Any]:
+    """:func:`request` with the API base URL and key of the command line."""
+    return request(args.api, method, path, body, key=api_key(args))
+
+
+def request(
+    api: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+) -> tuple[int, Any]:
+    """Call the API; returns ``(status, parsed JSON or None)`` for 2xx answers.
+
+    Raises:
+        CliError: the API answered 4xx/5xx (its ``error`` text) or could not be reached.
+    """
+    url = api.rstrip("/") + path
+    data = json.dumps(body).encode() if body is not None else None
+    try:
+        req = urllib.request.Request(url, data=data, method=method)
+    except ValueError as exc:
+        raise CliError(f"--api {api!r} is not an http(s) URL: {exc}") from None
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            message = json.loads(raw)["error"]
+        except (ValueError, KeyError, TypeError):
+            message = raw.decode(errors="replace").strip()[:200] or exc.reason
+        if exc.code == 401 and not key:
+            message += " (no key: use --key, $CDN_API_KEY or run cdnctl up)"
+        raise CliError(f"control plane answered {exc.code}: {message}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CliError(f"cannot reach the control plane at {api}: {reason}") from None
+
+
+def run(func: Any, args: argparse.Namespace) -> int:
+    """``func(args)``, a :class:`CliError` printed as one line and exit status 1."""
+    try:
+        return int(func(args))
+    except CliError as exc:
+        print(f"cdnctl: {exc}", file=sys.stderr)
+        return 1
+
+
+def table(rows: list[list[str]]) -> str:
+    """Rows (the first one the header) as left-aligned columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def human_bytes(n: Any) -> str:
+    """A byte count as ``512 B``, ``1.5 KiB``...; ``-`` for a missing value."""
+    if not isinstance(n, int | float):
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def cell(value: Any) -> str:
+    """A table cell: ``-`` for None."""
+    return "-" if value is None else str(value)
+
+
+def bind(parser: argparse.ArgumentParser, func: Any) -> None:
+    """Make ``func`` the (sub)command's action, its errors one line and exit 1."""
+    parser.set_defaults(func=lambda args: run(func, args))
+
+
+def key_parent() -> argparse.ArgumentParser:
+    """The ``--key`` option every API command takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--key",
+        metavar="KEY",
+        help="API key (default $CDN_API_KEY, else admin.key in the cdnctl up state dir)",
+    )
+    return common
+
+
+def dump(data: Any) -> None:
+    """Print the API's JSON (``--json``)."""
+    print(json.dumps(data, indent=2))

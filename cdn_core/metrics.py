@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -20,6 +20,7 @@ __all__ = [
     "CONTENT_TYPE_LATEST",
     "FastCounter",
     "FastCounterFamily",
+    "MetricSet",
     "new_registry",
     "render",
     "status_class",
@@ -29,6 +30,46 @@ __all__ = [
 def new_registry() -> CollectorRegistry:
     """A registry without the process/platform collectors' global state."""
     return CollectorRegistry(auto_describe=True)
+
+
+class MetricSet:
+    """Declares one service's metrics on the registry it is given: each call makes one
+    metric with its name, help text and label names, so a service's metrics module is a
+    list of declarations (names as the module docstring above says).
+
+    Raises (from prometheus-client, on any of the calls):
+        ValueError: the name is already registered on this registry, or is invalid.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        """A prometheus-client counter (thread-safe: encoder threads may increment it)."""
+        return Counter(name, documentation, list(labels), registry=self.registry)
+
+    def fast_counter(
+        self, name: str, documentation: str, labels: Sequence[str] = ()
+    ) -> FastCounterFamily:
+        """A :class:`FastCounterFamily`: for counters incremented on the event loop's hot
+        path only."""
+        return FastCounterFamily(name, documentation, labels, registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
+        return Gauge(name, documentation, list(labels), registry=self.registry)
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str] = (),
+        *,
+        buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+    ) -> Histogram:
+        """A histogram; ``buckets`` are upper bounds in the metric's unit (seconds...)."""
+        return Histogram(
+            name, documentation, list(labels), buckets=buckets, registry=self.registry
+        )
 
 
 def render(registry: CollectorRegistry) -> bytes:

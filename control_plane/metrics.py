@@ -19,7 +19,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+
+from cdn_core.metrics import MetricSet
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -29,44 +31,36 @@ class ControlPlaneMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.purge_latency = Histogram(
+        m = MetricSet(registry)
+        self.purge_latency = m.histogram(
             "cdn_purge_latency_seconds",
             "Seconds from purge creation until every node acknowledged it",
             buckets=_LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.purges = Counter(
-            "cdn_purges_total",
-            "Purges by the state their first fan-out ended in",
-            ["state"],
-            registry=registry,
+        self.purges = m.counter(
+            "cdn_purges_total", "Purges by the state their first fan-out ended in", ["state"]
         )
-        self.api_requests = Counter(
+        self.api_requests = m.counter(
             "cdn_api_requests_total",
             "Control plane API requests by route template and status class",
             ["route", "status_class"],
-            registry=registry,
         )
-        self.node_up = Gauge(
+        self.node_up = m.gauge(
             "cdn_node_up",
             "1 while the node answers its health check (sampled by the control plane)",
             ["node", "tier"],
-            registry=registry,
         )
-        self.health_changes = Counter(
+        self.health_changes = m.counter(
             "cdn_node_health_changes_total",
             "Node health transitions seen by the control plane's sampler",
             ["tier", "state"],
-            registry=registry,
         )
-        self.failover_forced = Gauge(
+        self.failover_forced = m.gauge(
             "cdn_failover_forced",
             "1 while failover is forced (by the operator or by the origin watch)",
-            registry=registry,
         )
-        self.origin_up = Gauge(
+        self.origin_up = m.gauge(
             "cdn_origin_up",
             "The origin watch's verdict: 1 up, 0 down (-1 before its first verdict)",
-            registry=registry,
         )
         self.origin_up.set(-1)

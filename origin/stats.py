@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
-from cdn_core.metrics import status_class
+from cdn_core.metrics import MetricSet, status_class
 
 # Methods outside this set share one label value, so a client cannot grow the label set.
 _KNOWN_METHODS = frozenset(
@@ -30,16 +30,15 @@ class OriginStats:
         self.by_path: dict[str, int] = {}
         self.by_method: dict[str, int] = {}
         self._max_paths = max_paths
-        self._requests = Counter(
+        m = MetricSet(registry)
+        self._requests = m.counter(
             "cdn_origin_requests_total",
             "Requests the origin answered, by method and status class.",
             ["method", "status_class"],
-            registry=registry,
         )
-        self._bytes = Counter(
+        self._bytes = m.counter(
             "cdn_origin_response_bytes_total",
             "Response body bytes the origin sent (HEAD and 304 send none).",
-            registry=registry,
         )
 
     def record(self, *, method: str, path: str, status: int) -> None:

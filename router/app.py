@@ -30,13 +30,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cdn_core.admin import create_admin_app
 from cdn_core.clock import Clock, SystemClock
-from cdn_core.metrics import FastCounter, FastCounterFamily, new_registry
+from cdn_core.metrics import FastCounter, MetricSet, new_registry
 from cdn_core.service import bound_port, start_site
 from router.config import RouterConfig
 from router.control import ControlPlaneSync, merge_edges
@@ -56,29 +56,26 @@ def static_edges(config: RouterConfig) -> list[EdgeSpec]:
 
 class _Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.queries = FastCounterFamily(
+        m = MetricSet(registry)
+        self.queries = m.fast_counter(
             "cdn_dns_queries_total",
             "DNS queries answered or dropped, by transport and response code",
             ["transport", "rcode"],
-            registry=registry,
         )
-        self.answers = FastCounterFamily(
+        self.answers = m.fast_counter(
             "cdn_dns_answers_total",
             "Edge addresses handed out, by edge and why it was chosen",
             ["edge", "reason"],
-            registry=registry,
         )
-        self.health_changes = Counter(
+        self.health_changes = m.counter(
             "cdn_router_health_changes_total",
             "Edge health transitions seen by the router's probes",
             ["edge", "state"],
-            registry=registry,
         )
-        self.cache = FastCounterFamily(
+        self.cache = m.fast_counter(
             "cdn_router_answer_cache_total",
             "Service-name answers served from / computed into the answer cache",
             ["result"],
-            registry=registry,
         )
         # labels() costs a lock and a dict lookup; the hot path reuses the children.
         self._q: dict[tuple[str, str], Any] = {}
@@ -290,7 +287,11 @@ class RouterApp:
             and now < out.valid_until
         ):
             self.memo.put(
-                data, ip, out.wire, generation, out.valid_until,
+                data,
+                ip,
+                out.wire,
+                generation,
+                out.valid_until,
                 self.metrics.for_outcome("udp", replace(out, cache_hit=True)),
             )
         return out.wire

@@ -7,7 +7,9 @@ thread-safe, so encoder threads record their own bytes and CPU seconds.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
+
+from cdn_core.metrics import MetricSet
 
 KINDS = ("br", "gzip", "zstd", "decode", "avif", "webp", "jpeg", "png", "gif")
 # ok: variant made; larger: not smaller than the original, original kept; refused: over
@@ -17,47 +19,31 @@ RESULTS = ("ok", "larger", "refused", "error", "busy")
 
 class OptimizeMetrics:
     def __init__(self, registry: CollectorRegistry, tier: str = "edge") -> None:
-        self.bytes_in = Counter(
-            "cdn_optimize_bytes_in_total",
-            "Bytes given to encoders",
-            ["tier", "kind"],
-            registry=registry,
+        m = MetricSet(registry)
+        self.bytes_in = m.counter(
+            "cdn_optimize_bytes_in_total", "Bytes given to encoders", ["tier", "kind"]
         )
-        self.bytes_out = Counter(
-            "cdn_optimize_bytes_out_total",
-            "Bytes encoders produced",
-            ["tier", "kind"],
-            registry=registry,
+        self.bytes_out = m.counter(
+            "cdn_optimize_bytes_out_total", "Bytes encoders produced", ["tier", "kind"]
         )
-        self.cpu_seconds = Counter(
+        self.cpu_seconds = m.counter(
             "cdn_optimize_cpu_seconds_total",
             "CPU seconds spent in encoders (worker thread time)",
             ["tier", "kind"],
-            registry=registry,
         )
-        self.transforms = Counter(
-            "cdn_optimize_transforms_total",
-            "Encodes by outcome",
-            ["tier", "kind", "result"],
-            registry=registry,
+        self.transforms = m.counter(
+            "cdn_optimize_transforms_total", "Encodes by outcome", ["tier", "kind", "result"]
         )
-        self.served = Counter(
+        self.served = m.counter(
             "cdn_optimize_variants_served_total",
             "Responses answered with a derived variant",
             ["tier", "kind"],
-            registry=registry,
         )
-        self.cache_bytes = Gauge(
-            "cdn_optimize_cache_bytes",
-            "Bytes of derived variants held",
-            ["tier"],
-            registry=registry,
+        self.cache_bytes = m.gauge(
+            "cdn_optimize_cache_bytes", "Bytes of derived variants held", ["tier"]
         ).labels(tier)
-        self.cache_variants = Gauge(
-            "cdn_optimize_cache_variants",
-            "Derived variants held",
-            ["tier"],
-            registry=registry,
+        self.cache_variants = m.gauge(
+            "cdn_optimize_cache_variants", "Derived variants held", ["tier"]
         ).labels(tier)
         self._in = {k: self.bytes_in.labels(tier, k) for k in KINDS}
         self._out = {k: self.bytes_out.labels(tier, k) for k in KINDS}

@@ -37,11 +37,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from cdn_core.metrics import FastCounter
+from cdn_core.metrics import FastCounter, MetricSet
 
 CACHE_STATUSES = ("hit", "stale", "miss", "revalidated", "pass", "error")
 
@@ -227,42 +227,31 @@ class NodeMetrics:
         self.cache_bytes = _SettableGauge()
         self.cache_entries = _SettableGauge()
         registry.register(_NodeCollector(self))
-        self.upstream_seconds = Histogram(
+        m = MetricSet(registry)
+        self.upstream_seconds = m.histogram(
             "cdn_upstream_fetch_seconds",
             "Upstream fetch latency (request sent until the body is complete), seconds",
             ["tier"],
             buckets=UPSTREAM_BUCKETS,
-            registry=registry,
         ).labels(tier)
-        self.upstream_errors = Counter(
-            "cdn_upstream_errors_total",
-            "Upstream fetches that failed",
-            ["tier"],
-            registry=registry,
+        self.upstream_errors = m.counter(
+            "cdn_upstream_errors_total", "Upstream fetches that failed", ["tier"]
         ).labels(tier)
-        self.collapsed = Counter(
-            "cdn_collapsed_requests_total",
-            "Requests that waited on another's fetch",
-            ["tier"],
-            registry=registry,
+        self.collapsed = m.counter(
+            "cdn_collapsed_requests_total", "Requests that waited on another's fetch", ["tier"]
         ).labels(tier)
-        self.stale_served = Counter(
+        self.stale_served = m.counter(
             "cdn_stale_served_total",
             "Stale responses served (swr, stale-if-error, failover)",
             ["tier"],
-            registry=registry,
         ).labels(tier)
-        self.purged = Counter(
+        self.purged = m.counter(
             "cdn_purged_objects_total",
             "Stored responses removed or marked stale by purges",
             ["tier"],
-            registry=registry,
         ).labels(tier)
-        self.refused = Counter(
-            "cdn_refused_total",
-            "Clients refused or timed out, by reason",
-            ["tier", "reason"],
-            registry=registry,
+        self.refused = m.counter(
+            "cdn_refused_total", "Clients refused or timed out, by reason", ["tier", "reason"]
         )
 
     def watch(

@@ -30,9 +30,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from cdn_core.clock import Clock
+from cdn_core.metrics import MetricSet
 from cdn_core.node.exchange.channel import Gate, ResponseChannel
 from cdn_core.node.exchange.heads import plain_response
 from cdn_core.node.exchange.keys import normalize_host
@@ -114,22 +115,21 @@ class RateLimiter:
         self._any_host: tuple[_Rule, ...] = ()
         self._admitted: set[int] = set()  # ids of requests admitted by an async check
         self.counts: dict[str, dict[str, int]] = {}
-        decisions = Counter(
+        m = MetricSet(registry)
+        decisions = m.counter(
             "cdn_ratelimit_decisions_total",
             "Rate-limit decisions on requests that matched a policy",
             ["tier", "mode", "outcome"],
-            registry=registry,
         )
         self._m = {
             (mode, outcome): decisions.labels(tier, mode, outcome)
             for mode in ("enforce", "shadow")
             for outcome in ("allowed", "limited")
         }
-        self._redis_errors = Counter(
+        self._redis_errors = m.counter(
             "cdn_ratelimit_redis_errors_total",
             "Cluster-wide rate-limit checks that fell back to per-edge counters",
             ["tier"],
-            registry=registry,
         ).labels(tier)
 
     def install(self, spawn: Spawn, reenter: Reenter, gates: list[Gate]) -> None:

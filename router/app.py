@@ -31,19 +31,19 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from cdn_core.admin import create_admin_app
 from cdn_core.clock import Clock, SystemClock
-from cdn_core.metrics import FastCounter, MetricSet, new_registry
+from cdn_core.metrics import new_registry
 from cdn_core.service import bound_port, start_site
 from router.config import RouterConfig
 from router.control import ControlPlaneSync, merge_edges
+from router.dnswire import MAX_QUERY, MEMOISED, SERVFAIL, WIRE_CACHE_MAX_QUERY, Outcome
 from router.health import HealthChecker
 from router.memo import ReplyMemo, client_ip, ip_text
+from router.metrics import EdgeUpCollector, RouterMetrics
 from router.protocol import DnsServer
-from router.resolver import MAX_QUERY, MEMOISED, SERVFAIL, WIRE_CACHE_MAX_QUERY, Outcome, Resolver
+from router.resolver import Resolver
 from router.table import EdgeSpec, EdgeTable
 
 log = logging.getLogger("cdn.router")
@@ -52,91 +52,6 @@ log = logging.getLogger("cdn.router")
 def static_edges(config: RouterConfig) -> list[EdgeSpec]:
     """The configured (or ``--edge``) edges as table specs."""
     return [EdgeSpec(e.name, e.address, e.port, e.probe_base(), "config") for e in config.edges]
-
-
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        m = MetricSet(registry)
-        self.queries = m.fast_counter(
-            "cdn_dns_queries_total",
-            "DNS queries answered or dropped, by transport and response code",
-            ["transport", "rcode"],
-        )
-        self.answers = m.fast_counter(
-            "cdn_dns_answers_total",
-            "Edge addresses handed out, by edge and why it was chosen",
-            ["edge", "reason"],
-        )
-        self.health_changes = m.counter(
-            "cdn_router_health_changes_total",
-            "Edge health transitions seen by the router's probes",
-            ["edge", "state"],
-        )
-        self.cache = m.fast_counter(
-            "cdn_router_answer_cache_total",
-            "Service-name answers served from / computed into the answer cache",
-            ["result"],
-        )
-        # labels() costs a lock and a dict lookup; the hot path reuses the children.
-        self._q: dict[tuple[str, str], Any] = {}
-        self._a: dict[tuple[str, str], Any] = {}
-        self.cache_hit = self.cache.labels("hit")
-        self.cache_miss = self.cache.labels("miss")
-
-        # Addresses handed out per edge, for /status.
-        self.edge_totals: dict[str, FastCounter] = {}
-
-    def query(self, transport: str, rcode: str) -> FastCounter:
-        child = self._q.get((transport, rcode))
-        if child is None:
-            child = self._q[(transport, rcode)] = self.queries.labels(transport, rcode)
-        return child
-
-    def answer(self, edge: str, reason: str) -> FastCounter:
-        child = self._a.get((edge, reason))
-        if child is None:
-            child = self._a[(edge, reason)] = self.answers.labels(edge, reason)
-        return child
-
-    def edge_total(self, edge: str) -> FastCounter:
-        child = self.edge_totals.get(edge)
-        if child is None:
-            child = self.edge_totals[edge] = FastCounter()
-        return child
-
-    def for_outcome(self, transport: str, out: Outcome) -> list[FastCounter]:
-        """The counters one query with outcome ``out`` increments."""
-        counters = [self.query(transport, out.rcode)]
-        if out.edges:
-            for edge, reason in zip(out.edges, out.reasons, strict=True):
-                counters.append(self.answer(edge, reason))
-                counters.append(self.edge_total(edge))
-            counters.append(self.cache_hit if out.cache_hit else self.cache_miss)
-        return counters
-
-
-class _EdgeStates(Collector):
-    """``cdn_router_edge_up{edge}`` from the edge table, when scraped."""
-
-    def __init__(self, app: RouterApp) -> None:
-        self._app = app
-
-    def describe(self) -> list[GaugeMetricFamily]:
-        return [self._family()]
-
-    def _family(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(
-            "cdn_router_edge_up",
-            "1 while the router's probes find the edge healthy",
-            labels=["edge"],
-        )
-
-    def collect(self) -> list[GaugeMetricFamily]:
-        family = self._family()
-        now = self._app.clock.monotonic()
-        for edge in self._app.table.describe(now):
-            family.add_metric([str(edge["name"])], 1.0 if edge["healthy"] else 0.0)
-        return [family]
 
 
 class RouterApp:
@@ -153,11 +68,11 @@ class RouterApp:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.registry = registry if registry is not None else new_registry()
-        self.metrics = _Metrics(self.registry)
+        self.metrics = RouterMetrics(self.registry)
         self._static = static_edges(config)
         self._registered: list[EdgeSpec] = []
         self.table = EdgeTable(config.health, config.load, config.latency, self._static)
-        self.registry.register(_EdgeStates(self))
+        self.registry.register(EdgeUpCollector(self.table, self.clock))
         self.resolver = Resolver(config)
         self.memo = ReplyMemo(config.answers.cache_entries)
         self._last_failure_log = -1e9

@@ -4,7 +4,7 @@ The resolver already caches answers per (name, type, client prefix) and packed r
 (query octets, prefix); this memo sits in front of both for UDP, keyed by the query's
 octets after the 2-octet ID and the client's raw IP address, so that a repeat query costs
 one dictionary lookup, an ID splice and a few counter increments: no text address, no
-prefix computation, no :class:`~router.resolver.Outcome`. An entry is used only while the
+prefix computation, no :class:`~router.dnswire.Outcome`. An entry is used only while the
 edge table's generation is the one it was made at and before its ``valid_until``
 (monotonic seconds), exactly the resolver's own rule, so it can never give an answer the
 resolver would not. A query whose name differs only in capitals (0x20 randomisation, which

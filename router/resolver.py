@@ -32,81 +32,44 @@ repeated query costs a dict lookup and an ID patch instead of a parse and a pack
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
-from typing import Any
 
-from dnslib import (
-    AAAA,
-    EDNS0,
-    QTYPE,
-    RR,
-    A,
-    DNSError,
-    DNSHeader,
-    DNSLabel,
-    DNSQuestion,
-    DNSRecord,
-    EDNSOption,
-)
+from dnslib import AAAA, QTYPE, RR, A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 from dnslib.buffer import Buffer
-from dnslib.label import DNSLabelError
 
 from router.config import RouterConfig
-from router.ecs import ECS_OPTION_CODE, ClientSubnet, EcsError, PrefixKey, PrefixPolicy, parse_ecs
+from router.dnswire import (
+    BADVERS,
+    CLASS_ANY,
+    CLASS_IN,
+    DROPPED,
+    FORMERR,
+    MAX_ADDITIONAL,
+    MAX_QUERY,
+    MEMOISED,
+    NOERROR,
+    NOTIMP,
+    NXDOMAIN,
+    PARSE_ERRORS,
+    RCODE_NAMES,
+    REFUSED,
+    T_A,
+    T_AAAA,
+    T_ANY,
+    T_AXFR,
+    T_IXFR,
+    T_NS,
+    T_OPT,
+    WIRE_CACHE_MAX_QUERY,
+    Outcome,
+    bare_reply,
+    find_ecs,
+    pack_reply,
+)
+from router.ecs import ClientSubnet, EcsError, PrefixKey, PrefixPolicy
 from router.select import Choice, choose
 from router.table import TableSnapshot
 from router.zone import Labels, Zone, labels
-
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
-BADVERS = 16  # extended RCODE, RFC 6891 9
-RCODE_NAMES = {
-    NOERROR: "NOERROR",
-    FORMERR: "FORMERR",
-    SERVFAIL: "SERVFAIL",
-    NXDOMAIN: "NXDOMAIN",
-    NOTIMP: "NOTIMP",
-    REFUSED: "REFUSED",
-    BADVERS: "BADVERS",
-}
-T_A, T_NS, T_AAAA, T_OPT, T_AXFR, T_IXFR, T_ANY = 1, 2, 28, 41, 252, 251, 255
-CLASS_IN, CLASS_ANY = 1, 255
-UDP_MIN = 512  # RFC 1035 4.2.1 / RFC 6891 6.2.5
-TCP_MAX = 65535
-MAX_ADDITIONAL = 4  # OPT, and room for TSIG / SIG(0) we ignore
-MAX_QUERY = 4096  # octets; real queries are far smaller
-# Replies kept in the wire cache and the UDP reply memo (not garbage's FORMERRs).
-MEMOISED = frozenset({"NOERROR", "NXDOMAIN", "REFUSED"})
-WIRE_CACHE_MAX_QUERY = 300  # octets; bounds the wire cache's memory (entries x this)
-# dnslib raises these on hostile input (deep compression-pointer chains recurse).
-_PARSE_ERRORS = (
-    DNSError,
-    DNSLabelError,
-    RecursionError,
-    ValueError,
-    IndexError,
-    struct.error,
-    UnicodeError,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one query. ``wire`` is the response (None: drop it); ``rcode`` a
-    label for metrics ("NOERROR", ..., "DROPPED"); ``edges``/``reasons`` name the edge
-    behind each answered address and why it was chosen; ``truncated`` is TC=1;
-    ``valid_until`` (monotonic seconds) bounds how long the same query may get it."""
-
-    wire: bytes | None
-    rcode: str
-    edges: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-    truncated: bool = False
-    cache_hit: bool = False
-    valid_until: float = math.inf
-
-
-DROPPED = Outcome(None, "DROPPED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,27 +142,27 @@ class Resolver:
     ) -> Outcome:
         try:
             header = DNSHeader.parse(Buffer(data))
-        except _PARSE_ERRORS:
+        except PARSE_ERRORS:
             return DROPPED
         if header.qr:
             return DROPPED
         if header.opcode != 0:
-            return self._bare(header, NOTIMP)
+            return bare_reply(header, NOTIMP)
         if header.q != 1 or header.a or header.auth or header.ar > MAX_ADDITIONAL:
             # A query has one question and no answer or authority records. Refusing to
             # parse anything else also bounds the work a hostile message can cause
             # (compression-pointer chains cost time per name).
-            return self._bare(header, FORMERR)
+            return bare_reply(header, FORMERR)
         if len(data) > MAX_QUERY:
-            return self._bare(header, FORMERR)
+            return bare_reply(header, FORMERR)
         try:
             query = DNSRecord.parse(data)
-        except _PARSE_ERRORS:
-            return self._bare(header, FORMERR)
+        except PARSE_ERRORS:
+            return bare_reply(header, FORMERR)
         labels = query.q.qname.label
         if any(len(lab) > 63 for lab in labels) or sum(len(lab) + 1 for lab in labels) > 254:
             # RFC 1035 2.3.4: labels of at most 63 octets, names of at most 255.
-            return self._bare(header, FORMERR)
+            return bare_reply(header, FORMERR)
         return self._answer(header, query, source, tcp, snapshot, now)
 
     def cache_size(self) -> int:
@@ -207,12 +170,6 @@ class Resolver:
         return len(self._cache)
 
     # -- internals -----------------------------------------------------------------------
-    def _bare(self, header: DNSHeader, rcode: int) -> Outcome:
-        reply = DNSHeader(
-            id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd, rcode=rcode
-        )
-        return Outcome(bytes(DNSRecord(reply).pack()), RCODE_NAMES[rcode])
-
     def _answer(
         self,
         header: DNSHeader,
@@ -238,7 +195,7 @@ class Resolver:
             rcode = BADVERS
         else:
             try:
-                ecs = _find_ecs(opt)
+                ecs = find_ecs(opt)
             except EcsError:
                 rcode = FORMERR
         result: _Dynamic | None = None
@@ -248,31 +205,9 @@ class Resolver:
             rcode, result, hit = self._lookup(reply, question, ecs, source, snapshot, now)
             if result is not None and result.client_scoped and ecs is not None and ecs.source:
                 scope = self.prefixes.length(ecs.version)
-        reply.header.rcode = rcode & 0xF
-        limit = TCP_MAX if tcp else UDP_MIN
-        if opt is not None:
-            ecs_opts = (
-                [] if ecs is None else [EDNSOption(ECS_OPTION_CODE, ecs.response_option(scope))]
-            )
-            reply.ar.append(
-                EDNS0(
-                    udp_len=self._edns_size,
-                    ext_rcode=rcode >> 4,
-                    flags="do" if opt.ttl & 0x8000 else "",
-                    opts=ecs_opts,
-                )
-            )
-            if not tcp:
-                limit = max(UDP_MIN, min(opt.edns_len, self._edns_size))
-        wire = bytes(reply.pack())
-        truncated = False
-        if len(wire) > limit:
-            # RFC 6891 7 / RFC 2181 9: drop the records, keep the OPT, set TC.
-            reply.rr, reply.auth = [], []
-            reply.ar = [rr for rr in reply.ar if rr.rtype == T_OPT]
-            reply.header.tc = 1
-            wire = bytes(reply.pack())
-            truncated = True
+        wire, truncated = pack_reply(
+            reply, rcode, opt, ecs, scope, tcp=tcp, edns_size=self._edns_size
+        )
         name = RCODE_NAMES.get(rcode, str(rcode))
         if result is None:
             return Outcome(wire, name, truncated=truncated)
@@ -366,8 +301,7 @@ class Resolver:
             # The zone's spelling of the name (lower case), as static records use: the
             # records are cached and shared by every spelling of the question (RFC 4343).
             records.extend(
-                RR(DNSLabel(list(qname)), rtype, rdata=rdcls(a), ttl=ttl)
-                for a in choice.addresses
+                RR(DNSLabel(list(qname)), rtype, rdata=rdcls(a), ttl=ttl) for a in choice.addresses
             )
             edges.extend(choice.edges)
             reasons.extend(choice.reasons)
@@ -390,15 +324,3 @@ class Resolver:
                 self._source_keys.clear()
             self._source_keys[source] = key
         return key
-
-
-def _find_ecs(opt: Any) -> ClientSubnet | None:
-    """The ECS option of an OPT record, if any. Raises EcsError for a bad or repeated one."""
-    if opt is None:
-        return None
-    found = [o for o in opt.rdata if o.code == ECS_OPTION_CODE]
-    if not found:
-        return None
-    if len(found) > 1:
-        raise EcsError("more than one ECS option")
-    return parse_ecs(bytes(found[0].data))

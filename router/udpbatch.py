@@ -207,8 +207,10 @@ class BatchedUdp:
         sent = 0
         while sent < out:
             k = self._send(
-                self._fd, ctypes.byref(self._smsgs, sent * ctypes.sizeof(_Mmsghdr)),
-                out - sent, 0,
+                self._fd,
+                ctypes.byref(self._smsgs, sent * ctypes.sizeof(_Mmsghdr)),
+                out - sent,
+                0,
             )
             if k > 0:
                 sent += k

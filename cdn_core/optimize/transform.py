@@ -34,29 +34,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.optimize import compress, images
-from cdn_core.optimize.etag import held_labels
 from cdn_core.optimize.metrics import OptimizeMetrics
-from cdn_core.optimize.negotiate import (
-    IDENTITY,
-    CodingPrefs,
-    MediaPrefs,
-    choose_coding,
-    coding_prefs,
-    media_prefs,
-    rank_image_formats,
-)
+from cdn_core.optimize.negotiate import IDENTITY
+from cdn_core.optimize.plan import AE, Job, Outcome, RequestView, Step, memo
+from cdn_core.optimize.plan_codings import CodingPlanner
+from cdn_core.optimize.plan_images import ImagePlanner
 from cdn_core.optimize.pool import EncodePool, PoolBusy, PoolClosed
 from cdn_core.optimize.settings import OptimizeSettings
-from cdn_core.optimize.variants import Record, VariantCache, VariantSpec
+from cdn_core.optimize.variants import VariantCache
 from cdn_core.store.entry import StoredResponse
 
 
@@ -66,47 +56,6 @@ class Pending(enum.Enum):
 
 NEEDS_ENCODING = Pending.NEEDS_ENCODING
 LookupResult = StoredResponse | Pending | None
-_MEMO = 1024  # distinct Accept / Accept-Encoding / Content-Type values remembered
-AE = "Accept-Encoding"
-
-
-class RequestView(Protocol):
-    """What the transformer reads of a request (``cdn_core.node.exchange.request.Request``)."""
-
-    @property
-    def method(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def fields(self) -> Mapping[str, str]: ...
-
-
-@dataclass(slots=True)
-class _Outcome:
-    body: bytes | None
-    outcome: str  # ok | larger | error | refused
-    message: str = ""
-
-
-@dataclass(slots=True)
-class _Job:
-    """A variant to make: ``work`` runs in the pool, once per ``flight`` key."""
-
-    flight: tuple[Any, ...]
-    spec: VariantSpec
-    work: Callable[[], _Outcome]
-
-
-_Step = StoredResponse | _Job | None
-
-
-def _memo(table: dict[Any, Any], key: Any, make: Callable[[Any], Any]) -> Any:
-    value = table.get(key)
-    if value is None:
-        if len(table) >= _MEMO:
-            table.clear()
-        value = table[key] = make(key)
-    return value
 
 
 class Transformer:
@@ -129,11 +78,11 @@ class Transformer:
         self.metrics = metrics
         self.variants = VariantCache(settings.cache_max_bytes, via, metrics)
         c = settings.compression
-        self.codings = tuple(x for x in c.codings if x in compress.available_codings())
+        codings = tuple(x for x in c.codings if x in compress.available_codings())
         enc = images.encoders_available()
-        self.image_formats = tuple(f for f in settings.images.formats if enc.get(f))
-        self._ae_memo: dict[str | None, CodingPrefs] = {}
-        self._accept_memo: dict[str | None, MediaPrefs] = {}
+        formats = tuple(f for f in settings.images.formats if enc.get(f))
+        self.codings = CodingPlanner(c, codings, self.variants, metrics)
+        self.images = ImagePlanner(settings.images, formats, self.variants, metrics)
         self._type_memo: dict[str, str] = {}
 
     # public API ------------------------------------------------------------------------
@@ -153,7 +102,7 @@ class Transformer:
     def lookup(self, entry: StoredResponse, req: RequestView) -> LookupResult:
         """What to send for ``req`` given the stored identity ``entry`` (see module)."""
         step = self._plan(entry, req, allow_jobs=True)
-        if isinstance(step, _Job):
+        if isinstance(step, Job):
             if self.pool.busy(step.flight):
                 self.metrics.result(step.spec.kind, "busy")
                 return self._fallback(entry, req)
@@ -165,11 +114,11 @@ class Transformer:
         of one variant) and return what to send, as :meth:`lookup` would now."""
         for _ in range(8):
             step = self._plan(entry, req, allow_jobs=True)
-            if not isinstance(step, _Job):
+            if not isinstance(step, Job):
                 return step
             job = step
 
-            def store(o: _Outcome, job: _Job = job) -> None:
+            def store(o: Outcome, job: Job = job) -> None:
                 self._store(entry, job, o)
 
             try:
@@ -200,7 +149,7 @@ class Transformer:
             return True  # a client that does not accept the coding gets it decoded
         if meta.cc.no_transform or "content-range" in f:
             return False
-        kind: str = _memo(self._type_memo, f.get("content-type", ""), self._type_kind)
+        kind: str = memo(self._type_memo, f.get("content-type", ""), self._type_kind)
         return kind in ("image", "text")
 
     def forget(self, key: str) -> None:
@@ -221,10 +170,10 @@ class Transformer:
     def _fallback(self, entry: StoredResponse, req: RequestView) -> StoredResponse | None:
         """What to send without starting an encode (the pool is busy or closed)."""
         step = self._plan(entry, req, allow_jobs=False)
-        assert not isinstance(step, _Job)
+        assert not isinstance(step, Job)
         return step
 
-    def _plan(self, entry: StoredResponse, req: RequestView, *, allow_jobs: bool) -> _Step:
+    def _plan(self, entry: StoredResponse, req: RequestView, *, allow_jobs: bool) -> Step:
         if entry.status != 200 or req.method not in ("GET", "HEAD"):
             return None
         if self.settings.disabled_for(req.target.split("?", 1)[0]):
@@ -237,15 +186,15 @@ class Transformer:
             return None
         kind = self._kind(entry)
         if kind == "image":
-            return self._plan_image(entry, req, allow_jobs)
+            return self.images.plan(entry, req, allow_jobs)
         if kind == "encoded":
-            return self._plan_encoded(entry, req, allow_jobs)
+            return self.codings.plan_encoded(entry, req, allow_jobs)
         if kind in ("text", "small"):
-            return self._plan_text(entry, req, allow_jobs, small=kind == "small")
+            return self.codings.plan_text(entry, req, allow_jobs, small=kind == "small")
         # Not ours to transform; still never send identity to a client refusing it.
-        prefs = self._coding_prefs(req.fields.get("accept-encoding"))
+        prefs = self.codings.prefs(req.fields.get("accept-encoding"))
         if prefs.present and not prefs.accepts(IDENTITY):
-            return self._not_acceptable(entry)
+            return self.codings.not_acceptable(entry)
         return None
 
     def _kind(self, entry: StoredResponse) -> str:
@@ -256,7 +205,7 @@ class Transformer:
             return "encoded"
         if entry.cc.no_transform or "content-range" in f:
             return "fixed"
-        kind: str = _memo(self._type_memo, f.get("content-type", ""), self._type_kind)
+        kind: str = memo(self._type_memo, f.get("content-type", ""), self._type_kind)
         if kind == "text":
             size = len(entry.body)
             if size > self.settings.compression.max_bytes:
@@ -274,198 +223,12 @@ class Transformer:
             return "text"
         return "fixed"
 
-    def _coding_prefs(self, value: str | None) -> CodingPrefs:
-        prefs: CodingPrefs = _memo(self._ae_memo, value, coding_prefs)
-        return prefs
-
-    def _not_acceptable(self, entry: StoredResponse) -> StoredResponse:
-        return self.variants.error(
-            entry, 406, "Not Acceptable", "no acceptable content coding", vary=AE
-        )
-
-    def _plan_text(
-        self, entry: StoredResponse, req: RequestView, allow_jobs: bool, *, small: bool
-    ) -> _Step:
-        prefs = self._coding_prefs(req.fields.get("accept-encoding"))
-        identity_ok = prefs.accepts(IDENTITY)
-        if small and (identity_ok or not prefs.present):
-            # Too small to be worth a coding, and identity will do; still Vary, since a
-            # client refusing identity gets a coding for the same URL (RFC 9110 12.5.5).
-            return self.variants.same_body(entry, "identity", AE)
-        size = len(entry.body)
-        available: dict[str, int | None] = {IDENTITY: size}
-        missing = False
-        for c in self.codings:
-            rec = self.variants.get(entry, c)
-            if rec is None:
-                missing = True
-                if allow_jobs:
-                    available[c] = None
-            elif rec.variant is not None and (len(rec.variant.body) < size or not identity_ok):
-                available[c] = len(rec.variant.body)
-        if "range" in req.fields and identity_ok:
-            choice: str | None = IDENTITY  # ranges are served from the identity bytes
-        else:
-            inm = req.fields.get("if-none-match")
-            held = held_labels(inm, entry.etag, self.codings) if inm else frozenset()
-            choice = choose_coding(prefs, available, prefer=held)
-        if choice is None:
-            if missing and not allow_jobs:
-                return self._busy(entry)
-            return self._not_acceptable(entry)
-        if choice == IDENTITY:
-            return self.variants.same_body(entry, "identity", AE)
-        rec = self.variants.get(entry, choice)
-        if rec is not None and rec.variant is not None:
-            self.metrics.served_variant(choice)
-            return rec.variant
-        encode = compress.encoder(choice, self.settings.compression, size)
-        spec = VariantSpec(choice, choice, AE, content_encoding=choice)
-        # Only a smaller body is worth a variant, unless the client refuses identity.
-        return self._job(entry, spec, encode, baseline=size if identity_ok else None)
-
-    def _plan_encoded(self, entry: StoredResponse, req: RequestView, allow_jobs: bool) -> _Step:
-        codings = compress.content_codings(entry.fields.get("content-encoding"))
-        prefs = self._coding_prefs(req.fields.get("accept-encoding"))
-        if prefs.present and all(prefs.accepts(c) for c in codings):
-            return self.variants.same_body(entry, "pass", AE)  # never recompressed
-        if (
-            len(codings) == 1
-            and codings[0] in compress.DECODABLE
-            and not entry.cc.no_transform
-            and prefs.accepts(IDENTITY)
-        ):
-            rec = self.variants.get(entry, "decoded")
-            if rec is not None and rec.variant is not None:
-                self.metrics.served_variant("decode")
-                return rec.variant
-            if rec is None:
-                if not allow_jobs:
-                    return self._busy(entry)
-                coding, limit = codings[0], self.settings.compression.max_bytes
-                spec = VariantSpec("decoded", "decode", AE)
-                return self._job(entry, spec, lambda body: compress.decode(coding, body, limit))
-        if not prefs.present:
-            # Without Accept-Encoding any coding is acceptable (RFC 9110 12.5.3).
-            return self.variants.same_body(entry, "pass", AE)
-        return self._not_acceptable(entry)
-
-    def _plan_image(self, entry: StoredResponse, req: RequestView, allow_jobs: bool) -> _Step:
-        s = self.settings.images
-        width: int | None = None
-        if "?" in req.target:
-            _, rr = images.split_target(req.target, s)
-            if rr is not None:
-                problem = images.verify(rr, s)
-                if problem is None:
-                    width = rr.width
-                elif s.unsigned == "reject":
-                    return self.variants.error(entry, 400, "Bad Request", problem)
-        meta = self._image_meta(entry)
-        if meta.outcome != "meta":
-            if width is not None:
-                return self.variants.error(entry, 422, "Unprocessable Content", meta.info)
-            return self.variants.same_body(entry, "orig", "Accept")
-        fmt, w0, _ = meta.info
-        if width is not None and width >= w0:
-            width = None  # never enlarged: the original is that image
-        if width is None and "range" in req.fields:
-            return self.variants.same_body(entry, "orig", "Accept")
-        base: Record | None = None
-        if width is not None:
-            base = self.variants.get(entry, f"w{width}")
-            if base is None:
-                if not allow_jobs:
-                    return self.variants.same_body(entry, "orig", "Accept")
-                spec = VariantSpec(f"w{width}", fmt, "Accept")
-                return self._job(entry, spec, self._renderer(fmt, width))
-            if base.variant is None:
-                return self.variants.error(entry, 422, "Unprocessable Content", base.info)
-        prefs: MediaPrefs = _memo(self._accept_memo, req.fields.get("accept"), media_prefs)
-        for out in rank_image_formats(prefs, fmt, self.image_formats):
-            if out == fmt:
-                break
-            label = out if width is None else f"w{width}-{out}"
-            rec = self.variants.get(entry, label)
-            if rec is not None and rec.variant is not None:
-                self.metrics.served_variant(out)
-                return rec.variant
-            if rec is None and allow_jobs:
-                baseline = len(
-                    entry.body if base is None or base.variant is None else base.variant.body
-                )
-                spec = VariantSpec(label, out, "Accept", content_type=f"image/{out}")
-                return self._job(entry, spec, self._renderer(out, width), baseline=baseline)
-        if base is not None and base.variant is not None:
-            self.metrics.served_variant(fmt)
-            return base.variant
-        return self.variants.same_body(entry, "orig", "Accept")
-
-    def _image_meta(self, entry: StoredResponse) -> Record:
-        """Format and dimensions from the header (cached), or why the image is refused."""
-        rec = self.variants.get(entry, "#meta")
-        if rec is not None:
-            return rec
-        spec = VariantSpec("#meta", "meta", "Accept", mode="meta")
-        try:
-            return self.variants.add(
-                entry, spec, None, "meta", images.check(entry.body, self.settings.images)
-            )
-        except images.ImageError as exc:
-            mtype = compress.media_type(entry.fields.get("content-type"))
-            refused = isinstance(exc, images.ImageRefused)
-            self.metrics.result(images.SOURCE_FORMATS[mtype], "refused" if refused else "error")
-            return self.variants.add(entry, spec, None, "refused", str(exc))
-
-    def _renderer(self, out: str, width: int | None) -> Callable[[bytes], bytes]:
-        s = self.settings.images
-        return lambda body: images.render(body, out, width, s).body
-
-    def _busy(self, entry: StoredResponse) -> StoredResponse:
-        return self.variants.error(
-            entry,
-            503,
-            "Service Unavailable",
-            "encoders busy, retry",
-            vary=AE,
-            extra=(("Retry-After", "1"),),
-        )
-
-    # jobs -------------------------------------------------------------------------------
-    def _job(
-        self,
-        entry: StoredResponse,
-        spec: VariantSpec,
-        fn: Callable[[bytes], bytes],
-        *,
-        baseline: int | None = None,
-    ) -> _Job:
-        body, metrics, kind = entry.body, self.metrics, spec.kind
-
-        def work() -> _Outcome:  # in a worker thread
-            start = time.thread_time()
-            try:
-                out = fn(body)
-            except images.ImageRefused as exc:
-                return _Outcome(None, "refused", str(exc))
-            except (images.ImageError, compress.EncodeError) as exc:
-                return _Outcome(None, "error", str(exc))
-            metrics.encoded(kind, len(body), len(out), time.thread_time() - start)
-            if baseline is not None and len(out) >= baseline:
-                return _Outcome(None, "larger")
-            return _Outcome(out, "ok")
-
-        # id(body): the job holds the body, so the id is unique while it runs; entries
-        # sharing one body (after a 304 refresh) share the job.
-        return _Job((id(body), entry.key, entry.vary_key, spec.label), spec, work)
-
-    def _store(self, entry: StoredResponse, job: _Job, o: _Outcome) -> None:
+    # jobs ---------------------------------------------------------------------------------
+    def _store(self, entry: StoredResponse, job: Job, o: Outcome) -> None:
         """Record a finished job (on the event loop, once per job)."""
         self.metrics.result(job.spec.kind, o.outcome)
         if o.outcome == "refused":
-            # Over the image limits: later requests are answered at once.
-            meta = VariantSpec("#meta", "meta", "Accept", mode="meta")
-            self.variants.add(entry, meta, None, "refused", o.message)
+            self.images.refused(entry, o.message)
         self.variants.add(entry, job.spec, o.body, o.outcome, o.message)
 
 

@@ -26,12 +26,10 @@ Eviction is LRU by bytes over the on-disk entries.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import threading
-import zlib
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
@@ -39,47 +37,22 @@ from typing import Any
 
 from cdn_core.http_cache import Fields
 from cdn_core.http_cache.vary import VaryKey, secondary_key
-from cdn_core.store.diskformat import (
-    HEADER,
-    MAGIC,
-    SUFFIX,
-    CorruptEntry,
-    decode,
-    encode_meta,
-    file_name,
-    read_header,
+from cdn_core.store.diskfiles import (
+    Record,
+    fsync_dir,
+    load_record,
+    read_entry,
+    read_soft_mark,
+    write_soft_mark,
+    write_temp,
 )
+from cdn_core.store.diskformat import HEADER, SUFFIX, CorruptEntry, encode_meta, file_name
 from cdn_core.store.entry import StoredResponse
 from cdn_core.store.protocol import PurgeSelector
 
 log = logging.getLogger("cdn.store.disk")
 
-SOFT_MARK = "soft-purged-before"
 VariantId = tuple[str, VaryKey]
-
-
-class _Meta:
-    __slots__ = ("name", "key", "host", "vary_names", "vary_key", "tags", "size", "gen", "pending")
-
-    def __init__(
-        self,
-        name: str,
-        key: str,
-        host: str,
-        vary_names: tuple[str, ...],
-        vary_key: VaryKey,
-        tags: frozenset[str],
-        size: int,
-    ) -> None:
-        self.name = name
-        self.key = key
-        self.host = host
-        self.vary_names = vary_names
-        self.vary_key = vary_key
-        self.tags = tags
-        self.size = size
-        self.gen = 0
-        self.pending: StoredResponse | None = None
 
 
 class DiskTier:
@@ -102,7 +75,7 @@ class DiskTier:
         self.fsync = fsync
         self.max_pending_bytes = max_pending_bytes
         self._lock = threading.Lock()
-        self._index: OrderedDict[str, _Meta] = OrderedDict()  # LRU order
+        self._index: OrderedDict[str, Record] = OrderedDict()  # LRU order
         self._by_key: dict[str, list[str]] = {}
         self._by_host: dict[str, set[str]] = {}
         self._by_tag: dict[str, set[str]] = {}
@@ -120,7 +93,7 @@ class DiskTier:
             "loaded": 0,
         }
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.soft_mark = self._read_soft_mark()
+        self.soft_mark = read_soft_mark(self.dir)
         self._load()
 
     # start-up ------------------------------------------------------------------------
@@ -128,7 +101,7 @@ class DiskTier:
         return self.dir / name[:2] / (name + SUFFIX)
 
     def _load(self) -> None:
-        found: list[tuple[float, _Meta]] = []
+        found: list[tuple[float, Record]] = []
         for sub in sorted(p for p in self.dir.iterdir() if p.is_dir()):
             for path in sub.iterdir():
                 if path.name.endswith(".tmp"):
@@ -137,31 +110,11 @@ class DiskTier:
                 if not path.name.endswith(SUFFIX):
                     continue
                 try:
-                    st = path.stat()
-                    with path.open("rb") as f:
-                        head = f.read(HEADER.size)
-                        meta_len, meta_crc, _, _ = read_header(head, st.st_size)
-                        raw = f.read(meta_len)
-                    if zlib.crc32(raw) != meta_crc:
-                        raise CorruptEntry("metadata checksum mismatch")
-                    meta = json.loads(raw)
-                    m = _Meta(
-                        path.name[: -len(SUFFIX)],
-                        meta["key"],
-                        meta["host"],
-                        tuple(meta["vary_names"]),
-                        tuple((n, v) for n, v in meta["vary_key"]),
-                        frozenset(meta["tags"]),
-                        st.st_size,
-                    )
-                    if file_name(m.key, m.vary_key) != m.name:
-                        raise CorruptEntry("file name does not match its key")
-                except (OSError, ValueError, KeyError, TypeError, CorruptEntry) as exc:
+                    found.append(load_record(path))
+                except (OSError, CorruptEntry) as exc:
                     log.warning("dropping corrupt cache file %s: %s", path, exc)
                     self.counters["corrupt"] += 1
                     path.unlink(missing_ok=True)
-                    continue
-                found.append((st.st_mtime, m))
         found.sort(key=lambda t: t[0])
         for _, m in found:
             self._add(m)
@@ -169,7 +122,7 @@ class DiskTier:
         self._evict_over_budget()
 
     # index ---------------------------------------------------------------------------
-    def _add(self, m: _Meta) -> None:
+    def _add(self, m: Record) -> None:
         self._index[m.name] = m
         self.bytes += m.size
         names = self._by_key.setdefault(m.key, [])
@@ -179,7 +132,7 @@ class DiskTier:
         for tag in m.tags:
             self._by_tag.setdefault(tag, set()).add(m.key)
 
-    def _forget(self, name: str) -> _Meta | None:
+    def _forget(self, name: str) -> Record | None:
         """Remove ``name`` from the index and delete its file (caller holds the lock)."""
         m = self._index.pop(name, None)
         if m is None:
@@ -201,7 +154,7 @@ class DiskTier:
             log.warning("cannot delete cache file %s: %s", name, exc)
         return m
 
-    def _unindex_key(self, m: _Meta) -> None:
+    def _unindex_key(self, m: Record) -> None:
         keys = self._by_host.get(m.host)
         if keys is not None:
             keys.discard(m.key)
@@ -243,7 +196,7 @@ class DiskTier:
                 out.append(entry)
         return out
 
-    def _read(self, m: _Meta) -> StoredResponse | None:
+    def _read(self, m: Record) -> StoredResponse | None:
         with self._lock:
             if self._index.get(m.name) is not m:
                 return None
@@ -253,17 +206,8 @@ class DiskTier:
                 return m.pending  # queued, not yet on disk
         path = self._path(m.name)
         try:
-            with path.open("rb") as f:
-                data = f.read()
-            meta_len, meta_crc, body_len, body_crc = read_header(data, len(data))
-            raw = data[HEADER.size : HEADER.size + meta_len]
-            body = data[HEADER.size + meta_len :]
-            if zlib.crc32(raw) != meta_crc or zlib.crc32(body) != body_crc:
-                raise CorruptEntry("checksum mismatch")
-            entry = decode(json.loads(raw), body)
-            if entry.key != m.key or entry.vary_key != m.vary_key:
-                raise CorruptEntry("entry does not match its index record")
-        except (OSError, ValueError, KeyError, TypeError, CorruptEntry) as exc:
+            entry = read_entry(path, m)
+        except (OSError, CorruptEntry) as exc:
             log.warning("dropping corrupt cache file %s: %s", path, exc)
             with self._lock:
                 if self._index.get(m.name) is m:
@@ -293,15 +237,7 @@ class DiskTier:
                 if old.pending is not None:
                     self._pending_bytes -= old.size
                 self._index.pop(name)
-            m = _Meta(
-                name,
-                entry.key,
-                entry.host,
-                entry.vary_names,
-                entry.vary_key,
-                entry.surrogate_keys,
-                size,
-            )
+            m = Record.of(entry, size)
             self._gen += 1
             m.gen = self._gen
             m.pending = entry
@@ -323,17 +259,8 @@ class DiskTier:
     def _write(self, name: str, gen: int, meta: bytes, entry: StoredResponse) -> None:
         path = self._path(name)
         tmp = path.with_name(f"{name}.{gen}.tmp")
-        body = entry.body
-        header = HEADER.pack(MAGIC, len(meta), zlib.crc32(meta), len(body), zlib.crc32(body))
         try:
-            path.parent.mkdir(exist_ok=True)
-            with tmp.open("wb") as f:
-                f.write(header)
-                f.write(meta)
-                f.write(body)
-                f.flush()
-                if self.fsync:
-                    os.fsync(f.fileno())
+            write_temp(tmp, meta, entry.body, fsync=self.fsync)
             with self._lock:
                 m = self._index.get(name)
                 if m is None or m.gen != gen:
@@ -344,11 +271,7 @@ class DiskTier:
                 self._pending_bytes -= m.size
                 self.counters["writes"] += 1
             if self.fsync:
-                fd = os.open(path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_dir(path.parent)
         except OSError as exc:
             log.warning("cannot write cache file %s: %s", path, exc)
             tmp.unlink(missing_ok=True)
@@ -396,28 +319,15 @@ class DiskTier:
 
     # soft purge of everything ---------------------------------------------------------
     def _set_soft_mark(self, now: float) -> None:
-        path = self.dir / SOFT_MARK
-        tmp = path.with_name(SOFT_MARK + ".tmp")
-        with tmp.open("w") as f:
-            f.write(repr(float(now)))
-            f.flush()
-            if self.fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_soft_mark(self.dir, now, fsync=self.fsync)
         self.soft_mark = max(self.soft_mark, float(now))
-
-    def _read_soft_mark(self) -> float:
-        try:
-            return float((self.dir / SOFT_MARK).read_text())
-        except (OSError, ValueError):
-            return 0.0
 
     def _apply_soft_mark(self, entry: StoredResponse) -> None:
         f = entry.freshness
         if self.soft_mark and f.response_time <= self.soft_mark:
-            entry.set_freshness(replace(
-                f, freshness_lifetime=min(f.freshness_lifetime, f.age(self.soft_mark))
-            ))
+            entry.set_freshness(
+                replace(f, freshness_lifetime=min(f.freshness_lifetime, f.age(self.soft_mark)))
+            )
 
     # lifecycle -----------------------------------------------------------------------
     def start(self) -> None:

@@ -232,10 +232,12 @@ class MemoryStore:
                 touched.add((entry.key, entry.vary_key))
                 if selector.soft:
                     age = entry.freshness.age(now)
-                    entry.set_freshness(replace(
-                        entry.freshness,
-                        freshness_lifetime=min(entry.freshness.freshness_lifetime, age),
-                    ))
+                    entry.set_freshness(
+                        replace(
+                            entry.freshness,
+                            freshness_lifetime=min(entry.freshness.freshness_lifetime, age),
+                        )
+                    )
                     soft_marked.append(entry)
                 else:
                     self._drop(entry)

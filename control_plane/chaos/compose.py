@@ -141,9 +141,10 @@ class ComposeSupervisor(Supervisor):
         if not by_id:
             return {}
         done = subprocess.run(
-            ["docker", "inspect", "-f", "{{.Id}} {{.State.Status}} {{.State.ExitCode}}",
-             *by_id],
-            capture_output=True, text=True, check=False,
+            ["docker", "inspect", "-f", "{{.Id}} {{.State.Status}} {{.State.ExitCode}}", *by_id],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         out: dict[str, int | None] = {}
         for line in done.stdout.splitlines():
@@ -180,7 +181,9 @@ class ComposeSupervisor(Supervisor):
             return ""
         done = subprocess.run(
             ["docker", "logs", "--tail", str(lines), self._id(name)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         return (done.stdout + done.stderr).strip()
 
@@ -192,7 +195,9 @@ class ComposeSupervisor(Supervisor):
             if self._id(name):
                 with open(self.log_dir / f"{name}.log", "wb") as f:
                     subprocess.run(
-                        ["docker", "logs", self._id(name)], stdout=f, stderr=subprocess.STDOUT,
+                        ["docker", "logs", self._id(name)],
+                        stdout=f,
+                        stderr=subprocess.STDOUT,
                         check=False,
                     )
         self.compose("down", "-t", "5")

@@ -143,8 +143,9 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from control_plane.chaos import compose
+    from control_plane.chaos.running import ChaosStack
     from control_plane.chaos.scenarios import SCENARIOS
-    from control_plane.chaos.topology import ChaosStack, build
+    from control_plane.chaos.topology import build
 
     names = args.scenario or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]

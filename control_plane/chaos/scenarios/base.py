@@ -13,12 +13,8 @@ from typing import Any
 import aiohttp
 
 from control_plane.chaos.load import LoadStats, get_once, run_load
-from control_plane.chaos.topology import (
-    MAX_AGE,
-    PORT,
-    SITE,
-    ChaosStack,
-)
+from control_plane.chaos.running import ChaosStack
+from control_plane.chaos.topology import MAX_AGE, PORT, SITE
 
 
 @dataclass

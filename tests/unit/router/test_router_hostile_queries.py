@@ -6,7 +6,8 @@ from __future__ import annotations
 import struct
 
 from router.config import RouterConfig
-from router.resolver import FORMERR, Resolver
+from router.dnswire import FORMERR
+from router.resolver import Resolver
 from router.table import EdgeTable
 
 

@@ -15,9 +15,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from cdn_core.heads import combine, serialize_head
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.vary import VaryKey
-from cdn_core.node.exchange.heads import combine, serialize_head
 from cdn_core.optimize.compress import merge_vary, variant_headers
 from cdn_core.optimize.metrics import OptimizeMetrics
 from cdn_core.store.entry import StoredResponse

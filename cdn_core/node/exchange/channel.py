@@ -6,7 +6,7 @@ answers each :class:`~cdn_core.node.exchange.request.Request` by calling a
 is at hand, or :meth:`~ResponseChannel.start`, any number of
 :meth:`~ResponseChannel.send` and then :meth:`~ResponseChannel.end` (or
 :meth:`~ResponseChannel.abort`) for one that streams. Heads are
-:mod:`cdn_core.node.exchange.heads` heads; ``lines`` are this tier's per-request fields
+:mod:`cdn_core.heads` heads; ``lines`` are this tier's per-request fields
 (``Age``, ``Cache-Status``, RFC 9111 5.1, RFC 9211), also CRLF-terminated field lines.
 
 Framing is the channel's: the blank line ending a head, ``Connection: close``, chunked

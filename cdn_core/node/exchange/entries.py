@@ -1,12 +1,19 @@
 """Turning upstream responses into stored responses (RFC 9111 3.1: what a cache stores)
 and refreshing them from a 304 (4.3.4); which fields are forwarded and stored is
-:mod:`cdn_core.node.exchange.heads`. A response without a valid ``Date`` gets one from the
+:mod:`cdn_core.heads`. A response without a valid ``Date`` gets one from the
 time it was received (RFC 9110 6.6.1), replacing the invalid value rather than adding a
 second.
 """
 
 from __future__ import annotations
 
+from cdn_core.heads import (
+    NOT_STORED,
+    NOT_UPDATED,
+    combine,
+    end_to_end,
+    serialize_head,
+)
 from cdn_core.http_cache.age import corrected_initial_age, parse_age
 from cdn_core.http_cache.cache_control import CacheControl, parse_cache_control
 from cdn_core.http_cache.dates import format_http_date, parse_http_date
@@ -14,13 +21,6 @@ from cdn_core.http_cache.decision import Freshness
 from cdn_core.http_cache.freshness import freshness_lifetime
 from cdn_core.http_cache.targeted import parse_surrogate_control, parse_targeted
 from cdn_core.http_cache.vary import secondary_key, vary_fields
-from cdn_core.node.exchange.heads import (
-    NOT_STORED,
-    NOT_UPDATED,
-    combine,
-    end_to_end,
-    serialize_head,
-)
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.cache import CacheSettings
 from cdn_core.store.entry import StoredResponse

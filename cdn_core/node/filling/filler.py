@@ -12,12 +12,12 @@ from typing import Any
 
 from cdn_core.clock import Clock
 from cdn_core.errors import UpstreamError, UpstreamTimeout
+from cdn_core.heads import HOP_BY_HOP, connection_named, serialize_head
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.conditional import selects_stored
 from cdn_core.http_cache.decision import may_serve_stale_on_error
 from cdn_core.http_cache.storability import storable
 from cdn_core.node.exchange.entries import build_entry, refresh_from_304
-from cdn_core.node.exchange.heads import HOP_BY_HOP, connection_named, serialize_head
 from cdn_core.node.exchange.keys import normalize_host
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.exchange.sanitize import forwarded_fields, reflected, reflection_probes

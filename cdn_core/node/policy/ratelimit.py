@@ -33,9 +33,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from cdn_core.clock import Clock
+from cdn_core.heads import plain_response
 from cdn_core.metrics import MetricSet
 from cdn_core.node.exchange.channel import Gate, ResponseChannel
-from cdn_core.node.exchange.heads import plain_response
 from cdn_core.node.exchange.keys import normalize_host
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.policy.buckets import LocalBuckets, Verdict

@@ -15,8 +15,8 @@ import hashlib
 import hmac
 
 from cdn_core.clock import Clock
+from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import ResponseChannel
-from cdn_core.node.exchange.heads import plain_response
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.edge import SignedUrlSettings
 

@@ -13,10 +13,10 @@ import os
 from collections.abc import Mapping
 
 from cdn_core.errors import UpstreamError
+from cdn_core.heads import serialize_head
 from cdn_core.http_cache.conditional import NOT_MODIFIED_FIELDS, evaluate
 from cdn_core.http_cache.ranges import UNSATISFIABLE, if_range_allows, parse_range
 from cdn_core.node.exchange.channel import ResponseChannel
-from cdn_core.node.exchange.heads import serialize_head
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.filling.fill import Fill
 from cdn_core.node.filling.upstream import UpstreamStream

@@ -19,10 +19,10 @@ from collections.abc import Coroutine
 from typing import Any
 
 from cdn_core.clock import Clock
+from cdn_core.heads import plain_response
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import Action, decide
 from cdn_core.node.exchange.channel import Gate, ResponseChannel
-from cdn_core.node.exchange.heads import plain_response
 from cdn_core.node.exchange.keys import (
     key_from_url,
     normalize_host,

@@ -8,9 +8,9 @@ import logging
 from urllib.parse import urljoin
 
 from cdn_core.errors import UpstreamError
+from cdn_core.heads import combine
 from cdn_core.node.exchange.channel import ResponseChannel
 from cdn_core.node.exchange.entries import build_entry
-from cdn_core.node.exchange.heads import combine
 from cdn_core.node.exchange.keys import key_from_url, normalize_host
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.filling.filler import UpstreamFiller

@@ -18,8 +18,8 @@ from collections import deque
 
 import httptools
 
+from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import Handler
-from cdn_core.node.exchange.heads import plain_response
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.limits import LimitSettings
 from cdn_core.node.wire.http1_writer import END_CLOSE, Http1Writer
@@ -27,7 +27,7 @@ from cdn_core.node.wire.stats import ServerStats
 
 
 def closing_response(status: int, reason: str, message: str) -> bytes:
-    """A serialised :func:`~cdn_core.node.exchange.heads.plain_response` that closes the
+    """A serialised :func:`~cdn_core.heads.plain_response` that closes the
     connection (what the wire itself answers: refusals, malformed requests, timeouts)."""
     head, body = plain_response(status, reason, message)
     return head + END_CLOSE + body

@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from control_plane.cli.common import CliError, call, key_parent
+from control_plane.cli.common import CliError, call, human_bytes, key_parent
 
 TIERS = ("edge", "mid", "origin", "router")
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -112,7 +112,7 @@ class View:
                 _num(n.get("rps")),
                 _pct(n.get("hit_ratio")),
                 "-" if n.get("cache_entries") is None else str(n["cache_entries"]),
-                _bytes(n.get("cache_bytes")),
+                human_bytes(n.get("cache_bytes")),
             )
         return t
 
@@ -169,17 +169,6 @@ def _num(v: Any) -> str:
 
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{float(v) * 100:.1f}%"
-
-
-def _bytes(n: Any) -> str:
-    if not isinstance(n, int | float):
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)
 
 
 @contextlib.contextmanager

@@ -63,18 +63,6 @@ def evaluate(
     return None
 
 
-# RFC 9110 15.4.5: a 304 carries the fields a 200 would have had among these.
-NOT_MODIFIED_FIELDS = (
-    "cache-control",
-    "content-location",
-    "date",
-    "etag",
-    "expires",
-    "vary",
-    "last-modified",
-)
-
-
 def selects_stored(
     *,
     stored_etag: str | None,

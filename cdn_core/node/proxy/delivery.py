@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 
 from cdn_core.errors import UpstreamError
-from cdn_core.heads import serialize_head
-from cdn_core.http_cache.conditional import NOT_MODIFIED_FIELDS, evaluate
+from cdn_core.heads import NOT_UPDATED, serialize_head
+from cdn_core.http_cache.conditional import evaluate
 from cdn_core.http_cache.ranges import UNSATISFIABLE, if_range_allows, parse_range
 from cdn_core.node.exchange.channel import ResponseChannel
 from cdn_core.node.exchange.request import Request
@@ -79,7 +79,13 @@ class ResponseWriter:
         self, req: Request, entry: StoredResponse, lines: bytes, conn: ResponseChannel
     ) -> bool:
         """Answer 304/412 from ``entry``'s validators (RFC 9110 13.2.2); False when the
-        request has no failing precondition."""
+        request has no failing precondition.
+
+        The 304 carries every stored field a cache below would update its copy with
+        (RFC 9111 3.2, 4.3.4): all but those 3.2 protects (``NOT_UPDATED``: the body's
+        own length, codings, range and type). A tier below revalidating through this one
+        thus refreshes exactly as it would from the origin; RFC 9110 15.4.5 allows fields
+        that exist to guide cache updates."""
         if not 200 <= entry.status < 300:
             return False  # RFC 9110 13.2.1: preconditions apply to 2xx responses only
         if not has_preconditions(req.fields):
@@ -88,7 +94,7 @@ class ResponseWriter:
         if cond is None:
             return False
         if cond == 304:
-            kept = [(n, v) for n, v in entry.headers if _in_304(n.lower())]
+            kept = [(n, v) for n, v in entry.headers if n.lower() not in NOT_UPDATED]
             head = serialize_head(304, "Not Modified", kept, None, self.via)
         else:
             head = serialize_head(412, "Precondition Failed", [], 0, self.via)
@@ -272,14 +278,3 @@ class ResponseWriter:
             conn.end(req.keep_alive)
         finally:
             stream.close()
-
-
-def _in_304(name: str) -> bool:
-    """Whether a stored field goes into a 304 answered from the cache: those RFC 9110
-    15.4.5 lists, and the targeted cache-control fields (RFC 9213; ``Surrogate-Control``)
-    a downstream cache needs to refresh its copy under the same policy."""
-    return (
-        name in NOT_MODIFIED_FIELDS
-        or name.endswith("-cache-control")
-        or name == "surrogate-control"
-    )

@@ -21,7 +21,6 @@ from cdn_core.clock import Clock, SystemClock
 from cdn_core.metrics import new_registry
 from cdn_core.node.control.admin import add_node_routes, selector_from_json
 from cdn_core.node.control.sync import NodeSync
-from cdn_core.node.exchange.sanitize import UNTRUSTED_REQUEST_FIELDS
 from cdn_core.node.filling.upstream import UpstreamPool
 from cdn_core.node.observe.metrics import NodeMetrics
 from cdn_core.node.observe.rtt import RttReporter
@@ -94,11 +93,9 @@ class Node:
         self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics,
                                   self.transformer)
         self.signed_urls: SignedUrlGate | None = None
-        if config.tier == "edge":
-            self.proxy.untrusted = UNTRUSTED_REQUEST_FIELDS
-            if config.signed_urls.path_prefixes:
-                self.signed_urls = SignedUrlGate(config.signed_urls, self.clock)
-                self.proxy.gates.append(self.signed_urls)
+        if config.tier == "edge" and config.signed_urls.path_prefixes:
+            self.signed_urls = SignedUrlGate(config.signed_urls, self.clock)
+            self.proxy.gates.append(self.signed_urls)
         self._policy_hooks()
         self._server: asyncio.base_events.Server | None = None
         self._tls_server: asyncio.base_events.Server | None = None

@@ -296,17 +296,7 @@ class DiskTier:
             with self._lock:
                 return {(m.key, m.vary_key) for m in self._index.values()}
         with self._lock:
-            if sel.type == "url":
-                keys = [sel.value]
-            elif sel.type == "host":
-                keys = list(self._by_host.get(sel.value.lower(), ()))
-            elif sel.type == "tag":
-                keys = list(self._by_tag.get(sel.value, ()))
-            elif sel.type == "prefix":
-                host = sel.value.split("://", 1)[-1].split("/", 1)[0].lower()
-                keys = [k for k in self._by_host.get(host, ()) if k.startswith(sel.value)]
-            else:
-                keys = list(self._by_key)
+            keys = sel.keys(self._by_key, self._by_host, self._by_tag)
             out: set[VariantId] = set()
             for key in keys:
                 for name in list(self._by_key.get(key, ())):

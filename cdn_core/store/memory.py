@@ -205,18 +205,6 @@ class MemoryStore:
             self.disk.remove(entry.key, entry.vary_key)
 
     # purge ---------------------------------------------------------------------------
-    def _matching_keys(self, sel: PurgeSelector) -> list[str]:
-        if sel.type == "url":
-            return [sel.value] if sel.value in self._variants else []
-        if sel.type == "host":
-            return list(self._by_host.get(sel.value.lower(), ()))
-        if sel.type == "tag":
-            return list(self._by_tag.get(sel.value, ()))
-        if sel.type == "prefix":
-            host = sel.value.split("://", 1)[-1].split("/", 1)[0].lower()
-            return [k for k in self._by_host.get(host, ()) if k.startswith(sel.value)]
-        return list(self._variants)
-
     def purge(self, selector: PurgeSelector, now: float) -> int:
         """Hard: remove matching responses from memory and disk. Soft: mark the memory
         copies stale (the next request revalidates; stale-if-error can still use them) and
@@ -225,7 +213,7 @@ class MemoryStore:
         instead of a revalidation; never a purged response served fresh after a restart)."""
         touched: set[VariantId] = set()
         soft_marked: list[StoredResponse] = []
-        for key in self._matching_keys(selector):
+        for key in selector.keys(self._variants, self._by_host, self._by_tag):
             for entry in list(self._variants.get(key, ())):
                 if selector.type == "tag" and selector.value not in entry.surrogate_keys:
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -21,6 +22,33 @@ class PurgeSelector:
     type: PurgeType
     value: str = ""
     soft: bool = False
+
+    def keys(
+        self,
+        stored: Mapping[str, object],
+        by_host: Mapping[str, Iterable[str]],
+        by_tag: Mapping[str, Iterable[str]],
+    ) -> list[str]:
+        """The primary keys this purge reaches among ``stored`` (key -> anything), given
+        the store's host and surrogate-key indexes. A ``url`` or ``prefix`` purge names a
+        resource, not a scheme: ``http://h/p`` also reaches ``https://h/p`` (each scheme
+        is a cache key of its own, RFC 9111 2, but an operator purges the resource)."""
+        if self.type == "url":
+            return [k for k in _both_schemes(self.value) if k in stored]
+        if self.type == "host":
+            return list(by_host.get(self.value.lower(), ()))
+        if self.type == "tag":
+            return list(by_tag.get(self.value, ()))
+        if self.type == "prefix":
+            host = self.value.split("://", 1)[-1].split("/", 1)[0].lower()
+            prefixes = tuple(_both_schemes(self.value))
+            return [k for k in by_host.get(host, ()) if k.startswith(prefixes)]
+        return list(stored)
+
+
+def _both_schemes(url: str) -> list[str]:
+    _, sep, rest = url.partition("://")
+    return [f"http://{rest}", f"https://{rest}"] if sep else [url]
 
 
 class CacheStore(Protocol):

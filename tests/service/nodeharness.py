@@ -4,6 +4,7 @@ nodes (edge or mid tier) started in-process on port 0."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from cdn_core.clock import ManualClock
 from cdn_core.http_cache.dates import format_http_date
 from cdn_core.node.app import Node
 from cdn_core.node.settings.node import NodeConfig
+from cdn_core.pki import ensure_demo_pki
 
 
 @dataclass
@@ -33,6 +35,9 @@ class Route:
     chunk_delay: float = 0.0
     # Append this request header's value to the body (a page that reflects a header).
     echo_header: str | None = None
+    # Redirect (301, cacheable) requests whose X-Forwarded-Proto is not https to https,
+    # as an origin behind a CDN does.
+    https_only: bool = False
 
 
 class ScriptedOrigin:
@@ -61,6 +66,12 @@ class ScriptedOrigin:
         if route.echo_header:
             echoed = request.headers.get(route.echo_header, "").encode()
             route = Route(route.status, route.headers, route.body + echoed)
+        if route.https_only and request.headers.get("X-Forwarded-Proto") != "https":
+            location = f"https://{request.host.split(':')[0]}{path}"
+            return web.Response(
+                status=301,
+                headers={**date, "Location": location, "Cache-Control": "max-age=3600"},
+            )
         if route.etag_304 and request.headers.get("If-None-Match") == route.etag_304:
             return web.Response(status=304, headers={**date, **route.headers_304})
         if route.chunks is not None:
@@ -141,7 +152,9 @@ async def http():
     async def get(node_or_port, path: str, method: str = "GET", **headers: str):
         port = node_or_port if isinstance(node_or_port, int) else node_or_port.port
         hdrs = {"Host": "www.example.test", **{k.replace("_", "-"): v for k, v in headers.items()}}
-        async with session.request(method, f"http://127.0.0.1:{port}{path}", headers=hdrs) as r:
+        async with session.request(
+            method, f"http://127.0.0.1:{port}{path}", headers=hdrs, allow_redirects=False
+        ) as r:
             # Repeated fields (Cache-Status from each tier) combined as RFC 9110 5.3 says.
             combined = CIMultiDict((k, ", ".join(r.headers.getall(k))) for k in set(r.headers))
             return r.status, combined, await r.read()
@@ -183,3 +196,24 @@ async def raw_origin(response: bytes) -> tuple[asyncio.base_events.Server, str]:
 
 
 Get = Callable[..., object]
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return ensure_demo_pki(tmp_path / "tls", ["www.example.test", "127.0.0.1"])
+
+
+def tls_settings(pki):
+    return {"port": 0, "certificates": [{"cert_file": str(pki["cert"]),
+                                         "key_file": str(pki["key"])}]}
+
+
+async def https_get(port, path, ca, *, server_hostname="www.example.test", max_version=None):
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    async with aiohttp.ClientSession() as s, s.get(
+        f"https://127.0.0.1:{port}{path}", ssl=ctx, server_hostname=server_hostname,
+        headers={"Host": "www.example.test"},
+    ) as r:
+        return r.status, r.headers, await r.read()

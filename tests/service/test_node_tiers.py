@@ -4,7 +4,7 @@ origin, all real loopback servers. Each test is named after the rule it enforces
 
 from __future__ import annotations
 
-from nodeharness import Route
+from nodeharness import Route, https_get, tls_settings
 
 
 async def _chain(origin, make_node, **edge_settings):
@@ -64,3 +64,60 @@ async def test_4_3_4_304_to_client_omits_body_metadata(origin, make_node, http):
     assert h["ETag"] == '"c1"' and h["X-Frame-Options"] == "DENY"
     # RFC 9111 3.2: the stored body's own type and length are not sent to be updated.
     assert "Content-Type" not in h and "Content-Length" not in h
+
+
+async def test_key_includes_client_scheme_at_mid_tier(pki, origin, make_node, http):
+    # An origin that redirects http to https: the redirect filled for an http client must
+    # never reach an https client through the shared mid tier (a redirect to itself).
+    origin.routes["/app"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"app",
+                                  https_only=True)
+    mid = await make_node([origin.url], tier="mid", name="mid1")
+    upstream = [f"http://127.0.0.1:{mid.port}"]
+    plain_edge = await make_node(upstream, name="edge1")
+    tls_edge = await make_node(upstream, name="edge2", tls=tls_settings(pki))
+    s, h, _ = await http(plain_edge, "/app")
+    assert s == 301 and h["Location"] == "https://www.example.test/app"
+    s, h, body = await https_get(tls_edge.tls_port, "/app", pki["ca"])
+    assert (s, body) == (200, b"app")
+    assert "mid1; fwd=uri-miss" in h["Cache-Status"]  # its own key at the mid tier too
+    keys = set(mid.store._variants)
+    assert keys == {"http://www.example.test/app", "https://www.example.test/app"}
+
+
+async def test_scheme_claim_from_untrusted_client_is_ignored(origin, make_node, http):
+    origin.routes["/app"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"app",
+                                  https_only=True)
+    # Nobody is a trusted forwarder here: a client talking to the mid tier directly
+    # cannot claim https (its claim is removed and the mid states what it saw).
+    mid = await make_node([origin.url], tier="mid", name="mid1",
+                          trusted_forwarders=["10.0.0.0/8"])
+    s, _, _ = await http(mid, "/app", X_Forwarded_Proto="https", Forwarded="proto=https")
+    assert s == 301
+    assert set(mid.store._variants) == {"http://www.example.test/app"}
+    seen = origin.seen_headers[-1]
+    assert seen["X-Forwarded-Proto"] == "http" and "proto=http" in seen["Forwarded"]
+    # An edge strips a client's claim before it ever reaches the mid tier.
+    edge = await make_node([f"http://127.0.0.1:{mid.port}"], name="edge1")
+    s, _, _ = await http(edge, "/app", X_Forwarded_Proto="https")
+    assert s == 301
+
+
+async def test_trusted_forwarder_scheme_and_chain_kept(origin, make_node, http):
+    origin.routes["/a"] = Route(headers={"Cache-Control": "max-age=60"})
+    mid = await make_node([origin.url], tier="mid", name="mid1")  # loopback is trusted
+    await http(mid, "/a", X_Forwarded_Proto="https", X_Forwarded_For="203.0.113.9")
+    assert set(mid.store._variants) == {"https://www.example.test/a"}
+    seen = origin.seen_headers[-1]
+    assert seen["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
+    assert seen["X-Forwarded-Proto"] == "https"
+
+
+def test_purge_of_a_url_reaches_both_schemes():
+    from cdn_core.store import PurgeSelector
+
+    stored = {"http://h/a": 1, "https://h/a": 1, "https://h/ab": 1}
+    by_host = {"h": set(stored)}
+    assert sorted(PurgeSelector("url", "http://h/a").keys(stored, by_host, {})) == [
+        "http://h/a", "https://h/a"]
+    assert sorted(PurgeSelector("prefix", "https://h/a").keys(stored, by_host, {})) == [
+        "http://h/a", "https://h/a", "https://h/ab"]

@@ -8,36 +8,14 @@ import warnings
 
 import aiohttp
 import pytest
-from nodeharness import Route
+from nodeharness import Route, https_get, tls_settings
 
 from cdn_core.node.policy.signed import sign_url
 from cdn_core.node.settings.edge import TlsCertificate
 from cdn_core.node.wire.tls import server_context
-from cdn_core.pki import ensure_demo_pki
 
 CC60 = {"Cache-Control": "max-age=60"}
 SECRET = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def pki(tmp_path):
-    return ensure_demo_pki(tmp_path / "tls", ["www.example.test", "127.0.0.1"])
-
-
-def tls_settings(pki):
-    return {"port": 0, "certificates": [{"cert_file": str(pki["cert"]),
-                                         "key_file": str(pki["key"])}]}
-
-
-async def https_get(port, path, ca, *, server_hostname="www.example.test", max_version=None):
-    ctx = ssl.create_default_context(cafile=str(ca))
-    if max_version is not None:
-        ctx.maximum_version = max_version
-    async with aiohttp.ClientSession() as s, s.get(
-        f"https://127.0.0.1:{port}{path}", ssl=ctx, server_hostname=server_hostname,
-        headers={"Host": "www.example.test"},
-    ) as r:
-        return r.status, r.headers, await r.read()
 
 
 async def test_tls_termination_with_sni_and_separate_cache_key(pki, origin, make_node, http):

@@ -19,6 +19,7 @@ class Request:
         "body",
         "client",
         "scheme",
+        "forwarded",
     )
 
     def __init__(
@@ -42,3 +43,6 @@ class Request:
         self.body = body
         self.client = client
         self.scheme = scheme
+        # True when a trusted forwarder's X-Forwarded-* / Forwarded fields were kept
+        # (exchange.sanitize.ForwardedTrust); the scheme is then the client's.
+        self.forwarded = False

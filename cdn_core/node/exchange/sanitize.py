@@ -10,6 +10,9 @@ looked up or forwarded; the edge then states what it saw itself when it forwards
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
+
 from cdn_core.node.exchange.request import Request
 
 UNTRUSTED_REQUEST_FIELDS = frozenset(
@@ -45,6 +48,43 @@ def strip_untrusted(req: Request) -> None:
     req.headers = [(n, v) for n, v in req.headers if n.lower() not in UNTRUSTED_REQUEST_FIELDS]
     for name in [n for n in fields if n in UNTRUSTED_REQUEST_FIELDS]:
         del fields[name]
+
+
+class ForwardedTrust:
+    """Whose forwarding fields a node believes (nginx's ``set_real_ip_from``, Varnish's
+    ACLs): requests from ``networks`` (a mid tier's edges) keep their ``X-Forwarded-*``
+    and ``Forwarded`` fields and their ``X-Forwarded-Proto`` (``http`` or ``https``)
+    becomes the request's scheme, so the cache key carries the client's scheme at every
+    tier (RFC 9111 2); everyone else's claims are removed (:func:`strip_untrusted`) and
+    the node states what it saw itself when it forwards."""
+
+    def __init__(self, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+        self.networks = tuple(networks)
+        self._memo: dict[str, bool] = {}  # client address -> trusted (a few edges)
+
+    def trusted(self, client: str) -> bool:
+        """Whether ``client`` (an IP address as text) is in one of the networks."""
+        known = self._memo.get(client)
+        if known is None:
+            try:
+                addr = ipaddress.ip_address(client.partition("%")[0])
+            except ValueError:
+                addr = None
+            known = addr is not None and any(addr in net for net in self.networks)
+            if len(self._memo) >= 1024:
+                self._memo.clear()
+            self._memo[client] = known
+        return known
+
+    def admit(self, req: Request) -> None:
+        """Keep a trusted forwarder's fields and take its scheme; strip anyone else's."""
+        if self.networks and self.trusted(req.client):
+            proto = req.fields.get("x-forwarded-proto", "").strip().lower()
+            if proto in ("http", "https"):
+                req.scheme = proto
+            req.forwarded = True
+            return
+        strip_untrusted(req)
 
 
 def forwarded_fields(client: str, host: str, scheme: str = "http") -> list[tuple[str, str]]:

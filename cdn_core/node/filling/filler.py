@@ -73,13 +73,13 @@ class UpstreamFiller:
         headers = [(n, v) for n, v in req.headers if n.lower() not in drop]
         via = req.fields.get("via")
         headers.append(("Via", f"{via}, {self.via}" if via else self.via))
-        if self.config.tier == "edge":
-            # Client claims were stripped on arrival (sanitize.strip_untrusted); state
-            # what this edge saw instead.
-            headers.extend(forwarded_fields(req.client, req.fields.get("host", ""), req.scheme))
-        else:
+        if req.forwarded:
+            # A trusted forwarder's claims were kept (sanitize.ForwardedTrust): add this hop.
             xff = req.fields.get("x-forwarded-for")
             headers.append(("X-Forwarded-For", f"{xff}, {req.client}" if xff else req.client))
+        else:
+            # Client claims were stripped on arrival; state what this node saw instead.
+            headers.extend(forwarded_fields(req.client, req.fields.get("host", ""), req.scheme))
         if stale is not None:
             if stale.etag:
                 headers.append(("If-None-Match", stale.etag))

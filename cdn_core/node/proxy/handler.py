@@ -32,7 +32,7 @@ from cdn_core.node.exchange.keys import (
     valid_host,
 )
 from cdn_core.node.exchange.request import Request
-from cdn_core.node.exchange.sanitize import strip_untrusted
+from cdn_core.node.exchange.sanitize import UNTRUSTED_REQUEST_FIELDS, ForwardedTrust
 from cdn_core.node.filling.filler import UpstreamFiller
 from cdn_core.node.filling.upstream import UpstreamPool
 from cdn_core.node.observe.accesslog import AccessLog
@@ -89,8 +89,10 @@ class CachingProxy:
         # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
         # first and returns True to let it through, or answers it itself and returns False.
         self.gates: list[Gate] = []
-        # Request fields removed on arrival (edges: sanitize.UNTRUSTED_REQUEST_FIELDS).
-        self.untrusted: frozenset[str] = frozenset()
+        # Forwarding claims and overrides: removed on arrival unless a trusted forwarder
+        # (the mid tier's edges) sent them; then its X-Forwarded-Proto is the scheme.
+        self.untrusted = UNTRUSTED_REQUEST_FIELDS
+        self.forwarding = ForwardedTrust(config.forwarders())
 
     # task ownership ----------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -116,7 +118,7 @@ class CachingProxy:
         try:
             fields = req.fields
             if not self.untrusted.isdisjoint(fields):
-                strip_untrusted(req)
+                self.forwarding.admit(req)
             for gate in self.gates:
                 if not gate(req, conn):
                     return
@@ -376,7 +378,8 @@ class CachingProxy:
         host = url.split("://", 1)[1].split("/", 1)[0]
         target = "/" + key.split("://", 1)[1].partition("/")[2]
         req = Request(
-            "GET", target, [("Host", host)], {"host": host}, "1.1", True, b"", "127.0.0.1"
+            "GET", target, [("Host", host)], {"host": host}, "1.1", True, b"", "127.0.0.1",
+            scheme=key.partition("://")[0],
         )
         stale = self.store.lookup(key, req.fields)
         if stale is not None and stale.freshness.age(self.clock.time()) < (

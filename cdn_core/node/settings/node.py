@@ -4,9 +4,10 @@ these fields; command-line flags override them."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, IPvAnyNetwork, model_validator
 
 from cdn_core.config import StrictModel
 from cdn_core.node.settings.cache import CacheSettings
@@ -46,6 +47,12 @@ class NodeConfig(StrictModel):
     upstream: UpstreamSettings = UpstreamSettings()
     cache: CacheSettings = CacheSettings()
     limits: LimitSettings = LimitSettings()
+    trusted_forwarders: list[IPvAnyNetwork] | None = Field(
+        None,
+        description="downstream networks whose X-Forwarded-* / Forwarded fields are kept "
+        "and whose X-Forwarded-Proto is the client's scheme in the cache key; "
+        "none: loopback for a mid tier (its edges), nobody for an edge",
+    )
     failover_window: float = Field(
         0.0, ge=0, description="seconds a stale object may answer when upstreams fail"
     )
@@ -60,6 +67,12 @@ class NodeConfig(StrictModel):
     rtt_report: RttReportSettings = RttReportSettings()
     # Sampled JSON access log (cdn_core.node.observe.accesslog): sample 0 turns it off.
     access_log: AccessLogSettings = AccessLogSettings()
+
+    def forwarders(self) -> list[IPv4Network | IPv6Network]:
+        """:attr:`trusted_forwarders`, or the tier's default when not set."""
+        if self.trusted_forwarders is not None:
+            return [ip_network(str(n)) for n in self.trusted_forwarders]
+        return [ip_network("127.0.0.0/8"), ip_network("::1/128")] if self.tier == "mid" else []
 
     def admin_address(self) -> tuple[str, int]:
         """The admin listener: ``admin_host`` (default ``host``) and ``admin_port``

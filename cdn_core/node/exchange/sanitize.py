@@ -1,11 +1,12 @@
-"""Request sanitising at the edge, against cache poisoning (issue 12; RFC 7239, RFC 9110
+"""Request sanitising at every tier, against cache poisoning (issue 12; RFC 7239, RFC 9110
 7.6.1).
 
 Headers a client could use to make an origin build a different response than the cache key
 says — forwarding claims (``X-Forwarded-*``, ``Forwarded``) and URL or method overrides
 (``X-Original-URL``, ``X-HTTP-Method-Override``, ...) — are removed before the request is
-looked up or forwarded; the edge then states what it saw itself when it forwards (see
-``CachingProxy._upstream_headers``).
+looked up or forwarded, unless a trusted forwarder (a mid tier's edges,
+:class:`ForwardedTrust`) sent them; the node then states what it saw itself when it
+forwards (see :meth:`cdn_core.node.filling.filler.UpstreamFiller.upstream_headers`).
 """
 
 from __future__ import annotations

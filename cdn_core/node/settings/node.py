@@ -71,7 +71,7 @@ class NodeConfig(StrictModel):
     def forwarders(self) -> list[IPv4Network | IPv6Network]:
         """:attr:`trusted_forwarders`, or the tier's default when not set."""
         if self.trusted_forwarders is not None:
-            return [ip_network(str(n)) for n in self.trusted_forwarders]
+            return list(self.trusted_forwarders)
         return [ip_network("127.0.0.0/8"), ip_network("::1/128")] if self.tier == "mid" else []
 
     def admin_address(self) -> tuple[str, int]:

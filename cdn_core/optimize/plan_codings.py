@@ -53,16 +53,12 @@ class CodingPlanner:
             extra=(("Retry-After", "1"),),
         )
 
-    def plan_text(
-        self, entry: StoredResponse, req: RequestView, allow_jobs: bool, *, small: bool
-    ) -> Step:
-        """A compressible identity response (``small``: below ``min_bytes``)."""
+    def plan_text(self, entry: StoredResponse, req: RequestView, allow_jobs: bool) -> Step:
+        """A compressible identity response between ``min_bytes`` and ``max_bytes``: the
+        edge chooses a coding per client, so every answer carries ``Vary: Accept-Encoding``
+        (RFC 9110 12.5.5); 406 only when the client refuses identity and every coding."""
         prefs = self.prefs(req.fields.get("accept-encoding"))
         identity_ok = prefs.accepts(IDENTITY)
-        if small and (identity_ok or not prefs.present):
-            # Too small to be worth a coding, and identity will do; still Vary, since a
-            # client refusing identity gets a coding for the same URL (RFC 9110 12.5.5).
-            return self.variants.same_body(entry, "identity", AE)
         size = len(entry.body)
         available: dict[str, int | None] = {IDENTITY: size}
         missing = False
@@ -96,30 +92,29 @@ class CodingPlanner:
         return make_job(entry, spec, encode, self.metrics, baseline=size if identity_ok else None)
 
     def plan_encoded(self, entry: StoredResponse, req: RequestView, allow_jobs: bool) -> Step:
-        """A response the origin sent with a ``Content-Encoding``: passed on, or decoded."""
+        """A response the origin sent in one coding this node can decode (and without
+        ``no-transform``): passed on to clients that accept the coding, decoded for
+        clients that do not or send no ``Accept-Encoding``, both with ``Vary:
+        Accept-Encoding``. The origin chose the coding, so when decoding is impossible
+        (the client refuses identity too, the body is over ``max_bytes``, the decoder
+        failed, the encoders are busy) the stored bytes go as they are: never a 406
+        (RFC 9110 12.5.3 lets a server send a coding the client did not list)."""
         codings = compress.content_codings(entry.fields.get("content-encoding"))
         prefs = self.prefs(req.fields.get("accept-encoding"))
-        if prefs.present and all(prefs.accepts(c) for c in codings):
-            return self.variants.same_body(entry, "pass", AE)  # never recompressed
-        if (
-            len(codings) == 1
-            and codings[0] in compress.DECODABLE
-            and not entry.cc.no_transform
-            and prefs.accepts(IDENTITY)
+        passed = self.variants.same_body(entry, "pass", AE)
+        if (prefs.present and all(prefs.accepts(c) for c in codings)) or not prefs.accepts(
+            IDENTITY
         ):
-            rec = self.variants.get(entry, "decoded")
-            if rec is not None and rec.variant is not None:
-                self.metrics.served_variant("decode")
-                return rec.variant
-            if rec is None:
-                if not allow_jobs:
-                    return self.busy(entry)
-                coding, limit = codings[0], self.settings.max_bytes
-                spec = VariantSpec("decoded", "decode", AE)
-                return make_job(
-                    entry, spec, lambda body: compress.decode(coding, body, limit), self.metrics
-                )
-        if not prefs.present:
-            # Without Accept-Encoding any coding is acceptable (RFC 9110 12.5.3).
-            return self.variants.same_body(entry, "pass", AE)
-        return self.not_acceptable(entry)
+            return passed  # never recompressed
+        rec = self.variants.get(entry, "decoded")
+        if rec is not None:
+            if rec.variant is None:
+                return passed  # decoding failed or was refused: as stored
+            self.metrics.served_variant("decode")
+            return rec.variant
+        if not allow_jobs:
+            return passed
+        coding, limit = codings[0], self.settings.max_bytes
+        spec = VariantSpec("decoded", "decode", AE)
+        decode = lambda body: compress.decode(coding, body, limit)  # noqa: E731
+        return make_job(entry, spec, decode, self.metrics)

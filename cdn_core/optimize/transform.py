@@ -14,17 +14,21 @@ stored identity response it is about to send. The answer is one of:
 
 What is chosen:
 
-- Compressible responses (:mod:`.compress`): the coding from :mod:`.negotiate`; the
-  identity, sent with ``Vary: Accept-Encoding``, for clients that take no coding we make,
-  for ``Range`` requests (ranges are served from the identity bytes), and while a coding
-  is not smaller than the identity. A client listing a current variant tag in
-  ``If-None-Match`` is given that variant when it accepts it, so the node answers 304.
-- Origin-encoded responses: passed through with their coding to clients accepting it;
-  decoded (gzip, deflate, br; within ``compression.max_bytes``) for clients that do not
-  and for clients without ``Accept-Encoding``; 406 when neither is possible.
+- Compressible responses (:mod:`.compress`) between ``min_bytes`` and ``max_bytes``:
+  the coding from :mod:`.negotiate`; the identity for clients that take no coding we
+  make, for ``Range`` requests (ranges are served from the identity bytes), and while a
+  coding is not smaller than the identity; all with ``Vary: Accept-Encoding``. A client
+  listing a current variant tag in ``If-None-Match`` is given that variant when it
+  accepts it, so the node answers 304.
+- Origin-encoded responses in one coding we can decode (gzip, deflate, br) and without
+  ``no-transform``: passed through to clients accepting the coding, decoded for the
+  others (within ``compression.max_bytes``), with ``Vary: Accept-Encoding``; as stored
+  when decoding is impossible, never 406.
 - JPEG/PNG/GIF: AVIF/WebP when named in ``Accept`` and smaller, else the original, all
   with ``Vary: Accept``; a validly signed ``?w=`` resizes (never enlarges).
-- Anything else: ``None``, or 406 when the client refuses identity.
+- Anything else (bodies under ``min_bytes``, types never compressed, ``no-transform``
+  responses, codings we cannot decode): ``None``. The edge does not vary these, so it
+  adds no ``Vary`` and keeps the origin's own as sent (RFC 9110 12.5.5).
 
 Variants live in a :class:`~cdn_core.optimize.variants.VariantCache`, tied to their
 source entry object (see there).
@@ -40,7 +44,6 @@ from prometheus_client import CollectorRegistry
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.optimize import compress, images
 from cdn_core.optimize.metrics import OptimizeMetrics
-from cdn_core.optimize.negotiate import IDENTITY
 from cdn_core.optimize.plan import AE, Job, Outcome, RequestView, Step, memo
 from cdn_core.optimize.plan_codings import CodingPlanner
 from cdn_core.optimize.plan_images import ImagePlanner
@@ -145,10 +148,10 @@ class Transformer:
         if self.settings.disabled_for(req.target.split("?", 1)[0]):
             return False
         f = meta.fields
-        if "content-encoding" in f and compress.content_codings(f["content-encoding"]):
-            return True  # a client that does not accept the coding gets it decoded
         if meta.cc.no_transform or "content-range" in f:
             return False
+        if "content-encoding" in f and compress.content_codings(f["content-encoding"]):
+            return _decodable(meta)  # a client that does not accept it gets it decoded
         kind: str = memo(self._type_memo, f.get("content-type", ""), self._type_kind)
         return kind in ("image", "text")
 
@@ -180,8 +183,8 @@ class Transformer:
             return None
         rcc = req.fields.get("cache-control")
         if rcc and "no-transform" in rcc and parse_cache_control(rcc).no_transform:
-            # RFC 9111 5.2.1.6: identity; with Vary where other clients get a coding.
-            if self._kind(entry) in ("text", "small"):
+            # RFC 9111 5.2.1.6: as stored; with Vary where other clients get a coding.
+            if self._kind(entry) in ("text", "encoded"):
                 return self.variants.same_body(entry, "identity", AE)
             return None
         kind = self._kind(entry)
@@ -189,29 +192,27 @@ class Transformer:
             return self.images.plan(entry, req, allow_jobs)
         if kind == "encoded":
             return self.codings.plan_encoded(entry, req, allow_jobs)
-        if kind in ("text", "small"):
-            return self.codings.plan_text(entry, req, allow_jobs, small=kind == "small")
-        # Not ours to transform; still never send identity to a client refusing it.
-        prefs = self.codings.prefs(req.fields.get("accept-encoding"))
-        if prefs.present and not prefs.accepts(IDENTITY):
-            return self.codings.not_acceptable(entry)
+        if kind == "text":
+            return self.codings.plan_text(entry, req, allow_jobs)
+        # Not ours to transform, so the same bytes for every client: identity even to a
+        # client refusing it (RFC 9110 12.5.3 "SHOULD", as nginx and Varnish do), rather
+        # than a 406 that the unvaried 200 beside it would contradict.
         return None
 
     def _kind(self, entry: StoredResponse) -> str:
-        """``encoded``, ``image``, ``text`` (compressible), ``small`` (compressible type,
-        below ``min_bytes``) or ``fixed``."""
+        """``encoded`` (one coding we can decode), ``image``, ``text`` (compressible, size
+        within ``min_bytes``..``max_bytes``) or ``fixed`` (sent as stored)."""
         f = entry.fields
-        if "content-encoding" in f and compress.content_codings(f["content-encoding"]):
-            return "encoded"
         if entry.cc.no_transform or "content-range" in f:
             return "fixed"
+        if "content-encoding" in f and compress.content_codings(f["content-encoding"]):
+            return "encoded" if _decodable(entry) else "fixed"
         kind: str = memo(self._type_memo, f.get("content-type", ""), self._type_kind)
         if kind == "text":
             size = len(entry.body)
-            if size > self.settings.compression.max_bytes:
+            c = self.settings.compression
+            if size > c.max_bytes or size < c.min_bytes:
                 return "fixed"
-            if size < self.settings.compression.min_bytes:
-                return "small"
         return kind
 
     def _type_kind(self, content_type: str) -> str:
@@ -230,6 +231,11 @@ class Transformer:
         if o.outcome == "refused":
             self.images.refused(entry, o.message)
         self.variants.add(entry, job.spec, o.body, o.outcome, o.message)
+
+
+def _decodable(entry: StoredResponse) -> bool:
+    codings = compress.content_codings(entry.fields.get("content-encoding"))
+    return len(codings) == 1 and codings[0] in compress.DECODABLE
 
 
 def create_transformer(

@@ -4,6 +4,8 @@ origin, all real loopback servers. Each test is named after the rule it enforces
 
 from __future__ import annotations
 
+import gzip
+
 from nodeharness import Route, https_get, tls_settings
 
 
@@ -121,3 +123,57 @@ def test_purge_of_a_url_reaches_both_schemes():
         "http://h/a", "https://h/a"]
     assert sorted(PurgeSelector("prefix", "https://h/a").keys(stored, by_host, {})) == [
         "http://h/a", "https://h/a", "https://h/ab"]
+
+
+async def test_12_5_5_vary_accept_encoding_only_when_the_edge_varies(origin, make_node, http):
+    big = b"body { color: red; }\n" * 200
+    origin.routes["/big.css"] = Route(
+        headers={"Cache-Control": "max-age=60", "Content-Type": "text/css"}, body=big
+    )
+    origin.routes["/small.css"] = Route(
+        headers={"Cache-Control": "max-age=60", "Content-Type": "text/css", "Vary": "Origin"},
+        body=b"a{}",
+    )
+    origin.routes["/font.woff2"] = Route(
+        headers={"Cache-Control": "max-age=60", "Content-Type": "font/woff2"}, body=b"w" * 4000
+    )
+    origin.routes["/nt.css"] = Route(
+        headers={"Cache-Control": "max-age=60, no-transform", "Content-Type": "text/css"},
+        body=big,
+    )
+    _, edge = await _chain(origin, make_node)
+    s, h, body = await http(edge, "/big.css", Accept_Encoding="br, gzip")
+    assert (s, h["Vary"]) == (200, "Accept-Encoding") and "Content-Encoding" in h
+    for ae in ("br, gzip", "identity;q=0, gzip"):
+        _, h, body = await http(edge, "/small.css", Accept_Encoding=ae)
+        assert h["Vary"] == "Origin" and body == b"a{}"  # the origin's own, as sent
+        _, h, _ = await http(edge, "/font.woff2", Accept_Encoding=ae)
+        assert "Vary" not in h and "Content-Encoding" not in h
+        _, h, body = await http(edge, "/nt.css", Accept_Encoding=ae)
+        assert "Vary" not in h and body == big
+
+
+async def test_12_5_3_never_406_for_a_coding_the_origin_chose(origin, make_node, http):
+    gz = gzip.compress(b"console.log(1);\n" * 300)
+    origin.routes["/a.js"] = Route(
+        headers={
+            "Cache-Control": "max-age=60, no-transform",
+            "Content-Type": "text/javascript",
+            "Content-Encoding": "gzip",
+        },
+        body=gz,
+    )
+    origin.routes["/z.js"] = Route(
+        headers={
+            "Cache-Control": "max-age=60",
+            "Content-Type": "text/javascript",
+            "Content-Encoding": "zstd",
+        },
+        body=b"\x28\xb5\x2f\xfd" + b"z" * 100,
+    )
+    _, edge = await _chain(origin, make_node)
+    for path in ("/a.js", "/z.js"):
+        for ae in ("br", "identity", "identity;q=0"):
+            s, h, body = await http(edge, path, Accept_Encoding=ae)
+            assert s == 200, (path, ae)
+            assert h["Content-Encoding"] in ("gzip", "zstd") and len(body) > 0

@@ -332,8 +332,8 @@ class CachingProxy:
             kind = entry.opt_kind
             if kind is None:
                 kind = entry.opt_kind = t.kind(entry)
-            if kind == "fixed" and "q=0" not in req.fields.get("accept-encoding", ""):
-                # Nothing to make for this type, and the client accepts identity.
+            if kind == "fixed":
+                # Sent as stored to every client (see cdn_core.optimize.transform).
                 self.writer.send_entry(req, conn, entry, lines)
                 return
             choice = t.lookup(entry, req)

@@ -96,8 +96,32 @@ async def test_h05_origin_compressed_bodies_are_passed_through_never_recompresse
         _, f = head(resp)
         assert "content-encoding" not in f and resp.body == body
         assert f["etag"] == ['"g1-decoded"'] and f["content-length"] == [str(len(body))]
+    # refusing identity and gzip: the origin chose gzip, so it goes as stored (no 406)
     resp = await serve(transformer, e, req(accept_encoding="identity;q=0, br"))
-    assert resp.status == 406
+    assert resp.status == 200 and resp.body is e.body
+    assert head(resp)[1]["content-encoding"] == ["gzip"]
+
+
+async def test_never_406_for_a_coding_the_origin_chose(make_transformer):
+    """RFC 9110 12.5.3: a coding the client did not list is sent as stored when the
+    edge cannot decode it (over max_bytes, a coding it has no decoder for, two codings,
+    the decoder failing), never answered 406; only what the edge varies says Vary."""
+    t = make_transformer(compression={"max_bytes": 2048})
+    big = gzip.compress(os.urandom(4000))
+    cases = [
+        ("/big.js", big, "gzip", True),  # decoded body would be over max_bytes
+        ("/z.js", b"\x28\xb5\x2f\xfd" + os.urandom(50), "zstd", False),
+        ("/two.js", gzip.compress(gzip.compress(b"x" * 3000)), "gzip, gzip", False),
+        ("/bad.js", b"not gzip at all", "gzip", True),  # decoding fails
+    ]
+    for path, body, coding, varies in cases:
+        e = entry(path, body, ("Content-Type", "text/javascript"), ("Content-Encoding", coding))
+        for ae in ("br", "identity", None, "identity;q=0"):
+            resp = await serve(t, e, req(path, accept_encoding=ae))
+            status, f = head(resp)
+            assert status == 200 and resp.body == body, (path, ae)
+            assert f["content-encoding"] == [coding]
+            assert ("vary" in f) == varies, (path, ae, f.get("vary"))
 
 
 async def test_5_2_2_6_no_transform_on_an_origin_compressed_body(transformer):
@@ -108,14 +132,15 @@ async def test_5_2_2_6_no_transform_on_an_origin_compressed_body(transformer):
         ("Content-Encoding", "gzip"),
         ("Cache-Control", "no-transform"),
     )
-    assert transformer.lookup(e, req("/a.js")).body is e.body  # no AE: any coding will do
-    assert transformer.lookup(e, req("/a.js", accept_encoding="br")).status == 406
+    # never decoded, never 406, and no Vary: every client gets the same bytes
+    for ae in (None, "br", "identity;q=0"):
+        assert transformer.lookup(e, req("/a.js", accept_encoding=ae)) is None
 
 
 async def test_5_2_2_6_no_transform_responses_are_sent_as_they_are(transformer):
     e = site_entry("js/app.js", "text/javascript", '"v1"', ("Cache-Control", "no-transform"))
     assert transformer.lookup(e, req(accept_encoding="br, gzip")) is None
-    assert transformer.lookup(e, req(accept_encoding="identity;q=0, br")).status == 406
+    assert transformer.lookup(e, req(accept_encoding="identity;q=0, br")) is None
 
 
 async def test_5_2_1_6_request_no_transform(transformer):
@@ -186,22 +211,22 @@ async def test_13_1_2_conditional_requests_on_variants(transformer):
     assert f["vary"] == ["Accept-Encoding"]  # what a 304 repeats (RFC 9110 15.4.5)
 
 
-async def test_small_bodies_are_sent_as_they_are_unless_identity_is_refused(transformer):
+async def test_12_5_5_bodies_under_min_bytes_are_not_varied(transformer):
+    """Too small to be given a coding, so the same bytes for every client and no Vary
+    added; the origin's own Vary goes as sent."""
     e = entry("/s.css", b"body{color:red}\n" * 30, ("Content-Type", "text/css"))
-    assert len(e.body) < 1024
-    resp = transformer.lookup(e, req("/s.css", accept_encoding="br, gzip"))
-    assert resp.body is e.body and "content-encoding" not in head(resp)[1]
-    assert head(resp)[1]["vary"] == ["Accept-Encoding"]  # identity;q=0 clients get gzip
-    resp = await serve(transformer, e, req("/s.css", accept_encoding="identity;q=0, gzip"))
-    assert head(resp)[1]["content-encoding"] == ["gzip"] and decoded(resp) == e.body
+    assert len(e.body) < 1024 and transformer.kind(e) == "fixed"
+    for ae in ("br, gzip", None, "identity;q=0, gzip"):
+        assert transformer.lookup(e, req("/s.css", accept_encoding=ae)) is None
+    e = entry("/s.css", e.body, ("Content-Type", "text/css"), ("Vary", "Origin"))
+    assert transformer.lookup(e, req("/s.css", accept_encoding="br")) is None
 
 
-async def test_other_types_answer_406_only_when_identity_is_refused(transformer):
+async def test_12_5_5_types_never_compressed_are_not_varied_nor_406(transformer):
     e = entry("/f.woff2", os.urandom(3000), ("Content-Type", "font/woff2"))
-    assert transformer.lookup(e, req("/f.woff2", accept_encoding="br")) is None
-    resp = transformer.lookup(e, req("/f.woff2", accept_encoding="*;q=0"))
-    assert resp.status == 406 and head(resp)[1]["vary"] == ["Accept-Encoding"]
-    assert head(resp)[1]["cache-control"] == ["no-store"]
+    assert transformer.kind(e) == "fixed"
+    for ae in ("br", "*;q=0", "identity;q=0"):
+        assert transformer.lookup(e, req("/f.woff2", accept_encoding=ae)) is None
 
 
 async def test_a_coding_that_does_not_shrink_the_body_is_not_used(transformer):

@@ -70,11 +70,17 @@ def serialize_head(
 
 
 def plain_response(
-    status: int, reason: str, message: str, *, allow: str | None = None
+    status: int,
+    reason: str,
+    message: str,
+    *,
+    allow: str | None = None,
+    retry_after: int | None = None,
 ) -> tuple[bytes, bytes]:
     """The head and body of a small ``text/plain`` answer the node makes itself (errors,
     refusals), never stored (``Cache-Control: no-store``); ``allow`` adds an ``Allow``
-    field (a 405 names the methods that are served, RFC 9110 15.5.6)."""
+    field (a 405 names the methods that are served, RFC 9110 15.5.6), ``retry_after``
+    (seconds) a ``Retry-After`` (a 503 says when to come back, RFC 9110 10.2.3)."""
     body = (message + "\n").encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -82,4 +88,6 @@ def plain_response(
     )
     if allow is not None:
         head += f"Allow: {allow}\r\n"
+    if retry_after is not None:
+        head += f"Retry-After: {retry_after}\r\n"
     return head.encode(), body

@@ -72,6 +72,7 @@ async def test_connections_per_client_capped(origin, make_node, http):
     held = [await asyncio.open_connection("127.0.0.1", edge.port) for _ in range(2)]
     out = await raw_exchange(edge.port, b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 503")
+    assert b"\r\nRetry-After: 1\r\n" in out.split(b"\r\n\r\n")[0] + b"\r\n"  # RFC 9110 10.2.3
     for _, w in held:
         w.close()
         await w.wait_closed()

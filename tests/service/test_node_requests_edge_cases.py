@@ -96,6 +96,54 @@ async def test_rfc9110_10_1_1_expect_100_continue_and_early_413(origin, make_nod
     assert out.startswith(b"HTTP/1.1 413")
 
 
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"FFFFFF\r\n"],  # the size line alone, in the head's read
+        [b"", b"10000\r\nabc"],  # in a read of its own, with some of the chunk's data
+        [b"", b"1F", b"FFF;ext=\"x\"\r\n"],  # a size line split across reads
+        [b"", b"10\r\n0123456789abcdef\r\n", b"400;big\r\n"],  # a later chunk
+    ],
+)
+async def test_rfc9112_7_1_declared_chunk_over_the_body_limit_is_413_at_once(
+    pieces, origin, make_node
+):
+    """llhttp reports where a chunk starts, not its size; the size line is read so a
+    client declaring a chunk over the limit is answered 413 now, not after the body
+    timeout (30 s by default)."""
+    origin.routes["/p"] = Route(headers={"Cache-Control": "no-store"}, body=b"ok")
+    edge = await make_node([origin.url], limits={"max_body_bytes": 1000})
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    head = b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    writer.write(head + pieces[0])
+    for piece in pieces[1:]:
+        await writer.drain()
+        await asyncio.sleep(0.02)  # separate reads at the edge
+        writer.write(piece)
+    out = await asyncio.wait_for(reader.read(1000), 2)
+    assert out.startswith(b"HTTP/1.1 413"), out
+    assert origin.hits.get("/p") is None
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_rfc9112_7_1_chunked_bodies_within_the_limit_pass(origin, make_node):
+    origin.routes["/p"] = Route(headers={"Cache-Control": "no-store"}, body=b"ok")
+    edge = await make_node([origin.url], limits={"max_body_bytes": 1000})
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    writer.write(b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"1f4;n=1\r\n")  # 500 bytes declared: within the limit
+    for part in (b"a" * 200, b"a" * 300 + b"\r\n1F4\r\n" + b"b" * 10, b"b" * 490):
+        await writer.drain()
+        await asyncio.sleep(0.02)
+        writer.write(part)
+    writer.write(b"\r\n0\r\n\r\n")
+    out = await asyncio.wait_for(reader.readuntil(b"\r\n"), 2)
+    assert out.startswith(b"HTTP/1.1 200"), out
+    writer.close()
+    await writer.wait_closed()
+
+
 async def test_surrogate_keys_stay_in_the_cdn_but_purge_by_tag_works(origin, make_node, http):
     origin.routes["/t"] = Route(headers=CC60)
     mid = await make_node([origin.url], tier="mid", name="mid1")

@@ -26,10 +26,12 @@ from cdn_core.node.wire.http1_writer import END_CLOSE, Http1Writer
 from cdn_core.node.wire.stats import ServerStats
 
 
-def closing_response(status: int, reason: str, message: str) -> bytes:
+def closing_response(
+    status: int, reason: str, message: str, retry_after: int | None = None
+) -> bytes:
     """A serialised :func:`~cdn_core.heads.plain_response` that closes the
     connection (what the wire itself answers: refusals, malformed requests, timeouts)."""
-    head, body = plain_response(status, reason, message)
+    head, body = plain_response(status, reason, message, retry_after=retry_after)
     return head + END_CLOSE + body
 
 
@@ -48,6 +50,11 @@ FIELD_NAME_MEMO = 1024
 _FIELD_NAMES: dict[bytes, tuple[str, str]] = {}
 _NO_BODY: list[bytes] = []  # shared, never appended to: most requests have no body
 _REFUSAL_REASONS = {413: "body-too-large", 414: "uri-too-long", 431: "header-too-large"}
+# A chunk-size line at the end of what has been read (RFC 9112 7.1): the size, then
+# optional whitespace and extensions. Anchored on the CRLF before it, so a line cut by
+# the window is never misread as a smaller size.
+_CHUNK_SIZE_LINE = re.compile(rb"\r\n([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r\n\Z")
+_CHUNK_LINE_WINDOW = 1024  # bytes of a chunk-size line looked at (extensions included)
 
 
 class HttpServerProtocol(Http1Writer):
@@ -70,6 +77,10 @@ class HttpServerProtocol(Http1Writer):
         "_fields",
         "_head_bytes",
         "_body",
+        "_body_bytes",
+        "_chunk_bytes",
+        "_tail",
+        "_chunked",
         "_client",
         "_paused",
         "_eof",
@@ -108,6 +119,13 @@ class HttpServerProtocol(Http1Writer):
         self._fields: dict[str, str] = {}
         self._head_bytes = 0
         self._body: list[bytes] = []
+        self._body_bytes = 0
+        # Bytes of the current chunk read in this feed, -1 when its size line did not
+        # arrive in this feed; _tail: the end of the previous feed (a size line can span
+        # two reads). Only chunked request bodies touch either.
+        self._chunk_bytes = -1
+        self._tail = b""
+        self._chunked = False
         self._client = ""
 
     @property
@@ -138,8 +156,9 @@ class HttpServerProtocol(Http1Writer):
     def _refuse_connection(self, reason: str) -> None:
         self._stats.on_refuse(reason)
         assert self._transport is not None
+        # Retry-After: the limit is about this moment, not this client (RFC 9110 10.2.3).
         self._transport.write(closing_response(503, "Service Unavailable",
-                                               "too many connections"))
+                                               "too many connections", retry_after=1))
         self.close()
 
     def _set_deadline(self, seconds: float, reason: str) -> None:
@@ -183,6 +202,11 @@ class HttpServerProtocol(Http1Writer):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
+            if self._chunked:
+                if self._chunk_bytes >= 0:
+                    self._check_chunk_size(data)
+                tail = data if len(data) >= _CHUNK_LINE_WINDOW else self._tail + data
+                self._tail = tail[-_CHUNK_LINE_WINDOW:]
         except httptools.HttpParserUpgrade as exc:
             # The request asked to switch protocols (Upgrade: h2c, websocket). We answer
             # it as plain HTTP/1.1 (RFC 9110 7.8 lets a server ignore Upgrade); llhttp
@@ -224,6 +248,10 @@ class HttpServerProtocol(Http1Writer):
         self._fields = {}
         self._head_bytes = 0
         self._body = _NO_BODY
+        self._body_bytes = 0
+        self._chunked = False
+        self._chunk_bytes = -1
+        self._tail = b""
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -262,6 +290,7 @@ class HttpServerProtocol(Http1Writer):
             return  # no body: the message is complete now
         self.deadline = self._loop.time() + self._limits.body_timeout
         self._deadline_reason = "body-timeout"
+        self._chunked = length is None
         if length is not None and length.strip().isdigit() and (
             int(length) > self._limits.max_body_bytes
         ):
@@ -280,10 +309,36 @@ class HttpServerProtocol(Http1Writer):
         if self._body is _NO_BODY:
             self._body = []
         self._body.append(body)
-        if sum(map(len, self._body)) > self._limits.max_body_bytes:
+        self._body_bytes += len(body)
+        if self._chunk_bytes >= 0:
+            self._chunk_bytes += len(body)
+        if self._body_bytes > self._limits.max_body_bytes:
+            raise _Reject(413, "Content Too Large", "request body too large")
+
+    def on_chunk_header(self) -> None:
+        self._chunk_bytes = 0
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_bytes = -1
+
+    def _check_chunk_size(self, data: bytes) -> None:
+        """A chunk whose size line arrived in ``data`` and whose data has not all come:
+        413 now when its declared size takes the body over the limit, rather than
+        after the body timeout (llhttp reports a chunk's start, not its size, so the
+        size is read from the line that ends where the chunk's data begins)."""
+        end = len(data) - self._chunk_bytes
+        window = (self._tail + data[:end])[-_CHUNK_LINE_WINDOW:]
+        self._chunk_bytes = -1
+        m = _CHUNK_SIZE_LINE.search(window)
+        if m is None:
+            return
+        declared = int(m.group(1), 16)
+        already = self._body_bytes - (len(data) - end)
+        if already + declared > self._limits.max_body_bytes:
             raise _Reject(413, "Content Too Large", "request body too large")
 
     def on_message_complete(self) -> None:
+        self._chunked = False
         if self._closing:
             return  # the connection is closing: nothing after that point is answered
         self.deadline = None  # the handler and the upstream timeouts take over

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from cdn_core.errors import ConfigError, StartupError
+from cdn_core.web_errors import QuietAppRunner
 
 log = logging.getLogger("cdn.service")
 
@@ -55,11 +56,13 @@ def bind_error(host: str, port: int, exc: OSError) -> StartupError:
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start an aiohttp app on ``host:port``; returns the runner (call ``cleanup()``).
+    Requests it cannot parse get JSON errors that never quote them
+    (:mod:`cdn_core.web_errors`).
 
     Raises:
         StartupError: the address cannot be bound.
     """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = QuietAppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
     try:

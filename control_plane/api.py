@@ -117,7 +117,7 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, f"{name} must be an integer, got {raw!r}") from None
+        raise ApiError(400, f"{name} must be an integer") from None  # the value is not echoed
     if not lo <= value <= hi:
         raise ApiError(400, f"{name} must be between {lo} and {hi}, got {value}")
     return value

@@ -4,6 +4,7 @@ origin, all real loopback servers. Each test is named after the rule it enforces
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 
 from nodeharness import Route, https_get, tls_settings
@@ -177,3 +178,51 @@ async def test_12_5_3_never_406_for_a_coding_the_origin_chose(origin, make_node,
             s, h, body = await http(edge, path, Accept_Encoding=ae)
             assert s == 200, (path, ae)
             assert h["Content-Encoding"] in ("gzip", "zstd") and len(body) > 0
+
+
+async def test_rfc9211_stored_only_when_the_response_was_stored(origin, make_node, http):
+    origin.routes["/r"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"<p>Hi ",
+                                echo_header="X-Campaign")
+    _, edge = await _chain(origin, make_node)
+    s, h, b = await http(edge, "/r", X_Campaign="<script>alert(1)</script>")
+    assert s == 200 and b"<script>" in b
+    # Refused by the reflection check at both tiers: neither says stored.
+    assert "stored" not in h["Cache-Status"], h["Cache-Status"]
+    s, h, b = await http(edge, "/r", X_Campaign="nothing-reflected-here")
+    assert b"nothing-reflected-here" in b and "stored" not in h["Cache-Status"]
+    s, h, b = await http(edge, "/r")
+    assert h["Cache-Status"].count("stored") == 2  # a clean fill, stored at both tiers
+    s, h, b = await http(edge, "/r")
+    assert "edge1; hit" in h["Cache-Status"] and b == b"<p>Hi "
+
+
+async def test_short_cookie_values_are_not_stored_unless_the_operator_says(
+    origin, make_node, http
+):
+    # "lang=en": too short to look for in the body, and the page may be built from it.
+    origin.routes["/p"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"page ",
+                                echo_header="Cookie")
+    edge = await make_node([origin.url])
+    s, h, b = await http(edge, "/p", Cookie="lang=en")
+    assert "stored" not in h["Cache-Status"]
+    s, h, b = await http(edge, "/p")
+    assert b == b"page " and "stored" in h["Cache-Status"]
+    relaxed = await make_node([origin.url], name="edge2",
+                              cache={"store_with_short_cookies": True})
+    s, h, _ = await http(relaxed, "/p", Cookie="theme=dark")
+    assert "stored" in h["Cache-Status"]
+
+
+async def test_collapsed_requests_never_get_a_body_built_for_the_leader(
+    origin, make_node, http
+):
+    origin.routes["/me"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"user=",
+                                 echo_header="Cookie", delay=0.2)
+    edge = await make_node([origin.url])
+    first, second = await asyncio.gather(
+        http(edge, "/me", Cookie="session=alice-0123456789"),
+        http(edge, "/me", Cookie="session=bob-9876543210"),
+    )
+    assert b"alice" in first[2] and b"alice" not in second[2]
+    assert b"bob" in second[2]
+    assert "stored" not in first[1]["Cache-Status"] + second[1]["Cache-Status"]

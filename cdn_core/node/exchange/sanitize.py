@@ -147,6 +147,21 @@ def reflection_probes(fields: dict[str, str], keyed: tuple[str, ...]) -> list[by
     return out
 
 
+def unprobed_cookie(fields: dict[str, str]) -> bool:
+    """Whether the request's ``Cookie`` holds a value too short to probe for (under
+    ``MIN_PROBE_BYTES``): a response to it may be personalised on that value (``lang=en``)
+    or reflect it, and neither can be told from chance, so it is not stored for everyone
+    unless ``cache.store_with_short_cookies`` says so."""
+    cookie = fields.get("cookie")
+    if not cookie:
+        return False
+    for part in cookie.split(";"):
+        value = part.partition("=")[2].strip().strip('"')
+        if value and len(value) < MIN_PROBE_BYTES:
+            return True
+    return False
+
+
 # Response fields the origin's own software fills in (a Server header naming the same
 # library as the client's User-Agent is not a reflection).
 NOT_SCANNED = frozenset(

@@ -63,6 +63,13 @@ class Collapsing:
             return await asyncio.shield(fut)
         self.metrics.collapsed.inc()
         result = await asyncio.shield(fut)
+        fill = result.fill
+        if fill is not None:
+            if fill.stored is None:
+                await fill.decided()
+            if fill.personal:
+                # The body reflects the leader's request: never handed to another client.
+                return await self._fetch(key, req, target, self.store.lookup(key, req.fields), fwd)
         m = result.meta
         if result.shareable and (
             not m.vary_names or secondary_key(m.vary_names, req.fields) == m.vary_key

@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from cdn_core.node.filling.upstream import UpstreamStream
 from cdn_core.store import StoredResponse
 
+# While a fill's store decision waits on its body (the reflection scan), its head is held
+# back from clients until the decision or this many body bytes, so Cache-Status can say
+# ``stored`` truthfully and collapsed requests are not handed a response built for
+# another client. Past it the body streams and ``stored`` is left unsaid.
+DECIDE_WITHIN_BYTES = 64 * 1024
+
 
 class Fill:
     """The body of one upstream response, growing until :meth:`finish` or :meth:`fail`.
@@ -17,9 +23,23 @@ class Fill:
     ``meta`` is the response as known from its head (status, stored headers, freshness,
     validators; empty body). ``content_length`` is the upstream's (bytes) or ``None``.
     After a successful finish, ``entry`` is the complete response (stored or not).
+    ``stored`` is whether it is (or will be) stored, ``None`` while that waits on the
+    body (:data:`DECIDE_WITHIN_BYTES`); ``personal`` is set when the body turned out to
+    reflect the request that fetched it (never shared with collapsed requests).
     """
 
-    __slots__ = ("meta", "content_length", "chunks", "size", "done", "failed", "entry", "_event")
+    __slots__ = (
+        "meta",
+        "content_length",
+        "chunks",
+        "size",
+        "done",
+        "failed",
+        "entry",
+        "stored",
+        "personal",
+        "_event",
+    )
 
     def __init__(self, meta: StoredResponse, content_length: int | None) -> None:
         self.meta = meta
@@ -29,6 +49,8 @@ class Fill:
         self.done = False
         self.failed = False
         self.entry: StoredResponse | None = None
+        self.stored: bool | None = False
+        self.personal = False
         self._event = asyncio.Event()
 
     def _wake(self) -> None:
@@ -47,12 +69,19 @@ class Fill:
 
     def fail(self) -> None:
         self.failed = True
+        self.stored = False
         self.done = True
         self._wake()
 
     async def wait(self, seen_chunks: int) -> None:
         """Return once there are more than ``seen_chunks`` chunks or the fill is done."""
         while len(self.chunks) <= seen_chunks and not self.done:
+            await self._event.wait()
+
+    async def decided(self) -> None:
+        """Return once :attr:`stored` is known, or the body passed
+        :data:`DECIDE_WITHIN_BYTES` without it."""
+        while self.stored is None and self.size < DECIDE_WITHIN_BYTES and not self.done:
             await self._event.wait()
 
     async def wait_done(self) -> None:

@@ -20,7 +20,12 @@ from cdn_core.http_cache.storability import storable
 from cdn_core.node.exchange.entries import build_entry, refresh_from_304
 from cdn_core.node.exchange.keys import normalize_host
 from cdn_core.node.exchange.request import Request
-from cdn_core.node.exchange.sanitize import forwarded_fields, reflected, reflection_probes
+from cdn_core.node.exchange.sanitize import (
+    forwarded_fields,
+    reflected,
+    reflection_probes,
+    unprobed_cookie,
+)
 from cdn_core.node.filling.collapsing import Collapsing
 from cdn_core.node.filling.fill import Fill, FillResult
 from cdn_core.node.filling.upstream import UpstreamPool, UpstreamStream
@@ -196,21 +201,41 @@ class UpstreamFiller:
             self.collapsing.hit_for_miss(key, self.config.cache.hit_for_miss_seconds)
         useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
         keep = ok and not useless
+        # Errors are shared with waiters too, so that they do not all retry at once; a
+        # response that may be this client's own is not.
+        shareable = ok or stream.status >= 500
         probes = reflection_probes(req.fields, meta.vary_names) if keep else []
-        if probes and reflected(probes, meta.headers):
-            log.warning("not storing %s: a response header reflects an unkeyed request field", key)
-            keep = False
+        if keep and self._personal(key, req, meta, probes):
+            keep = shareable = False
+            probes = []
         cs = f"fwd={fwd}; fwd-status={stream.status}"
         length = stream.content_length
         if length is not None and length > self.config.cache.max_object_bytes:
             # Too large to keep: stream it straight to this one client.
             return FillResult(cs, False, meta, stream=stream)
         fill = Fill(meta, length)
+        # With probes, whether it is stored waits on the body (fill.decided).
+        fill.stored = None if probes else keep
         self.spawn(self._receive(stream, fill, keep, started, probes))
-        # Errors are shared with waiters too, so that they do not all retry at once.
-        return FillResult(
-            cs + ("; stored" if keep else ""), ok or stream.status >= 500, meta, fill=fill
-        )
+        return FillResult(cs + ("; stored" if fill.stored else ""), shareable, meta, fill=fill)
+
+    def _personal(
+        self, key: str, req: Request, meta: StoredResponse, probes: list[bytes]
+    ) -> bool:
+        """Whether a storable response may be built for this client alone: a header
+        reflects one of its unkeyed request values, or its Cookie holds a value too short
+        to look for (:func:`~cdn_core.node.exchange.sanitize.unprobed_cookie`)."""
+        if (
+            "cookie" not in meta.vary_names
+            and not self.config.cache.store_with_short_cookies
+            and unprobed_cookie(req.fields)
+        ):
+            log.info("not storing %s: the request's Cookie has a value too short to check", key)
+            return True
+        if probes and reflected(probes, meta.headers):
+            log.warning("not storing %s: a response header reflects an unkeyed request field", key)
+            return True
+        return False
 
     async def _receive(
         self,
@@ -245,8 +270,10 @@ class UpstreamFiller:
         if keep and probes and reflected(probes, [], meta.body):
             log.warning("not storing %s: the body reflects an unkeyed request field", meta.key)
             keep = False
+            fill.personal = True
         if keep:
             self.store.put(meta)
+        fill.stored = keep
         fill.finish(meta)
 
 

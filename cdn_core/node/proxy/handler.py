@@ -302,6 +302,11 @@ class CachingProxy:
         age = meta.freshness.age(self.clock.time())
         cs = result.cache_status.encode()
         fill = result.fill
+        if fill is not None and fill.stored is None:
+            # Say "stored" only when it is (RFC 9211 2.7): hold the head until known.
+            await fill.decided()
+            if fill.stored:
+                cs += b"; stored"
         t = self.transformer
         if fill is not None and t is not None and t.needs_body(meta, req):
             # A variant is made from the whole body: wait for it, then answer as a hit does.

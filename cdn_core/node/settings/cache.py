@@ -44,3 +44,8 @@ class CacheSettings(StrictModel):
     share_set_cookie: bool = Field(
         False, description="store Set-Cookie responses the origin marks public or s-maxage"
     )
+    store_with_short_cookies: bool = Field(
+        False,
+        description="store responses to requests whose Cookie has a value under 8 bytes "
+        "(too short to check the response for reflection)",
+    )

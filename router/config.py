@@ -140,6 +140,12 @@ class HealthSettings(StrictModel):
         default=2, ge=1, description="consecutive failed probes that mark an edge down"
     )
     rise: int = Field(default=2, ge=1, description="consecutive good probes that bring it back")
+    first_round: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds after start during which answers use the degraded TTL "
+        "until every edge has been probed once",
+    )
     path: str = "/healthz"
     status_path: str = "/status"
 

@@ -61,13 +61,19 @@ class HealthChecker:
                 self._tasks[name] = (spec, task)
 
     async def run(self) -> None:
-        """Reconcile probe tasks with the table and age out client RTT samples, forever."""
+        """Reconcile probe tasks with the table and age out client RTT samples, forever.
+        The first round of probes ends when every edge was probed or after
+        ``health.first_round`` seconds, whichever is first."""
+        timer = asyncio.get_running_loop().call_later(
+            self._cfg.first_round, self._table.end_first_round
+        )
         try:
             while True:
                 self.sync()
                 self._table.expire(self._clock.monotonic())
                 await asyncio.sleep(self._cfg.interval)
         finally:
+            timer.cancel()
             await self.close()
 
     async def close(self) -> None:

@@ -56,13 +56,17 @@ class EdgeView:
     load_score: float
     fail_streak: int
     reachable: bool = True
+    probed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class TableSnapshot:
     """An immutable view of the table at one ``generation``. ``by_version`` maps 4 and 6
     to that family's edges; ``client_rtt`` maps a client prefix to ``{edge: (rtt_ms,
-    sampled_at)}``; ``degraded`` is true while any edge is down, suspect or overloaded."""
+    sampled_at)}``; ``degraded`` is true while any edge is down, suspect or overloaded,
+    and during the first round of probes (:meth:`EdgeTable.end_first_round`) while any
+    edge has not been probed: health not yet checked is not answered with the normal
+    TTL."""
 
     generation: int
     edges: tuple[EdgeView, ...]
@@ -104,6 +108,7 @@ class _EdgeState:
             load_score=self.load_score if self.overloaded else 0.0,
             fail_streak=self.failures,
             reachable=self.reachable,
+            probed=self.probed,
         )
 
 
@@ -125,12 +130,20 @@ class EdgeTable:
         self._client: dict[PrefixKey, Mapping[str, ClientRtt]] = {}
         self._generation = 0
         self._snapshot: TableSnapshot | None = None
+        self._first_round = True
         self.set_edges(edges)
 
     # -- the edge set ------------------------------------------------------------------
     @property
     def generation(self) -> int:
         return self._generation
+
+    def end_first_round(self) -> None:
+        """The first round of probes is over (every edge probed, or its time bound, run
+        by the prober, passed): unprobed edges no longer make answers degraded."""
+        if self._first_round:
+            self._first_round = False
+            self._bump()
 
     def _bump(self) -> None:
         self._generation += 1
@@ -176,6 +189,7 @@ class EdgeTable:
             return None
         was_suspect = st.up and st.failures > 0
         was_reachable = st.reachable
+        first = not st.probed
         st.reachable = ok if reachable is None else reachable
         st.probed = True
         st.last_probe_at = now
@@ -198,8 +212,11 @@ class EdgeTable:
                 change = "down"
         if change is not None:
             st.changes[change] = st.changes.get(change, 0) + 1
+        if first and self._first_round and all(s.probed for s in self._edges.values()):
+            self._first_round = False  # the round is complete (the bump below says so)
         if (
-            change is not None
+            first
+            or change is not None
             or was_suspect != (st.up and st.failures > 0)
             or was_reachable != st.reachable
         ):
@@ -293,7 +310,10 @@ class EdgeTable:
                     {v: tuple(e for e in views if e.version == v) for v in (4, 6)}
                 ),
                 client_rtt=MappingProxyType(dict(self._client)),
-                degraded=any(not e.up or e.suspect or e.overloaded for e in views),
+                degraded=any(
+                    not e.up or e.suspect or e.overloaded or (self._first_round and not e.probed)
+                    for e in views
+                ),
             )
             self._snapshot = snap
         return snap

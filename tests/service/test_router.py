@@ -126,6 +126,31 @@ async def test_killed_edge_leaves_answers_quickly(edges: list[FakeEdge]) -> None
         )
 
 
+async def test_health_not_yet_checked_never_gets_the_normal_ttl(edges: list[FakeEdge]) -> None:
+    """A router that starts while an edge is already dead: every answer before the first
+    round of probes has finished uses the degraded TTL, and once the round is over the
+    dead edge is no longer answered."""
+    await edges[1].stop()  # dead before the router starts
+    cfg = [edges[0].edge("192.0.2.1"), edges[1].edge("192.0.2.2")]
+    slow = {"interval": 0.3, "timeout": 0.3, "fall": 2, "rise": 2, "first_round": 1.0}
+    async with running(edges=cfg, health=slow, answers={"ttl": 30, "degraded_ttl": 2}) as app:
+        seen: list[tuple[list[str], int]] = []
+        for _ in range(200):  # bounded: the first round ends within first_round seconds
+            r = await query(app)
+            seen.append((addresses(r), r.answer[0].ttl))
+            if all_probed_sync(app):
+                break
+            await asyncio.sleep(0.01)
+        assert seen and all(ttl == 2 for _, ttl in seen), seen
+        # Probed: the dead edge is suspect (one failure), the live one preferred.
+        r = await query(app)
+        assert addresses(r) == ["192.0.2.1"] and r.answer[0].ttl == 2
+
+
+def all_probed_sync(app: RouterApp) -> bool:
+    return all(e["probed"] for e in app.table.describe(0.0))
+
+
 async def _state(app: RouterApp, name: str, state: str) -> bool:
     return any(e["name"] == name and e["state"] == state for e in app.table.describe(0.0))
 

@@ -25,12 +25,18 @@ EDGES = [
 class World:
     """A resolver, its table and a clock, with helpers to ask questions."""
 
-    def __init__(self, edges: list[dict[str, Any]] = EDGES, **cfg: Any) -> None:
+    def __init__(
+        self, edges: list[dict[str, Any]] = EDGES, *, first_round: bool = False, **cfg: Any
+    ) -> None:
+        """``first_round``: start as a router does, before its first round of probes (by
+        default that round is over, so tests see the steady state)."""
         self.config = RouterConfig.model_validate({"edges": edges, **cfg})
         self.clock = ManualClock()
         self.table = EdgeTable(
             self.config.health, self.config.load, self.config.latency, static_edges(self.config)
         )
+        if not first_round:
+            self.table.end_first_round()
         self.resolver = Resolver(self.config)
 
     @property

@@ -109,6 +109,29 @@ def test_ttl_is_lowered_while_any_edge_is_degraded() -> None:
     assert w.ask().answer[0].ttl == 5
 
 
+def test_health_not_yet_checked_is_answered_with_the_degraded_ttl() -> None:
+    w = World(first_round=True)
+    assert w.ask().answer[0].ttl == 1  # nothing probed yet
+    w.probe("edge1")
+    w.probe("edge2")
+    assert w.ask().answer[0].ttl == 1  # edge3 not yet
+    w.probe("edge3")
+    assert w.ask().answer[0].ttl == 5  # the first round is complete
+    w = World(first_round=True)
+    w.table.end_first_round()  # the prober's time bound passed
+    assert w.ask().answer[0].ttl == 5
+
+
+def test_edges_seen_healthy_are_preferred_over_unprobed_ones() -> None:
+    w = World(first_round=True)
+    w.probe("edge3", rtt_ms=40.0)  # slow but known good; edge1 and edge2 unknown
+    assert w.addresses() == ["192.0.2.3"]
+    w.probe("edge1", ok=False)  # suspect: still after the good one
+    assert w.addresses() == ["192.0.2.3"]
+    w.probe("edge2", rtt_ms=1.0)
+    assert w.addresses() == ["192.0.2.2"]
+
+
 def test_all_down_answers_least_bad_or_fallback_never_empty() -> None:
     w = World(edges=EDGES[:2])
     for _ in range(2):

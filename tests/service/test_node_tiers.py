@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 
-from nodeharness import Route, https_get, tls_settings
+from nodeharness import Route, https_get, raw_exchange, raw_origin, tls_settings
 
 
 async def _chain(origin, make_node, **edge_settings):
@@ -226,3 +226,58 @@ async def test_collapsed_requests_never_get_a_body_built_for_the_leader(
     assert b"alice" in first[2] and b"alice" not in second[2]
     assert b"bob" in second[2]
     assert "stored" not in first[1]["Cache-Status"] + second[1]["Cache-Status"]
+
+
+EARLY_HINTS = (
+    b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload; as=style\r\n"
+    b"Connection: X-Hop\r\nX-Hop: 1\r\n\r\n"
+    b"HTTP/1.1 102 Processing\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Type: text/html\r\n"
+    b"Content-Length: 5\r\n\r\nhello"
+)
+
+
+async def test_103_early_hints_forwarded_not_stored(make_node):
+    origin, url = await raw_origin(EARLY_HINTS)
+    try:
+        mid = await make_node([url], tier="mid", name="mid1")
+        edge = await make_node([f"http://127.0.0.1:{mid.port}"], name="edge1")
+        get = b"GET /page HTTP/1.1\r\nHost: www.example.test\r\n\r\n"
+        out = await raw_exchange(edge.port, get, timeout=1.0)
+        # Through both tiers, in order, hop-by-hop fields left out (RFC 9110 15.2, 7.6.1).
+        first, _, rest = out.partition(b"\r\n\r\n")
+        assert first == (b"HTTP/1.1 103 Early Hints\r\n"
+                         b"Link: </app.css>; rel=preload; as=style")
+        second, _, final = rest.partition(b"\r\n\r\n")
+        assert second == b"HTTP/1.1 102 Processing"
+        assert final.startswith(b"HTTP/1.1 200 OK") and final.endswith(b"hello")
+        assert b"Link:" not in final  # the hint's fields are not the response's
+        # Stored without them: the hit has no interim response.
+        out = await raw_exchange(edge.port, get, timeout=1.0)
+        assert out.startswith(b"HTTP/1.1 200 OK") and b"edge1; hit" in out
+        assert b"103" not in out.split(b"\r\n")[0]
+        # HTTP/1.0 clients never get a 1xx (RFC 9110 15.2).
+        out = await raw_exchange(edge.port, b"GET /other HTTP/1.0\r\nHost: www.example.test"
+                                 b"\r\n\r\n", timeout=1.0)
+        assert out.startswith(b"HTTP/1.1 200 OK"), out[:40]
+    finally:
+        origin.close()
+        await origin.wait_closed()
+
+
+async def test_rfc9110_10_1_1_expect_is_answered_at_the_edge_not_forwarded(
+    origin, make_node
+):
+    origin.routes["/form"] = Route(headers={"Cache-Control": "no-store"}, body=b"ok")
+    _, edge = await _chain(origin, make_node)
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    writer.write(b"POST /form HTTP/1.1\r\nHost: www.example.test\r\nContent-Length: 3\r\n"
+                 b"Expect: 100-continue\r\n\r\n")
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)).startswith(
+        b"HTTP/1.1 100 Continue")
+    writer.write(b"a=1")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+    assert head.startswith(b"HTTP/1.1 200"), head  # exactly one 100, then the answer
+    assert "Expect" not in origin.seen_headers[-1]
+    writer.close()
+    await writer.wait_closed()

@@ -33,6 +33,12 @@ class ResponseChannel(Protocol):
         """Whether the client has gone (writes are then dropped)."""
         ...
 
+    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
+        """Send a 1xx interim response (102..199, e.g. 103 Early Hints) ahead of the final
+        response of the current request (RFC 9110 15.2); the caller never sends one to
+        an HTTP/1.0 client."""
+        ...
+
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
         """Send a whole response and finish it. ``head`` states the body's length
         (``Content-Length``) where the message has one; ``body`` is empty for HEAD, 304

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class Request:
     """One parsed request. ``fields`` maps lower-case field names to combined values
@@ -20,6 +22,7 @@ class Request:
         "client",
         "scheme",
         "forwarded",
+        "interim",
     )
 
     def __init__(
@@ -46,3 +49,6 @@ class Request:
         # True when a trusted forwarder's X-Forwarded-* / Forwarded fields were kept
         # (exchange.sanitize.ForwardedTrust); the scheme is then the client's.
         self.forwarded = False
+        # Where 1xx responses from upstream go while this request waits for its final
+        # response (ResponseChannel.interim, set by the request path), or None.
+        self.interim: Callable[[int, list[tuple[str, str]]], None] | None = None

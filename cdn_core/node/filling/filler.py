@@ -70,7 +70,8 @@ class UpstreamFiller:
     def upstream_headers(
         self, req: Request, stale: StoredResponse | None, *, keep_conditionals: bool = False
     ) -> list[tuple[str, str]]:
-        drop = HOP_BY_HOP | connection_named(req.fields) | {"x-forwarded-for", "via"}
+        # Expect: this node answered it and holds the whole body (RFC 9110 10.1.1).
+        drop = HOP_BY_HOP | connection_named(req.fields) | {"x-forwarded-for", "via", "expect"}
         if not keep_conditionals:
             # The cache fills with the full representation and answers the client's
             # conditions and ranges itself.
@@ -128,7 +129,9 @@ class UpstreamFiller:
         request_time = self.clock.time()
         started = self.clock.monotonic()
         try:
-            stream = await self.upstream.open(key, "GET", target, self.upstream_headers(req, stale))
+            stream = await self.upstream.open(
+                key, "GET", target, self.upstream_headers(req, stale), on_interim=req.interim
+            )
         except UpstreamError as exc:
             self.metrics.upstream_errors.inc()
             self.metrics.upstream_seconds.observe(self.clock.monotonic() - started)

@@ -16,6 +16,7 @@ import aiohttp
 from cdn_core.clock import Clock
 from cdn_core.errors import ConfigError, UpstreamError, UpstreamTimeout
 from cdn_core.hashing import rendezvous_order
+from cdn_core.node.filling.interim import InterimResponse, InterimSink, reporting
 from cdn_core.node.settings.upstream import UpstreamSettings
 
 log = logging.getLogger("cdn.node")
@@ -118,6 +119,7 @@ class UpstreamPool:
             timeout=aiohttp.ClientTimeout(total=s.timeout, sock_connect=s.connect_timeout),
             auto_decompress=False,
             skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+            response_class=InterimResponse,
         )
         if s.health_path:
             self._prober = asyncio.get_running_loop().create_task(self._probe_forever())
@@ -193,9 +195,12 @@ class UpstreamPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | None = None,
+        on_interim: InterimSink | None = None,
     ) -> UpstreamStream:
         """Send one request and return once the response head has arrived, trying
         upstreams in rendezvous order until one answers (only idempotent methods move on).
+        1xx responses read before the final one go to ``on_interim``
+        (:mod:`cdn_core.node.filling.interim`).
 
         Raises:
             UpstreamTimeout: the last upstream tried timed out.
@@ -209,13 +214,14 @@ class UpstreamPool:
             candidates = candidates[:1]
         for node in candidates:
             try:
-                resp = await self._session.request(
-                    method,
-                    node.url + target,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                )
+                with reporting(on_interim):
+                    resp = await self._session.request(
+                        method,
+                        node.url + target,
+                        headers=headers,
+                        data=body,
+                        allow_redirects=False,
+                    )
             except TimeoutError as exc:
                 self._failed(node)
                 last = UpstreamTimeout(f"{node.url}: timed out")
@@ -245,13 +251,14 @@ class UpstreamPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | None = None,
+        on_interim: InterimSink | None = None,
     ) -> UpstreamResponse:
         """Like :meth:`open`, then read the whole body.
 
         Raises:
             UpstreamTimeout, UpstreamError: as :meth:`open`, or the body was cut short.
         """
-        stream = await self.open(key, method, target, headers, body)
+        stream = await self.open(key, method, target, headers, body, on_interim)
         try:
             data = await stream.read()
         finally:

@@ -195,6 +195,9 @@ class LoggedConnection:
     def closed(self) -> bool:
         return self._conn.closed
 
+    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
+        self._conn.interim(status, fields)
+
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
         self._see_head(head, lines)
         self.body_bytes += len(body)

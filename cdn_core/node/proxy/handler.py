@@ -160,6 +160,7 @@ class CachingProxy:
                 target = self.transformer.source_target(target)
             key = primary_key(req.scheme, key_host, target)
             if req.method not in ("GET", "HEAD"):
+                _take_interim(req, conn)
                 self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key, target)))
                 return
             entry = self.store.lookup(key, fields)
@@ -289,6 +290,7 @@ class CachingProxy:
         stale: StoredResponse | None,
         fwd: str,
     ) -> None:
+        _take_interim(req, conn)
         result = await self.filler.collapsed(key, req, target, stale, fwd)
         meta = result.meta
         if result.stale:
@@ -396,3 +398,10 @@ class CachingProxy:
         )
         await result.complete()
         return result.cache_status
+
+
+def _take_interim(req: Request, conn: ResponseChannel) -> None:
+    """Let 1xx responses from upstream reach this client while it waits (RFC 9110 15.2:
+    never to an HTTP/1.0 client)."""
+    if req.version != "1.0":
+        req.interim = conn.interim

@@ -39,6 +39,7 @@ class Passthrough:
                 target,
                 self.filler.upstream_headers(req, None, keep_conditionals=True),
                 body=req.body or None,
+                on_interim=req.interim,
             )
         except UpstreamError as exc:
             self.filler.metrics.upstream_errors.inc()

@@ -11,6 +11,7 @@ side and decides, in :meth:`Http1Writer.finish`, what follows a response.
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from typing import Any
 
 # What ends a response head after this request's lines: kept alive, or closing.
@@ -42,6 +43,17 @@ class Http1Writer(asyncio.Protocol):
         raise NotImplementedError
 
     # ResponseChannel ---------------------------------------------------------------------
+    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
+        transport = self._transport
+        if transport is None or self.closed:
+            return
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Informational"
+        lines = "".join(f"{n}: {v}\r\n" for n, v in fields)
+        transport.write(f"HTTP/1.1 {status} {reason}\r\n{lines}\r\n".encode("latin-1"))
+
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
         transport = self._transport
         if transport is not None:

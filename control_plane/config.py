@@ -62,6 +62,23 @@ class PushConfig(StrictModel):
     """Seconds to fetch a sitemap."""
     max_urls: int = Field(default=1000, ge=1, le=100_000)
     """Most URLs one prewarm (or one sitemap) may name."""
+    hosts: list[str] = Field(default=["www.example.test"], min_length=1)
+    """Hosts this CDN serves (exact names, or ``*.example.test`` for any name under
+    it): the only ones prewarm, announce and sitemaps may name. Nothing else is ever
+    contacted, whatever it resolves to; an IP address only when listed as such."""
+    ports: list[int] = Field(default=[80, 443, 8080, 8443], min_length=1)
+    """Ports those URLs may carry (the public listeners; never an admin port)."""
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        out = []
+        for host in value:
+            name = host.strip().lower().rstrip(".")
+            if not is_hostname(name.removeprefix("*.")):
+                raise ValueError(f"not a host name, IPv4 address or *.wildcard: {host!r}")
+            out.append(name)
+        return out
 
 
 class SeedNode(StrictModel):

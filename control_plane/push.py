@@ -5,19 +5,26 @@ going to the origin. Each node gets one ``POST {admin_url}/prewarm`` with
 ``{"urls": [...]}`` (the node token rides on the session) and answers
 ``{"node", "results": {url: cache-status text or "error: ..."}}``.
 
-Sitemaps (sitemaps.org ``urlset``, or a ``sitemapindex`` one level deep) are fetched
-with a separate session that carries no credentials.
+Only URLs on the hosts the CDN serves (``push.hosts``, on ``push.ports``) are accepted
+(:func:`served`); nothing else is ever contacted, so a prewarm cannot be aimed at
+loopback, link-local, private addresses or admin ports, and the error for a refused URL
+is the same whatever is behind it. Sitemaps (sitemaps.org ``urlset``, or a
+``sitemapindex`` one level deep) are fetched through the tier path, from an edge (or a
+mid tier) with the sitemap's ``Host``, with a session that carries no credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from control_plane.models import Node
+from control_plane.config import PushConfig
+from control_plane.models import Node, is_http_url
 
 SITEMAP_MAX_BYTES = 10 * 1024 * 1024
 _NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -48,26 +55,66 @@ def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
     return kind, locs
 
 
-async def sitemap_urls(url: str, *, timeout: float, max_urls: int) -> list[str]:
-    """The page URLs a sitemap names (following one level of sitemap index).
+NOT_SERVED = "not an http(s) URL on a host and port this CDN serves (push.hosts, push.ports)"
+
+
+def served(url: str, push: PushConfig) -> bool:
+    """Whether ``url`` is an absolute http(s) URL, without user info, whose host is one
+    of ``push.hosts`` (a ``*.`` entry matches any name under it) and whose port, when
+    given, is one of ``push.ports``."""
+    if not is_http_url(url):
+        return False
+    parts = urlsplit(url)
+    if "@" in parts.netloc or parts.port is not None and parts.port not in push.ports:
+        return False
+    host = (parts.hostname or "").rstrip(".")
+    return any(
+        host == h or (h.startswith("*.") and fnmatch.fnmatchcase(host, h)) for h in push.hosts
+    )
+
+
+def _through(nodes: list[Node]) -> list[Node]:
+    """The nodes a sitemap is fetched through: edges, then mid tiers."""
+    return [n for n in nodes if n.tier == "edge"] + [n for n in nodes if n.tier == "mid"]
+
+
+async def sitemap_urls(
+    url: str, nodes: list[Node], push: PushConfig
+) -> tuple[list[str], int]:
+    """The page URLs a sitemap names (following one level of sitemap index) that are on
+    served hosts, and how many it named that are not (left out).
 
     Raises:
-        PushError: the sitemap cannot be fetched or parsed, or names too many URLs.
+        PushError: the sitemap is not on a served host, no edge or mid tier could fetch
+            it, it is not a sitemap, or it names more than ``push.max_urls`` URLs.
     """
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    via = _through(nodes)
+    if not via:
+        raise PushError("no edge or mid tier is registered to fetch it through")
+    client_timeout = aiohttp.ClientTimeout(total=push.sitemap_timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
 
         async def fetch(u: str) -> bytes:
-            try:
-                async with session.get(u) as resp:
-                    if resp.status != 200:
-                        raise PushError(f"sitemap {u}: HTTP {resp.status}")
-                    data = await resp.content.read(SITEMAP_MAX_BYTES + 1)
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                raise PushError(f"sitemap {u}: {type(exc).__name__}: {exc}") from exc
-            if len(data) > SITEMAP_MAX_BYTES:
-                raise PushError(f"sitemap {u}: larger than {SITEMAP_MAX_BYTES} bytes")
-            return data
+            if not served(u, push):
+                raise PushError(NOT_SERVED)
+            parts = urlsplit(u)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            for node in via:
+                try:
+                    async with session.get(
+                        f"http://{node.host}:{node.port}{target}",
+                        headers={"Host": parts.hostname or ""},
+                        allow_redirects=False,
+                    ) as resp:
+                        if resp.status != 200:
+                            raise PushError(f"HTTP {resp.status} through {node.name}")
+                        data = await resp.content.read(SITEMAP_MAX_BYTES + 1)
+                except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                    continue  # that node is unreachable: the next one
+                if len(data) > SITEMAP_MAX_BYTES:
+                    raise PushError(f"larger than {SITEMAP_MAX_BYTES} bytes")
+                return data
+            raise PushError("no edge or mid tier answered")
 
         kind, locs = parse_sitemap(await fetch(url))
         if kind == "sitemapindex":
@@ -77,9 +124,10 @@ async def sitemap_urls(url: str, *, timeout: float, max_urls: int) -> list[str]:
                 if child_kind == "urlset":
                     pages.extend(child_locs)
             locs = pages
-    if len(locs) > max_urls:
-        raise PushError(f"sitemap names {len(locs)} URLs; at most {max_urls} per prewarm")
-    return list(dict.fromkeys(locs))
+    kept = [u for u in dict.fromkeys(locs) if served(u, push)]
+    if len(kept) > push.max_urls:
+        raise PushError(f"sitemap names {len(kept)} URLs; at most {push.max_urls} per prewarm")
+    return kept, len(dict.fromkeys(locs)) - len(kept)
 
 
 async def _prewarm_node(

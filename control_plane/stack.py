@@ -3,6 +3,7 @@ it describes. Pure: no processes are started here (see :mod:`control_plane.launc
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,8 @@ def processes(
             cp.host,
             cp.port,
             f"{cp.host}:{cp.port}",
+            # Prewarm and sitemaps may name only the site this stack serves.
+            env={"CDN_CONTROL_PLANE__PUSH__HOSTS": json.dumps([stack.site])},
         ),
     ]
     o = stack.origin

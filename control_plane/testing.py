@@ -81,6 +81,10 @@ class FakeNode:
         self.token = token
         self.calls: list[dict[str, Any]] = []
         self.prewarms: list[list[str]] = []
+        # What the node's "data port" (the same server) answers to GET: path -> body;
+        # the Host of each such request is noted in page_hosts.
+        self.pages: dict[str, bytes] = {}
+        self.page_hosts: list[str] = []
         self.admin_url = ""  # set by whoever serves app()
 
     def app(self) -> web.Application:
@@ -89,7 +93,15 @@ class FakeNode:
         app.router.add_post("/prewarm", self._prewarm)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/status", self._status)
+        app.router.add_get("/{page:.*}", self._page)
         return app
+
+    async def _page(self, request: web.Request) -> web.Response:
+        self.page_hosts.append(request.headers.get("Host", ""))
+        body = self.pages.get(request.path_qs)
+        if body is None:
+            return web.Response(status=404, text="no such page")
+        return web.Response(body=body, content_type="application/xml")
 
     def _refused(self, request: web.Request) -> web.Response | None:
         if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from cdn_core.metrics import new_registry
@@ -114,28 +113,71 @@ async def test_prewarm_reports_a_failed_node(cp: TestClient, aiohttp_server: Any
     assert data["ok"] is False and "HTTP 500" in data["nodes"]["edge1"]["error"]
 
 
-async def test_prewarm_sitemap(cp: TestClient, aiohttp_server: Any) -> None:
+async def test_prewarm_sitemap_is_fetched_through_an_edge(
+    cp: TestClient, aiohttp_server: Any
+) -> None:
     edge = await fake(cp, aiohttp_server, "edge1", "edge")
-    site = web.Application()
-
-    async def sitemap(request: web.Request) -> web.Response:
-        assert "Authorization" not in request.headers  # the node token stays home
-        return web.Response(body=SITEMAP, content_type="application/xml")
-
-    async def broken(_: web.Request) -> web.Response:
-        return web.Response(text="<html>")
-
-    site.router.add_get("/sitemap.xml", sitemap)
-    site.router.add_get("/broken.xml", broken)
-    server = await aiohttp_server(site)
-    data = await ok(
-        await cp.post("/v1/prewarm", json={"sitemap": str(server.make_url("/sitemap.xml"))})
+    edge.pages["/sitemap.xml"] = SITEMAP.replace(
+        b"</urlset>", b"<url><loc>http://169.254.169.254/latest/</loc></url></urlset>"
     )
-    assert data["urls"] == 2 and edge.prewarms == [
+    edge.pages["/broken.xml"] = b"<html>"
+    data = await ok(
+        await cp.post("/v1/prewarm", json={"sitemap": "http://www.example.test/sitemap.xml"})
+    )
+    # Through the tier path with the site's Host; the metadata address is left out.
+    assert edge.page_hosts == ["www.example.test"]
+    assert data["urls"] == 2 and data["skipped"] == 1 and edge.prewarms == [
         ["http://www.example.test/", "http://www.example.test/about.html"]
     ]
-    resp = await cp.post("/v1/prewarm", json={"sitemap": str(server.make_url("/broken.xml"))})
+    resp = await cp.post("/v1/prewarm", json={"sitemap": "http://www.example.test/broken.xml"})
     assert resp.status == 422 and "sitemap" in (await resp.json())["error"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/v1/keys",  # the control plane itself
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://10.0.0.5/",
+        "http://localhost/",
+        "http://www.example.test:9080/purge",  # an admin port on a served host
+        "http://www.example.test@127.0.0.1/",  # user info hiding the real host
+        "http://evil.example/",
+        "http://[::1]/",
+    ],
+)
+async def test_prewarm_and_sitemaps_only_reach_served_hosts(
+    cp: TestClient, aiohttp_server: Any, url: str
+) -> None:
+    edge = await fake(cp, aiohttp_server, "edge1", "edge")
+    errors = set()
+    for body in ({"urls": [url]}, {"sitemap": url}):
+        resp = await cp.post("/v1/prewarm", json=body)
+        assert resp.status == 400
+        errors.add((await resp.json())["error"].split(": ", 1)[1])
+    resp = await cp.post("/v1/announce", json={"urls": [url]})
+    assert resp.status == 400
+    errors.add((await resp.json())["error"].split(": ", 1)[1])
+    # One answer whatever is (or is not) behind the URL, and the URL is not echoed.
+    assert len(errors) == 1 and url not in errors.pop()
+    assert edge.prewarms == [] and edge.page_hosts == []
+
+
+async def test_push_hosts_setting_names_what_is_served(
+    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    config = ControlPlaneConfig(
+        db=str(tmp_path / "control.db"),
+        auth=auth_config(tmp_path),
+        push={"hosts": ["*.shop.test", "127.0.0.1"], "ports": [8080]},
+    )
+    cp = await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
+    edge = await fake(cp, aiohttp_server, "edge1", "edge")
+    urls = ["http://img.shop.test/a.png", "https://a.b.shop.test:8080/", "http://127.0.0.1/"]
+    await ok(await cp.post("/v1/prewarm", json={"urls": urls}))
+    assert edge.prewarms == [urls]
+    for bad in ("http://shop.test/", "http://img.shop.test:8443/", "http://www.example.test/"):
+        assert (await cp.post("/v1/prewarm", json={"urls": [bad]})).status == 400
 
 
 @pytest.mark.parametrize(

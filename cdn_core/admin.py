@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from cdn_core.metrics import CONTENT_TYPE_LATEST, render
+from cdn_core.service import supervised_restarts
 
 
 def create_admin_app(
@@ -24,7 +25,8 @@ def create_admin_app(
     """Build the admin app.
 
     ``/healthz`` answers 200 ``{"status": "ok"}`` while ``healthy()`` is true, else 503;
-    ``/status`` answers ``{"name", "role", **status()}``; ``/metrics`` renders ``registry``.
+    ``/status`` answers ``{"name", "role", "restarts", **status()}`` (``restarts``: how
+    often ``cdnctl up`` restarted this process); ``/metrics`` renders ``registry``.
     """
     app = web.Application()
 
@@ -35,8 +37,10 @@ def create_admin_app(
             status=200 if ok else 503,
         )
 
+    restarts = supervised_restarts()
+
     async def status_view(_: web.Request) -> web.Response:
-        return web.json_response({"name": name, "role": role, **status()})
+        return web.json_response({"name": name, "role": role, "restarts": restarts, **status()})
 
     async def metrics(_: web.Request) -> web.Response:
         resp = web.Response(body=render(registry))

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import signal
 import sys
 import time
@@ -39,6 +40,19 @@ def add_common_args(parser: argparse.ArgumentParser, *, admin: bool = True) -> N
             "--admin-port", type=int, help="admin port for /healthz /status /metrics"
         )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+
+
+RESTARTS_ENV = "CDN_RESTARTS"
+"""Set by ``cdnctl up``'s supervisor: how many times it has restarted this process."""
+
+
+def supervised_restarts() -> int:
+    """This process's restart count from its supervisor (:data:`RESTARTS_ENV`; 0 when it
+    is not supervised or the value is unusable), for ``/status``."""
+    try:
+        return max(0, int(os.environ.get(RESTARTS_ENV, "0")))
+    except ValueError:
+        return 0
 
 
 def bind_error(host: str, port: int, exc: OSError) -> StartupError:

@@ -163,6 +163,7 @@ def _node_view(
         "hit_ratio": None if ratio is None else round(ratio, 4),
         "requests": st.get("requests"),
         "in_flight": st.get("in_flight"),
+        "restarts": st.get("restarts"),
         "cache_entries": cache.get("entries"),
         "cache_bytes": cache.get("bytes"),
         "upstreams": [{"url": u.get("url"), "up": u.get("up")} for u in ups if isinstance(u, dict)],

@@ -2,9 +2,14 @@
 
 Each service runs as its own process with its log in ``log_dir/<name>.log``. The launcher
 waits until every node answers its health check, registers the nodes with the control
-plane, prints what runs where, and then supervises: on Ctrl-C or SIGTERM it sends SIGTERM
-to every child, waits, and SIGKILLs any that linger, so no child outlives it (children
-also get SIGTERM from the kernel if the launcher itself dies: PR_SET_PDEATHSIG).
+plane, prints what runs where, and then supervises: a child that exits is started again
+with backoff (:mod:`control_plane.supervision`: 0.5 s doubling to 30 s, reset after a
+minute up; left down after five failed starts in a row, with its last log lines), its
+restart count passed in ``$CDN_RESTARTS`` so that its ``/status`` shows it, and the
+children's state written to ``state_dir/supervisor.json``. On Ctrl-C or SIGTERM it sends
+SIGTERM to every child, waits, and SIGKILLs any that linger, so no child outlives it
+(children also get SIGTERM from the kernel if the launcher itself dies:
+PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import IO, Any
 
 from cdn_core.errors import ConfigError
 from cdn_core.pki import ensure_demo_pki
+from cdn_core.service import RESTARTS_ENV
+from control_plane import supervision
 from control_plane.auth import write_secret_file
 from control_plane.stack import Credentials, Process, demo_tls_dir, load_stack, processes
 
@@ -89,13 +96,22 @@ def _put_json(url: str, body: dict[str, Any], key: str | None = None) -> int:
 
 
 class Supervisor:
-    """Starts, watches and stops the stack's processes."""
+    """Starts, watches, restarts (:meth:`supervise`) and stops the stack's processes."""
 
-    def __init__(self, procs: list[Process], log_dir: Path) -> None:
+    def __init__(
+        self,
+        procs: list[Process],
+        log_dir: Path,
+        policy: supervision.RestartPolicy | None = None,
+        state_file: Path | None = None,
+    ) -> None:
         self.procs = procs
         self.log_dir = log_dir
+        self.policy = policy or supervision.RestartPolicy()
+        self.state_file = state_file
         self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self._logs: list[IO[bytes]] = []
+        self.records: dict[str, supervision.ChildRecord] = {}
+        self._logs: dict[str, IO[bytes]] = {}
         self.stopping = False
 
     def start_all(self, procs: list[Process] | None = None) -> None:
@@ -105,18 +121,86 @@ class Supervisor:
     def start(self, p: Process) -> subprocess.Popen[bytes]:
         """Start (or, after it exited, restart) one process, appending to its log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        old = self._logs.pop(p.name, None)
+        if old is not None:
+            old.close()  # the previous run's handle (the child that had it has exited)
         log = open(self.log_dir / f"{p.name}.log", "ab")  # noqa: SIM115 - owned until stop
-        self._logs.append(log)
+        self._logs[p.name] = log
+        rec = self.records.setdefault(p.name, supervision.ChildRecord())
         child = subprocess.Popen(
             p.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
-            env={**os.environ, **p.env} if p.env else None,
+            env={**os.environ, **p.env, RESTARTS_ENV: str(rec.restarts)},
         )
         self.children[p.name] = child
+        supervision.started(rec, time.monotonic())
         return child
+
+    def supervise(self, now: float) -> list[str]:
+        """One round of supervision (call it every 0.1-0.2 s while the stack runs):
+        restart children that exited once their delay passed, note which came back
+        healthy, leave down those that keep failing. Returns what happened, one line
+        each, for the operator."""
+        if self.stopping:
+            return []
+        said: list[str] = []
+        changed = False
+        for p in self.procs:
+            rec, child = self.records.get(p.name), self.children.get(p.name)
+            if rec is None or child is None or rec.given_up:
+                continue
+            if rec.restart_at is not None:
+                if now >= rec.restart_at:
+                    rec.restarts += 1
+                    self.start(p)
+                    changed = True
+                continue
+            rc = child.poll()
+            if rc is not None:
+                delay = supervision.exited(rec, rc, now, self.policy)
+                changed = True
+                if delay is None:
+                    tail = self.log_tail(p.name, 5)
+                    said.append(
+                        f"error: {p.name} failed to start {rec.failed_starts} times in a row "
+                        f"(last status {rc}); left down. Last lines of its log:\n  "
+                        + (tail.replace("\n", "\n  ") or "(empty)")
+                    )
+                else:
+                    said.append(
+                        f"{p.name} exited with status {rc}; restarting in {delay:g} s "
+                        f"(restart {rec.restarts + 1}; log {self.log_dir}/{p.name}.log)"
+                    )
+            elif not rec.healthy and _get(p.health_url, 0.3) == 200:
+                supervision.became_healthy(rec)
+                changed = True
+                if rec.restarts:
+                    said.append(f"{p.name} is back (restart {rec.restarts})")
+        if changed:
+            self.write_state()
+        return said
+
+    def write_state(self) -> None:
+        """Write ``state_file`` (atomically): ``{"launcher_pid", "children": {name:
+        {"pid", "state", "restarts", "failed_starts", "last_status"}}}``."""
+        if self.state_file is None:
+            return
+        children = {
+            name: {
+                "pid": self.children[name].pid if name in self.children else None,
+                "state": rec.state(),
+                "restarts": rec.restarts,
+                "failed_starts": rec.failed_starts,
+                "last_status": rec.last_status,
+            }
+            for name, rec in self.records.items()
+        }
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"launcher_pid": os.getpid(), "children": children}, indent=1))
+        tmp.replace(self.state_file)
 
     def exited(self) -> list[tuple[Process, int]]:
         return [
@@ -141,7 +225,10 @@ class Supervisor:
         while pending and time.monotonic() < deadline and not self.stopping:
             if any(p in pending for p, _ in self.exited()):
                 break
-            pending = [p for p in pending if _get(p.health_url, 0.5) != 200]
+            healthy = [p for p in pending if _get(p.health_url, 0.5) == 200]
+            for p in healthy:
+                supervision.became_healthy(self.records[p.name])
+            pending = [p for p in pending if p not in healthy]
             if pending:
                 time.sleep(0.2)
         return pending
@@ -158,8 +245,9 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait(5)
-        for log in self._logs:
+        for log in self._logs.values():
             log.close()
+        self._logs.clear()
 
 
 def _register_nodes(api: str, procs: list[Process], key: str | None = None) -> list[str]:
@@ -187,7 +275,8 @@ def run(args: argparse.Namespace) -> int:
         )
     procs = processes(stack, base, credentials=credentials)
     log_dir = (base / stack.log_dir).resolve()
-    sup = Supervisor(procs, log_dir)
+    state_file = (base / stack.state_dir).resolve() / "supervisor.json"
+    sup = Supervisor(procs, log_dir, state_file=state_file)
 
     def on_signal(signum: int, _frame: Any) -> None:
         sup.stopping = True
@@ -232,15 +321,12 @@ def run(args: argparse.Namespace) -> int:
             f"+short; cdnctl status; Ctrl-C stops everything",
             flush=True,
         )
-        reported: set[str] = set()
+        sup.write_state()
         while not sup.stopping:
-            for p, rc in sup.exited():
-                if p.name not in reported:
-                    reported.add(p.name)
-                    print(
-                        f"{p.name} exited with status {rc} (see {log_dir}/{p.name}.log)", flush=True
-                    )
-            time.sleep(0.2)
+            for line in sup.supervise(time.monotonic()):
+                print(line, file=sys.stderr if line.startswith("error") else sys.stdout,
+                      flush=True)
+            time.sleep(0.1)
         return 0
     finally:
         print("stopping the stack", flush=True)

@@ -20,7 +20,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no nodes registered")
         return 0
     rows = [
-        ["NAME", "TIER", "ADDRESS", "HEALTHY", "ENTRIES", "BYTES", "HITS", "MISSES", "REQUESTS"]
+        [
+            "NAME", "TIER", "ADDRESS", "HEALTHY", "RESTARTS", "ENTRIES", "BYTES", "HITS",
+            "MISSES", "REQUESTS",
+        ]
     ]
     for n in nodes:
         status: dict[str, Any] = n.get("status") or {}
@@ -33,6 +36,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 n["tier"],
                 f"{n['host']}:{n['port']}",
                 "yes" if n["healthy"] else "NO",
+                cell(status.get("restarts")),
                 cell(cache.get("entries")),
                 human_bytes(cache.get("bytes")) if "bytes" in cache else "-",
                 cell(cache.get("hits")),
@@ -41,6 +45,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             ]
         )
     print(table(rows))
+    restarts = (data.get("control_plane") or {}).get("restarts")
+    if restarts:
+        print(f"control plane: restarted {restarts} times by cdnctl up")
     for n in nodes:
         if n.get("error"):
             print(f"{n['name']}: {n['error']}")

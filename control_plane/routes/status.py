@@ -3,7 +3,9 @@
 Asks every registered node's admin port, concurrently, for ``/healthz`` (healthy when it
 answers 200) and ``/status`` (its JSON), each within ``status_timeout`` seconds. Answers
 ``{"nodes": [{"name", "tier", "host", "port", "admin_url", "healthy": bool,
-"status": <the node's /status JSON or null>, "error": null | str}]}``, by tier then name.
+"status": <the node's /status JSON or null>, "error": null | str}], "control_plane":
+{"restarts": n}}``, nodes by tier then name (a node's ``status.restarts`` and the control
+plane's count how often ``cdnctl up`` restarted it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from cdn_core.service import supervised_restarts
 from control_plane.api import CONFIG, STORE, body_of, session_of
 from control_plane.auth import READ, add_route
 from control_plane.models import Node
@@ -68,7 +71,7 @@ async def cluster_status(request: web.Request) -> web.Response:
     timeout = aiohttp.ClientTimeout(total=app[CONFIG].status_timeout)
     nodes = await app[STORE].list_nodes()
     entries = await asyncio.gather(*(node_status(session, n, timeout) for n in nodes))
-    return body_of({"nodes": list(entries)})
+    return body_of({"nodes": list(entries), "control_plane": {"restarts": supervised_restarts()}})
 
 
 def add_routes(app: web.Application) -> None:

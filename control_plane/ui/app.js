@@ -76,6 +76,7 @@
       const down = (n.upstreams || []).filter((u) => u.up === false).map((u) => u.url);
       if (down.length) notes.push("upstream down: " + down.join(", "));
       if (n.failover_forced) notes.push("serving in failover");
+      if (n.restarts) notes.push(`restarted ${n.restarts}× by cdnctl up`);
       tr.append(
         cell(n.name), cell(n.tier), cell(`${n.host}:${n.port}`),
         badge(n.healthy ? "healthy" : "down", n.healthy ? "up" : "down"),

@@ -37,6 +37,7 @@ SCENARIOS = [
     "router-restarted",
     "control-killed-during-purge",
     "hot-key",
+    "child-crashed",
 ]
 HERD = "failing origin asked at most once per key per expiry (serve-stale mode)"
 SECRETS = "no credential in any log or admin /status"

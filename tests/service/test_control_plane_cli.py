@@ -96,17 +96,20 @@ async def test_unreachable_control_plane_is_one_line(
 
 async def test_status_table(cdnctl: Any, aiohttp_server: Any) -> None:
     cache = {"entries": 3, "bytes": 2048, "hits": 7, "misses": 2}
-    await serve(aiohttp_server, cdnctl, "edge1", "edge", status={"cache": cache})
+    await serve(aiohttp_server, cdnctl, "edge1", "edge", status={"cache": cache, "restarts": 2})
     await serve(aiohttp_server, cdnctl, "origin", "origin", status={"requests": 11})
     code, out, _ = await cdnctl("status")
     assert code == 0
     header, *rows = out.splitlines()
     assert header.split() == [
-        "NAME", "TIER", "ADDRESS", "HEALTHY", "ENTRIES", "BYTES", "HITS", "MISSES", "REQUESTS",
+        "NAME", "TIER", "ADDRESS", "HEALTHY", "RESTARTS", "ENTRIES", "BYTES", "HITS", "MISSES",
+        "REQUESTS",
     ]  # fmt: skip
     edge = rows[0].split()
     assert (
-        edge[0] == "edge1" and edge[3] == "yes" and edge[4:] == ["3", "2.0", "KiB", "7", "2", "-"]
+        edge[0] == "edge1"
+        and edge[3] == "yes"
+        and edge[4:] == ["2", "3", "2.0", "KiB", "7", "2", "-"]
     )
     assert rows[1].split()[0] == "origin" and rows[1].split()[-1] == "11"
     code, out, _ = await cdnctl("status", "--json")

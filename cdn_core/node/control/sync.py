@@ -107,9 +107,17 @@ class NodeSync:
         )
 
     async def before_serving(self, has_content: bool) -> None:
-        """Make stored content safe to serve (see the module docstring)."""
+        """Make stored content safe to serve (see the module docstring). Without stored
+        content, one heartbeat (within ``startup_sync_timeout``) still brings the
+        rate-limit policies, signing keys and failover state before the node serves (a
+        node restarted by its supervisor rejoins with them); when the control plane does
+        not answer, the node serves anyway and its heartbeat loop catches up later."""
         if not has_content:
             self.watermark = None  # nothing stored: start from the newest seq
+            if self.enabled and self.settings.startup_sync_timeout:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.startup_sync_timeout):
+                        await self.beat()
             return
         if not self.enabled:
             return  # no control plane: no purges to have missed

@@ -20,7 +20,11 @@ class ControlSettings(StrictModel):
     interval: float = Field(1.0, gt=0, le=3600, description="seconds between heartbeats")
     timeout: float = Field(2.0, gt=0, le=60, description="seconds per control plane call")
     startup_sync_timeout: float = Field(
-        3.0, ge=0, le=600, description="seconds a node holding content waits to catch up"
+        3.0,
+        ge=0,
+        le=600,
+        description="seconds a starting node waits for its first heartbeat (purges it "
+        "missed when it holds content; policies and keys always) before it serves",
     )
     state_file: str | None = Field(
         None, description="file keeping the last applied purge seq (for disk stores)"

@@ -146,6 +146,13 @@ class HealthSettings(StrictModel):
         description="seconds after start during which answers use the degraded TTL "
         "until every edge has been probed once",
     )
+    slow_start: float = Field(
+        default=10.0,
+        ge=0,
+        description="seconds an edge that recovered from failed probes ranks after steady "
+        "ones (a restarted edge has a cold cache; a flapping one is not handed out at "
+        "each recovery)",
+    )
     path: str = "/healthz"
     status_path: str = "/status"
 

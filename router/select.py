@@ -7,8 +7,9 @@ Order of preference:
    for the client's prefix when there is a fresh sample, else the router's probe RTT.
    Edges within ``tolerance_ms`` of the fastest count as equally fast and are ordered by
    a hash of (prefix, edge), which spreads clients over equivalent edges while keeping
-   each prefix on one edge. A suspect edge (up, but its last probe failed) and an edge
-   not probed yet rank after every edge seen healthy.
+   each prefix on one edge. A suspect edge (up, but its last probe failed), an edge
+   not probed yet and one in its slow start after failed probes rank after every edge
+   seen steadily healthy.
 2. When none qualifies: the configured fallback addresses if every edge of the family is
    down, otherwise the least-bad edge (up but overloaded, least loaded first; then down
    but still answering HTTP; then the shortest failure streak). The answer is never
@@ -95,7 +96,7 @@ def choose(
     def rank(item: tuple[EdgeView, float, str]) -> tuple[bool, float, int]:
         e, lat, _ = item
         bucket = 0.0 if lat <= limit or (not known and not math.isfinite(lat)) else lat
-        return e.suspect or not e.probed, bucket, _tiebreak(prefix, e.name)
+        return e.suspect or not e.probed or e.recovering, bucket, _tiebreak(prefix, e.name)
 
     scored.sort(key=rank)
     top = scored[:count]

@@ -44,7 +44,8 @@ class EdgeView:
     """What the resolver knows of one edge. ``probe_rtt_ms`` is None until a probe
     succeeded; ``suspect`` means up but its last probe failed; ``load_score`` (0..) is the
     worse of in-flight/high and cpu/high, used to rank overloaded edges; ``reachable``
-    is false when the last probe got no HTTP answer at all (refused, timed out)."""
+    is false when the last probe got no HTTP answer at all (refused, timed out);
+    ``recovering`` while in its slow start after failed probes (``health.slow_start``)."""
 
     name: str
     address: str
@@ -57,6 +58,7 @@ class EdgeView:
     fail_streak: int
     reachable: bool = True
     probed: bool = True
+    recovering: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class _EdgeState:
     rtt_ewma: float | None = None
     rtt_published: float | None = None
     last_probe_at: float | None = None
+    recovering_until: float | None = None
     last_error: str | None = None
     in_flight: int = 0
     cpu: float = 0.0
@@ -109,6 +112,7 @@ class _EdgeState:
             fail_streak=self.failures,
             reachable=self.reachable,
             probed=self.probed,
+            recovering=self.recovering_until is not None,
         )
 
 
@@ -189,6 +193,7 @@ class EdgeTable:
             return None
         was_suspect = st.up and st.failures > 0
         was_reachable = st.reachable
+        was_recovering = st.recovering_until is not None
         first = not st.probed
         st.reachable = ok if reachable is None else reachable
         st.probed = True
@@ -197,6 +202,10 @@ class EdgeTable:
         if ok:
             st.last_error = None
             st.successes += 1
+            if st.failures and self._health.slow_start:
+                st.recovering_until = now + self._health.slow_start
+            elif st.recovering_until is not None and now >= st.recovering_until:
+                st.recovering_until = None
             st.failures = 0
             if not st.up and st.successes >= self._health.rise:
                 st.up = True
@@ -219,6 +228,7 @@ class EdgeTable:
             or change is not None
             or was_suspect != (st.up and st.failures > 0)
             or was_reachable != st.reachable
+            or was_recovering != (st.recovering_until is not None)
         ):
             self._bump()
         return change
@@ -337,6 +347,7 @@ class EdgeTable:
                     "healthy": st.up,
                     "probed": st.probed,
                     "suspect": st.up and st.failures > 0,
+                    "recovering": st.recovering_until is not None,
                     "reachable": st.reachable,
                     "consecutive_failures": st.failures,
                     "consecutive_successes": st.successes,

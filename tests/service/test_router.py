@@ -18,6 +18,7 @@ import dns.rcode
 import pytest
 from aiohttp import web
 from routerharness import (
+    FAST_HEALTH,
     FakeEdge,
     addresses,
     admin_get,
@@ -151,12 +152,18 @@ def all_probed_sync(app: RouterApp) -> bool:
     return all(e["probed"] for e in app.table.describe(0.0))
 
 
+async def _not_recovering(app: RouterApp, name: str) -> bool:
+    return any(e["name"] == name and not e["recovering"] for e in app.table.describe(0.0))
+
+
 async def _state(app: RouterApp, name: str, state: str) -> bool:
     return any(e["name"] == name and e["state"] == state for e in app.table.describe(0.0))
 
 
 async def test_unhealthy_edge_returns_after_rise(edges: list[FakeEdge]) -> None:
-    async with running(edges=[edges[0].edge("192.0.2.1"), edges[1].edge("192.0.2.2")]) as app:
+    health = {**FAST_HEALTH, "slow_start": 0.3}
+    cfg = [edges[0].edge("192.0.2.1"), edges[1].edge("192.0.2.2")]
+    async with running(edges=cfg, health=health) as app:
         await eventually(lambda: all_probed(app))
         edges[0].status = 503
         await eventually(lambda: _state(app, "edge1", "down"))
@@ -166,6 +173,7 @@ async def test_unhealthy_edge_returns_after_rise(edges: list[FakeEdge]) -> None:
         edges[0].status = 200
         took = await eventually(lambda: _state(app, "edge1", "up"))
         assert took < 1.0
+        await eventually(lambda: _not_recovering(app, "edge1"))  # its slow start
         seen = set()
         for i in range(32):  # equally fast edges are spread over client prefixes
             ecs = dns.edns.GenericOption(8, encode_ecs(f"10.{i}.0.0/24"))

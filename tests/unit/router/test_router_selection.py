@@ -94,6 +94,28 @@ def test_edges_are_up_until_probed_and_go_down_after_fall() -> None:
     assert w.addresses() == ["192.0.2.2"]
     assert w.probe("edge1") is None  # rise 2
     assert w.probe("edge1") == "up"
+    assert w.addresses() == ["192.0.2.2"]  # up, but in its slow start
+    w.clock.advance(w.config.health.slow_start)
+    w.probe("edge1")
+    assert w.addresses() == ["192.0.2.1"]
+
+
+def test_a_recovered_edge_ranks_after_steady_ones_for_its_slow_start() -> None:
+    w = World(edges=EDGES[:2], health={"slow_start": 10.0})
+    w.rtts(edge1=1.0, edge2=5.0)
+    w.probe("edge1", ok=False)  # one failure: suspect
+    w.probe("edge1")  # answering again: recovering
+    assert w.addresses() == ["192.0.2.2"]
+    w.clock.advance(9.0)
+    w.probe("edge1")
+    assert w.addresses() == ["192.0.2.2"]
+    w.clock.advance(1.0)
+    w.probe("edge1")
+    assert w.addresses() == ["192.0.2.1"]
+    # Alone, a recovering edge is still answered: ranking, not exclusion.
+    w = World(edges=EDGES[:1])
+    w.probe("edge1", ok=False)
+    w.probe("edge1")
     assert w.addresses() == ["192.0.2.1"]
 
 

@@ -304,9 +304,11 @@ class CachingProxy:
         age = meta.freshness.age(self.clock.time())
         cs = result.cache_status.encode()
         fill = result.fill
-        if fill is not None and fill.stored is None:
-            # Say "stored" only when it is (RFC 9211 2.7): hold the head until known.
-            await fill.decided()
+        if fill is not None and "; stored" not in result.cache_status:
+            # Say "stored" only when it is (RFC 9211 2.7): the head is held until that is
+            # known (it may be already: a small body arrives with its head).
+            if fill.stored is None:
+                await fill.decided()
             if fill.stored:
                 cs += b"; stored"
         t = self.transformer

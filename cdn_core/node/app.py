@@ -29,9 +29,10 @@ from cdn_core.node.policy.ratelimit import RateLimiter
 from cdn_core.node.policy.signed import SignedUrlGate
 from cdn_core.node.proxy.handler import CachingProxy
 from cdn_core.node.settings.node import NodeConfig
+from cdn_core.node.wire.h2 import H2ServerProtocol
 from cdn_core.node.wire.http1 import HttpServerProtocol
 from cdn_core.node.wire.stats import ServerStats
-from cdn_core.node.wire.tls import server_context
+from cdn_core.node.wire.tls import AlpnSwitch, server_context
 from cdn_core.optimize.transform import create_transformer
 from cdn_core.service import bind_error, bound_port, start_site
 from cdn_core.store import CacheStore, DiskTier, MemoryStore, PurgeSelector
@@ -100,7 +101,11 @@ class Node:
         self._server: asyncio.base_events.Server | None = None
         self._tls_server: asyncio.base_events.Server | None = None
         self.tls_port = 0
-        self._connections: weakref.WeakSet[HttpServerProtocol] = weakref.WeakSet()
+        self._h2c_server: asyncio.base_events.Server | None = None
+        self.h2c_port = 0
+        self._connections: weakref.WeakSet[HttpServerProtocol | H2ServerProtocol] = (
+            weakref.WeakSet()
+        )
         self._admin: web.AppRunner | None = None
         self._started = time.monotonic()
         self.port = 0
@@ -163,6 +168,16 @@ class Node:
         self._connections.add(proto)
         return proto
 
+    def _h2_protocol(self, scheme: str = "https") -> H2ServerProtocol:
+        proto = H2ServerProtocol(self.proxy.handle, self.config.limits, self.stats, scheme)
+        self._connections.add(proto)
+        return proto
+
+    def _tls_protocol(self) -> asyncio.Protocol:
+        if not self.config.tls.http2:
+            return self._protocol("https")
+        return AlpnSwitch(lambda: self._protocol("https"), lambda: self._h2_protocol("https"))
+
     async def start(self) -> None:
         """Bind the data and admin ports and start serving.
 
@@ -189,6 +204,8 @@ class Node:
         self.port = self._server.sockets[0].getsockname()[1]
         if cfg.tls.port is not None:
             await self._start_tls(loop)
+        if cfg.tls.h2c_port is not None:
+            await self._start_h2c(loop)
         admin = create_admin_app(
             name=cfg.name, role=cfg.tier, registry=self.registry, status=self.status
         )
@@ -212,6 +229,8 @@ class Node:
         await self._server.start_serving()
         if self._tls_server is not None:
             await self._tls_server.start_serving()
+        if self._h2c_server is not None:
+            await self._h2c_server.start_serving()
         self._sweeper = loop.create_task(self._sweep())
         if self.rtt is not None:
             self.rtt.start()
@@ -235,9 +254,9 @@ class Node:
         cfg = self.config
         assert cfg.tls.port is not None and self._server is not None
         try:
-            ctx = server_context(cfg.tls.certificates)
+            ctx = server_context(cfg.tls.certificates, http2=cfg.tls.http2)
             self._tls_server = await loop.create_server(
-                lambda: self._protocol("https"), cfg.host, cfg.tls.port, ssl=ctx,
+                self._tls_protocol, cfg.host, cfg.tls.port, ssl=ctx,
                 backlog=2048, reuse_address=True, reuse_port=self._reuse_port or None,
                 start_serving=False, ssl_handshake_timeout=cfg.limits.header_timeout,
             )
@@ -251,6 +270,28 @@ class Node:
             raise
         self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
+    async def _start_h2c(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Cleartext HTTP/2 with prior knowledge (RFC 9113 3.3): ``http`` in the key.
+
+        Raises:
+            StartupError: port in use.
+        """
+        cfg = self.config
+        assert cfg.tls.h2c_port is not None and self._server is not None
+        try:
+            self._h2c_server = await loop.create_server(
+                lambda: self._h2_protocol("http"), cfg.host, cfg.tls.h2c_port,
+                backlog=2048, reuse_address=True, reuse_port=self._reuse_port or None,
+                start_serving=False,
+            )
+        except OSError as exc:
+            for server in (self._server, self._tls_server):
+                if server is not None:
+                    server.close()
+            await self.upstream.close()
+            raise bind_error(cfg.host, cfg.tls.h2c_port, exc) from exc
+        self.h2c_port = self._h2c_server.sockets[0].getsockname()[1]
+
     async def stop(self) -> None:
         """Stop accepting, close client connections, cancel owned tasks, close pools."""
         if self._sweeper is not None:
@@ -258,7 +299,9 @@ class Node:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         if self.rtt is not None:
             await self.rtt.stop()
-        servers = [s for s in (self._server, self._tls_server) if s is not None]
+        servers = [
+            s for s in (self._server, self._tls_server, self._h2c_server) if s is not None
+        ]
         for server in servers:
             server.close()
         for conn in list(self._connections):

@@ -21,6 +21,13 @@ class TlsCertificate(StrictModel):
 class TlsSettings(StrictModel):
     port: int | None = Field(None, ge=0, le=65535, description="HTTPS listener; None: off")
     certificates: list[TlsCertificate] = Field(default_factory=list)
+    http2: bool = Field(True, description="offer HTTP/2 (ALPN h2) beside HTTP/1.1 on port")
+    h2c_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="cleartext HTTP/2 with prior knowledge (RFC 9113 3.3); None: off",
+    )
 
 
 class SignedUrlKey(StrictModel):

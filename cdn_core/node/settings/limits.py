@@ -26,3 +26,12 @@ class LimitSettings(StrictModel):
     max_connections_per_client: int = Field(
         256, ge=1, description="client connections from one address"
     )
+    h2_max_streams: int = Field(
+        100, ge=1, le=10_000, description="HTTP/2 streams a client may have open at once"
+    )
+    h2_max_resets_per_second: int = Field(
+        200,
+        ge=1,
+        description="HTTP/2 stream resets (or SETTINGS, PING, empty DATA frames) a client may "
+        "send per second before the connection ends (rapid reset, CVE-2023-44487)",
+    )

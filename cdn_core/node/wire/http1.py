@@ -140,14 +140,10 @@ class HttpServerProtocol(Http1Writer):
         peer = transport.get_extra_info("peername")
         self._client = peer[0] if peer else ""
         stats = self._stats
-        stats.connections += 1
-        count = stats.per_client.get(self._client, 0) + 1
-        stats.per_client[self._client] = count
         limits = self._limits
-        if stats.connections > limits.max_connections:
-            self._refuse_connection("connections-total")
-        elif count > limits.max_connections_per_client:
-            self._refuse_connection("connections-per-client")
+        refused = stats.admit(self._client, limits)
+        if refused is not None:
+            self._refuse_connection(refused)
         else:
             self._set_deadline(limits.header_timeout, "header-timeout")
             if stats.on_connect is not None:
@@ -182,13 +178,7 @@ class HttpServerProtocol(Http1Writer):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:
             self.closed = True
-            stats = self._stats
-            stats.connections -= 1
-            left = stats.per_client.get(self._client, 1) - 1
-            if left > 0:
-                stats.per_client[self._client] = left
-            else:
-                stats.per_client.pop(self._client, None)
+            self._stats.release(self._client)
         self.deadline = None
         self._transport = None
         self._queue.clear()

@@ -1,10 +1,13 @@
 """TLS termination for edges: one server context per certificate, chosen by SNI
-(RFC 6066 3), TLS 1.2 or newer only, HTTP/1.1 offered through ALPN (RFC 7301)."""
+(RFC 6066 3), TLS 1.2 or newer only, HTTP/2 and HTTP/1.1 offered through ALPN (RFC 7301):
+:class:`AlpnSwitch` hands each connection to the protocol the client chose."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cryptography import x509
 
@@ -30,10 +33,10 @@ def certificate_hostnames(cert_file: str) -> list[str]:
     return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
 
 
-def _context(cert: TlsCertificate) -> ssl.SSLContext:
+def _context(cert: TlsCertificate, alpn: list[str]) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(alpn)
     try:
         ctx.load_cert_chain(cert.cert_file, cert.key_file)
     except (OSError, ssl.SSLError) as exc:
@@ -50,9 +53,9 @@ def _match(name: str, table: dict[str, ssl.SSLContext]) -> ssl.SSLContext | None
     return ctx
 
 
-def server_context(certs: Sequence[TlsCertificate]) -> ssl.SSLContext:
+def server_context(certs: Sequence[TlsCertificate], *, http2: bool = True) -> ssl.SSLContext:
     """A server context serving ``certs``; the first is the default when the client sends
-    no SNI or an unknown name.
+    no SNI or an unknown name. ALPN offers ``h2`` (when ``http2``) then ``http/1.1``.
 
     Raises:
         ConfigError: no certificate, or one that cannot be loaded (names the file).
@@ -62,7 +65,7 @@ def server_context(certs: Sequence[TlsCertificate]) -> ssl.SSLContext:
     table: dict[str, ssl.SSLContext] = {}
     contexts = []
     for cert in certs:
-        ctx = _context(cert)
+        ctx = _context(cert, ["h2", "http/1.1"] if http2 else ["http/1.1"])
         contexts.append(ctx)
         for name in cert.hostnames or certificate_hostnames(cert.cert_file):
             table.setdefault(name.lower(), ctx)
@@ -76,3 +79,22 @@ def server_context(certs: Sequence[TlsCertificate]) -> ssl.SSLContext:
 
     default.sni_callback = pick
     return default
+
+
+class AlpnSwitch(asyncio.Protocol):
+    """The protocol a TLS listener starts each connection with: once the handshake is
+    done, it hands the transport to ``make_h2()`` when the client chose ``h2`` by ALPN,
+    else to ``make_http1()`` (no ALPN means HTTP/1.1, RFC 7301 3.2)."""
+
+    def __init__(
+        self, make_http1: Callable[[], asyncio.Protocol], make_h2: Callable[[], asyncio.Protocol]
+    ) -> None:
+        self._make_http1 = make_http1
+        self._make_h2 = make_h2
+
+    def connection_made(self, transport: Any) -> None:
+        sslobj = transport.get_extra_info("ssl_object")
+        chosen = sslobj.selected_alpn_protocol() if sslobj is not None else None
+        inner = self._make_h2() if chosen == "h2" else self._make_http1()
+        transport.set_protocol(inner)
+        inner.connection_made(transport)

@@ -8,8 +8,9 @@ import asyncio
 
 import h2.errors
 import h2.settings
+import hyperframe.frame
 from h2client import H2Client
-from nodeharness import Route, https_get, tls_settings
+from nodeharness import Route, https_get, raw_origin, tls_settings
 
 CC = {"Cache-Control": "max-age=60", "Content-Type": "text/plain"}
 
@@ -186,6 +187,23 @@ async def test_hpack_bomb_header_list_over_the_limit_is_refused(pki, origin, mak
     assert "/p" not in origin.hits
 
 
+async def test_continuation_flood_ends_the_connection(pki, origin, make_node):
+    """CVE-2024-27316 and kin: a header block that never ends, sent as CONTINUATION
+    frames, is cut off (h2 buffers at most 64 of them) instead of growing without bound."""
+    edge = await make_node([origin.url], tls=h2_tls(pki))
+    c = await _client(edge, pki)
+    try:
+        await asyncio.sleep(0.05)
+        frames = [hyperframe.frame.HeadersFrame(1, data=b"\x82")]  # :method GET, no END_HEADERS
+        frames += [hyperframe.frame.ContinuationFrame(1, data=b"\x00" * 1000) for _ in range(80)]
+        assert c._writer is not None
+        c._writer.write(b"".join(f.serialize() for f in frames))
+        await asyncio.wait_for(c.closed.wait(), 5)
+        assert refused(edge, "h2-protocol-error") == 1
+    finally:
+        await c.close()
+
+
 async def test_streams_over_the_limit_are_refused(pki, origin, make_node):
     origin.routes["/slow"] = Route(headers=CC, body=b"s", delay=0.5)
     edge = await make_node([origin.url], tls=h2_tls(pki), limits={"h2_max_streams": 4})
@@ -246,8 +264,6 @@ async def test_goaway_on_stop_lets_streams_in_flight_finish(pki, origin, make_no
 
 
 async def test_103_early_hints_reach_h2_clients(pki, make_node):
-    from nodeharness import raw_origin
-
     server, url = await raw_origin(
         b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
         b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok"

@@ -30,6 +30,7 @@ from cdn_core.node.policy.signed import SignedUrlGate
 from cdn_core.node.proxy.handler import CachingProxy
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.node.wire.h2 import H2ServerProtocol
+from cdn_core.node.wire.h3 import H3ServerProtocol, serve_h3
 from cdn_core.node.wire.http1 import HttpServerProtocol
 from cdn_core.node.wire.stats import ServerStats
 from cdn_core.node.wire.tls import AlpnSwitch, server_context
@@ -103,9 +104,11 @@ class Node:
         self.tls_port = 0
         self._h2c_server: asyncio.base_events.Server | None = None
         self.h2c_port = 0
-        self._connections: weakref.WeakSet[HttpServerProtocol | H2ServerProtocol] = (
-            weakref.WeakSet()
-        )
+        self._h3_server: Any = None  # aioquic's QuicServer (UDP, the TLS port's number)
+        self._alt_svc = b""  # Alt-Svc line of TLS responses while HTTP/3 is on
+        self._connections: weakref.WeakSet[
+            HttpServerProtocol | H2ServerProtocol | H3ServerProtocol
+        ] = weakref.WeakSet()
         self._admin: web.AppRunner | None = None
         self._started = time.monotonic()
         self.port = 0
@@ -174,9 +177,19 @@ class Node:
         return proto
 
     def _tls_protocol(self) -> asyncio.Protocol:
+        def http1() -> HttpServerProtocol:
+            proto = self._protocol("https")
+            proto.alt_svc = self._alt_svc
+            return proto
+
+        def h2() -> H2ServerProtocol:
+            proto = self._h2_protocol("https")
+            proto.alt_svc = self._alt_svc
+            return proto
+
         if not self.config.tls.http2:
-            return self._protocol("https")
-        return AlpnSwitch(lambda: self._protocol("https"), lambda: self._h2_protocol("https"))
+            return http1()
+        return AlpnSwitch(http1, h2)
 
     async def start(self) -> None:
         """Bind the data and admin ports and start serving.
@@ -269,6 +282,31 @@ class Node:
             await self.upstream.close()
             raise
         self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+        if cfg.tls.http3:
+            await self._start_h3()
+
+    async def _start_h3(self) -> None:
+        """HTTP/3 on UDP at the TLS port's number (RFC 9114 3.1), advertised by
+        ``Alt-Svc`` on every TLS response (RFC 7838).
+
+        Raises:
+            StartupError: the UDP port cannot be bound.
+        """
+        cfg = self.config
+        cert = cfg.tls.certificates[0]
+        try:
+            self._h3_server = await serve_h3(
+                cfg.host, self.tls_port, cert_file=cert.cert_file, key_file=cert.key_file,
+                handler=self.proxy.handle, limits=cfg.limits, stats=self.stats,
+                track=self._connections.add,
+            )
+        except OSError as exc:
+            for server in (self._server, self._tls_server):
+                if server is not None:
+                    server.close()
+            await self.upstream.close()
+            raise bind_error(cfg.host, self.tls_port, exc) from exc
+        self._alt_svc = f'Alt-Svc: h3=":{self.tls_port}"; ma=86400\r\n'.encode()
 
     async def _start_h2c(self, loop: asyncio.AbstractEventLoop) -> None:
         """Cleartext HTTP/2 with prior knowledge (RFC 9113 3.3): ``http`` in the key.
@@ -306,6 +344,8 @@ class Node:
             server.close()
         for conn in list(self._connections):
             conn.close()
+        if self._h3_server is not None:
+            self._h3_server.close()
         for server in servers:
             await server.wait_closed()
         await self.sync.stop()

@@ -117,12 +117,22 @@ def clock():
 
 
 @pytest.fixture
-async def make_node(clock):
+def wire(request):
+    """The protocol the ``http`` fixture speaks to nodes: ``http1``, or ``h2c`` (HTTP/2
+    with prior knowledge) in modules that set ``BOTH_WIRES = True``, whose tests then run
+    once over each (conftest.pytest_generate_tests)."""
+    return getattr(request, "param", "http1")
+
+
+@pytest.fixture
+async def make_node(clock, wire):
     nodes: list[Node] = []
 
     async def factory(
         upstreams: list[str], *, tier: str = "edge", name: str = "edge1", **settings
     ) -> Node:
+        if wire == "h2c":
+            settings["tls"] = {**settings.get("tls", {}), "h2c_port": 0}
         cfg = NodeConfig.model_validate(
             {
                 "tier": tier,
@@ -143,8 +153,61 @@ async def make_node(clock):
         await n.stop()
 
 
+class StreamReset(Exception):
+    """The server reset an HTTP/2 stream (RST_STREAM): how HTTP/2 says a transfer was cut
+    short, as a closed connection with too few bytes says it on HTTP/1.1."""
+
+
+# What a client sees when the body it is receiving is cut short, on either wire.
+TRANSFER_CUT = (aiohttp.ClientPayloadError, StreamReset)
+
+
+class _H2cPool:
+    """HTTP/2 connections to nodes, reused as a browser reuses one: a new one only when
+    every open one is at the server's SETTINGS_MAX_CONCURRENT_STREAMS or has gone away."""
+
+    def __init__(self) -> None:
+        self.clients: dict[int, list] = {}
+        self.lock = asyncio.Lock()
+
+    async def _client(self, port: int):
+        async with self.lock:  # concurrent requests share the connection being opened
+            return await self._pick(port)
+
+    async def _pick(self, port: int):
+        from h2client import H2Client
+
+        live = [
+            c for c in self.clients.get(port, [])
+            if not c.closed.is_set() and c.goaway is None
+        ]
+        self.clients[port] = live
+        for c in live:
+            limit = min(c.conn.remote_settings.max_concurrent_streams, 100)
+            if c.conn.open_outbound_streams < limit:
+                return c
+        c = await H2Client().connect(port)
+        live.append(c)
+        return c
+
+    async def get(self, port: int, path: str, method: str, hdrs: dict[str, str]):
+        c = await self._client(port)
+        authority = hdrs.pop("Host")
+        fields = [(k.lower(), v) for k, v in hdrs.items()]
+        r = await c.get(path, method=method, authority=authority, scheme="http", headers=fields)
+        if r.reset is not None:
+            raise StreamReset(f"stream reset with error code {r.reset}")
+        return r.status, CIMultiDict(r.headers), r.body
+
+    async def close(self) -> None:
+        for clients in self.clients.values():
+            for c in clients:
+                await c.close()
+
+
 @pytest.fixture
-async def http():
+async def http(wire):
+    h2c = _H2cPool()
     session = aiohttp.ClientSession(
         auto_decompress=False, skip_auto_headers=("Accept-Encoding", "User-Agent")
     )
@@ -152,6 +215,8 @@ async def http():
     async def get(node_or_port, path: str, method: str = "GET", **headers: str):
         port = node_or_port if isinstance(node_or_port, int) else node_or_port.port
         hdrs = {"Host": "www.example.test", **{k.replace("_", "-"): v for k, v in headers.items()}}
+        if wire == "h2c" and not isinstance(node_or_port, int):
+            return await h2c.get(node_or_port.h2c_port, path, method, hdrs)
         async with session.request(
             method, f"http://127.0.0.1:{port}{path}", headers=hdrs, allow_redirects=False
         ) as r:
@@ -161,6 +226,7 @@ async def http():
 
     yield get
     await session.close()
+    await h2c.close()
 
 
 async def raw_exchange(port: int, data: bytes, timeout: float = 2.0) -> bytes:

@@ -15,6 +15,8 @@ from cdn_core.node.exchange.entries import build_entry, refresh_from_304
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.cache import CacheSettings
 
+BOTH_WIRES = True  # every test over HTTP/1.1 and over HTTP/2 (h2c): one request path
+
 
 def _hit(headers) -> bool:
     return "hit" in headers["Cache-Status"].split(", ")[-1].split("; ")

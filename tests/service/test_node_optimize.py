@@ -19,6 +19,8 @@ from cdn_core.optimize.settings import ImageSettings
 from origin.app import create_app
 from origin.config import OriginConfig
 
+BOTH_WIRES = True  # every test over HTTP/1.1 and over HTTP/2 (h2c): one request path
+
 SITE = Path(__file__).resolve().parents[2] / "examples" / "site"
 SECRET = "resize-secret-for-tests-0123456789"
 

@@ -9,6 +9,8 @@ import gzip
 
 from nodeharness import Route, https_get, raw_exchange, raw_origin, tls_settings
 
+BOTH_WIRES = True  # every test over HTTP/1.1 and over HTTP/2 (h2c): one request path
+
 
 async def _chain(origin, make_node, **edge_settings):
     mid = await make_node([origin.url], tier="mid", name="mid1")

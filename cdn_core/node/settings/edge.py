@@ -22,6 +22,9 @@ class TlsSettings(StrictModel):
     port: int | None = Field(None, ge=0, le=65535, description="HTTPS listener; None: off")
     certificates: list[TlsCertificate] = Field(default_factory=list)
     http2: bool = Field(True, description="offer HTTP/2 (ALPN h2) beside HTTP/1.1 on port")
+    http3: bool = Field(
+        False, description="HTTP/3 over QUIC on UDP port, advertised with Alt-Svc on TLS"
+    )
     h2c_port: int | None = Field(
         None,
         ge=0,

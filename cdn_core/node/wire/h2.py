@@ -51,7 +51,7 @@ from cdn_core.node.wire.stats import ServerStats
 SEND_BUFFER_BYTES = 256 * 1024  # queued per stream before drain() waits
 CLOSE_GRACE_SECONDS = 5.0  # streams in flight at close() get this long to finish
 # Fields HTTP/2 does not carry (RFC 9113 8.2.2); the rest of an HTTP/1.1 head passes.
-_CONNECTION_SPECIFIC = frozenset(
+CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 _FLOOD_EVENTS = (h2.events.PingReceived, h2.events.RemoteSettingsChanged)
@@ -68,9 +68,43 @@ def h2_headers(head: bytes, lines: bytes = b"") -> list[tuple[bytes, bytes]]:
             continue
         name, _, value = line.partition(b":")
         lname = name.strip().lower()
-        if lname not in _CONNECTION_SPECIFIC:
+        if lname not in CONNECTION_SPECIFIC:
             out.append((lname, value.strip()))
     return out
+
+
+def request_from_fields(
+    raw: list[tuple[bytes, bytes]], body: bytes, client: str, scheme: str, version: str
+) -> Request:
+    """A :class:`Request` from an HTTP/2 or HTTP/3 field list (already validated by h2 or
+    aioquic): ``:authority`` becomes ``Host`` when there is none, cookie crumbs are joined
+    with ``"; "`` (RFC 9113 8.2.3, RFC 9114 4.2.1), other repeated fields with ``", "``."""
+    pseudo: dict[bytes, bytes] = {}
+    headers: list[tuple[str, str]] = []
+    fields: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in raw:
+        if name[:1] == b":":
+            pseudo[name] = value
+            continue
+        n, v = name.decode("latin-1"), value.decode("latin-1")
+        if n == "cookie":
+            cookies.append(v)
+            continue
+        headers.append((n, v))
+        fields[n] = f"{fields[n]}, {v}" if n in fields else v
+    authority = pseudo.get(b":authority")
+    if authority is not None and "host" not in fields:
+        host = authority.decode("latin-1")
+        headers.insert(0, ("host", host))
+        fields["host"] = host
+    if cookies:
+        joined = "; ".join(cookies)
+        headers.append(("cookie", joined))
+        fields["cookie"] = joined
+    method = pseudo.get(b":method", b"GET").decode("latin-1")
+    target = pseudo.get(b":path", b"/").decode("latin-1")
+    return Request(method, target, headers, fields, version, True, body, client, scheme)
 
 
 class H2Stream:
@@ -100,14 +134,15 @@ class H2Stream:
         headers = [(b":status", str(status).encode())] + [
             (n.lower().encode("latin-1"), v.encode("latin-1"))
             for n, v in fields
-            if n.lower().encode("latin-1") not in _CONNECTION_SPECIFIC
+            if n.lower().encode("latin-1") not in CONNECTION_SPECIFIC
         ]
         self.conn.send_headers(self, headers, end_stream=False)
 
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
         if self.closed or self.finished:
             return
-        self.conn.send_headers(self, h2_headers(head, lines), end_stream=not body)
+        headers = h2_headers(head, lines + self.conn.alt_svc)
+        self.conn.send_headers(self, headers, end_stream=not body)
         if body:
             self.send(body)
             self.end(keep_alive)
@@ -117,7 +152,7 @@ class H2Stream:
     def start(self, head: bytes, lines: bytes, *, length: int | None, keep_alive: bool) -> None:
         if self.closed or self.finished:
             return
-        self.conn.send_headers(self, h2_headers(head, lines), end_stream=False)
+        self.conn.send_headers(self, h2_headers(head, lines + self.conn.alt_svc), end_stream=False)
 
     def send(self, chunk: bytes) -> None:
         if self.closed or self.finished or not chunk:
@@ -210,6 +245,7 @@ class H2ServerProtocol(asyncio.Protocol):
         self._paused = False
         self._closing = False
         self._released = False
+        self.alt_svc = b""  # field lines every response carries (see Http1Writer.alt_svc)
         self.gone = False  # the transport is closed or closing: nothing more is sent
         self._window_start = 0.0
         self._flood: collections.Counter[str] = collections.Counter()
@@ -347,34 +383,7 @@ class H2ServerProtocol(asyncio.Protocol):
         if self._closing:
             self._h2.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
-        pseudo: dict[bytes, bytes] = {}
-        headers: list[tuple[str, str]] = []
-        fields: dict[str, str] = {}
-        cookies: list[str] = []
-        for name, value in raw:
-            if name[:1] == b":":
-                pseudo[name] = value
-                continue
-            n, v = name.decode("latin-1"), value.decode("latin-1")
-            if n == "cookie":
-                cookies.append(v)
-                continue
-            headers.append((n, v))
-            fields[n] = f"{fields[n]}, {v}" if n in fields else v
-        authority = pseudo.get(b":authority")
-        if authority is not None and "host" not in fields:
-            host = authority.decode("latin-1")
-            headers.insert(0, ("host", host))
-            fields["host"] = host
-        if cookies:  # RFC 9113 8.2.3: crumbs become one field again
-            joined = "; ".join(cookies)
-            headers.append(("cookie", joined))
-            fields["cookie"] = joined
-        method = pseudo.get(b":method", b"GET").decode("latin-1")
-        target = pseudo.get(b":path", b"/").decode("latin-1")
-        req = Request(
-            method, target, headers, fields, "2", True, body, self._client, self._scheme
-        )
+        req = request_from_fields(raw, body, self._client, self._scheme, "2")
         self._stats.requests += 1
         self._handler(req, self._open_stream(sid))
 

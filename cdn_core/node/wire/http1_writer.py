@@ -27,10 +27,14 @@ JOIN_MAX_BYTES = 16 * 1024
 class Http1Writer(asyncio.Protocol):
     """Writes responses to ``_transport`` (set by the subclass when connected)."""
 
-    __slots__ = ("_transport", "_write_waiter", "_chunked", "_closing", "closed", "__weakref__")
+    __slots__ = ("_transport", "_write_waiter", "_chunked", "_closing", "closed", "alt_svc",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self._transport: Any = None
+        # Field lines every response on this connection carries (Alt-Svc on TLS
+        # listeners when HTTP/3 is on), CRLF-terminated; usually empty.
+        self.alt_svc = b""
         self._write_waiter: asyncio.Future[None] | None = None
         self._chunked = False  # the started response's body is chunk-framed
         # Set by close(): requests parsed after it (pipelined behind a refused one, or
@@ -59,9 +63,9 @@ class Http1Writer(asyncio.Protocol):
         if transport is not None:
             end = END_KEEP_ALIVE if keep_alive else END_CLOSE
             if len(body) <= JOIN_MAX_BYTES:
-                transport.write(b"".join((head, lines, end, body)))
+                transport.write(b"".join((head, lines, self.alt_svc, end, body)))
             else:
-                transport.writelines((b"".join((head, lines, end)), body))
+                transport.writelines((b"".join((head, lines, self.alt_svc, end)), body))
         self.finish(keep_alive)
 
     def start(self, head: bytes, lines: bytes, *, length: int | None, keep_alive: bool) -> None:
@@ -74,6 +78,7 @@ class Http1Writer(asyncio.Protocol):
                         head,
                         CHUNKED if length is None else b"",
                         lines,
+                        self.alt_svc,
                         END_KEEP_ALIVE if keep_alive else END_CLOSE,
                     )
                 )

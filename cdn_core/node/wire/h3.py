@@ -1,0 +1,274 @@
+"""HTTP/3 over QUIC for edges (RFC 9114, RFC 9000), on ``aioquic``: QUIC, TLS 1.3 and
+QPACK are aioquic's; each request stream is a
+:class:`~cdn_core.node.exchange.channel.ResponseChannel`, so it goes through the request
+path an HTTP/1.1 or HTTP/2 request does (:func:`~cdn_core.node.wire.h2.request_from_fields`
+builds the request, :func:`~cdn_core.node.wire.h2.h2_headers` the response fields).
+
+The listener (:func:`serve_h3`) shares the TLS port's number on UDP, validates client
+addresses with Retry (RFC 9000 8.1) and keeps aioquic's amplification limit; a packet
+aioquic cannot parse is dropped without touching other connections. Connections count
+against ``limits.max_connections`` like TCP ones (the QUIC connection is closed when over);
+the QUIC idle timeout is ``limits.idle_timeout``. Request bodies are read whole (413 over
+``limits.max_body_bytes``). Response bodies are handed to aioquic, which buffers a
+stream's data and sends it within QUIC flow control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import QuicServer, serve
+from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection
+from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.events import ConnectionTerminated, ProtocolNegotiated, QuicEvent, StreamReset
+
+from cdn_core.heads import plain_response
+from cdn_core.node.exchange.channel import Handler
+from cdn_core.node.settings.limits import LimitSettings
+from cdn_core.node.wire.h2 import CONNECTION_SPECIFIC, h2_headers, request_from_fields
+from cdn_core.node.wire.stats import ServerStats
+
+
+class H3Stream:
+    """One request stream's :class:`~cdn_core.node.exchange.channel.ResponseChannel`."""
+
+    __slots__ = ("proto", "stream_id", "finished", "reset", "started")
+
+    def __init__(self, proto: H3ServerProtocol, stream_id: int) -> None:
+        self.proto = proto
+        self.stream_id = stream_id
+        self.finished = False
+        self.reset = False
+        self.started = False
+
+    @property
+    def closed(self) -> bool:
+        return self.reset or self.proto.gone
+
+    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
+        if self.closed or self.finished or self.started:
+            return
+        headers = [(b":status", str(status).encode())] + [
+            (n.lower().encode("latin-1"), v.encode("latin-1"))
+            for n, v in fields
+            if n.lower().encode("latin-1") not in CONNECTION_SPECIFIC
+        ]
+        self.proto.send(self, headers=headers)
+
+    def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
+        if self.closed or self.finished:
+            return
+        self.started = True
+        self.proto.send(self, headers=h2_headers(head, lines), data=body, end=True)
+        self._done()
+
+    def start(self, head: bytes, lines: bytes, *, length: int | None, keep_alive: bool) -> None:
+        if self.closed or self.finished:
+            return
+        self.started = True
+        self.proto.send(self, headers=h2_headers(head, lines))
+
+    def send(self, chunk: bytes) -> None:
+        if not self.closed and not self.finished and chunk:
+            self.proto.send(self, data=chunk)
+
+    async def drain(self) -> None:
+        await asyncio.sleep(0)  # aioquic buffers; give the loop a turn to transmit
+
+    def end(self, keep_alive: bool) -> None:
+        if not self.closed and not self.finished:
+            self.proto.send(self, data=b"", end=True)
+            self._done()
+
+    def abort(self) -> None:
+        """A body cut short upstream: the stream is reset (RFC 9114 4.1.2)."""
+        self.close()
+
+    def close(self) -> None:
+        if not self.finished:
+            self.proto.reset(self)
+            self._done()
+
+    def _done(self) -> None:
+        self.finished = True
+        self.proto.streams.pop(self.stream_id, None)
+
+
+class H3ServerProtocol(QuicConnectionProtocol):
+    """One QUIC connection speaking HTTP/3 (see the module docstring)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        handler: Handler,
+        limits: LimitSettings,
+        stats: ServerStats,
+        track: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._handler = handler
+        self._limits = limits
+        self._stats = stats
+        self._h3: H3Connection | None = None
+        self._incoming: dict[int, tuple[list[tuple[bytes, bytes]], list[bytes], int]] = {}
+        self.streams: dict[int, H3Stream] = {}
+        self._client = ""
+        self._counted = False
+        self.gone = False
+        self.deadline: float | None = None
+        if track is not None:
+            track(self)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.streams)
+
+    def expire(self, now: float) -> None:
+        """Idle connections end by the QUIC idle timeout; nothing to sweep here."""
+
+    def close(self) -> None:  # type: ignore[override]
+        """Close the QUIC connection (H3_NO_ERROR): the client sees CONNECTION_CLOSE."""
+        if not self.gone:
+            self._quic.close(error_code=ErrorCode.H3_NO_ERROR)
+            self.transmit()
+
+    # QUIC events --------------------------------------------------------------------------
+    def quic_event_received(self, event: QuicEvent) -> None:
+        if isinstance(event, ProtocolNegotiated):
+            if event.alpn_protocol in H3_ALPN:
+                self._h3 = H3Connection(self._quic)
+                self._admit()
+        elif isinstance(event, ConnectionTerminated):
+            self._lost()
+        elif isinstance(event, StreamReset):
+            stream = self.streams.pop(event.stream_id, None)
+            if stream is not None:
+                stream.reset = True
+            self._incoming.pop(event.stream_id, None)
+        if self._h3 is not None and not self.gone:
+            for h3_event in self._h3.handle_event(event):
+                self._on_h3(h3_event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+        super().connection_lost(exc)
+
+    def _admit(self) -> None:
+        # aioquic keeps the peer address on its network paths only (no public accessor).
+        paths = self._quic._network_paths
+        addr = paths[0].addr if paths else ("",)
+        self._client = str(addr[0])
+        self._counted = True
+        reason = self._stats.admit(self._client, self._limits)
+        if reason is not None:
+            self._stats.on_refuse(reason)
+            self._quic.close(error_code=ErrorCode.H3_EXCESSIVE_LOAD, reason_phrase=reason)
+            self.transmit()
+
+    def _lost(self) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        if self._counted:
+            self._stats.release(self._client)
+        self.streams.clear()
+        self._incoming.clear()
+
+    def _on_h3(self, event: H3Event) -> None:
+        if isinstance(event, HeadersReceived):
+            if event.stream_ended:
+                self._dispatch(event.stream_id, event.headers, b"")
+            else:
+                self._incoming[event.stream_id] = (event.headers, [], 0)
+        elif isinstance(event, DataReceived):
+            entry = self._incoming.get(event.stream_id)
+            if entry is None:
+                return
+            headers, body, size = entry
+            size += len(event.data)
+            if size > self._limits.max_body_bytes:
+                del self._incoming[event.stream_id]
+                self._stats.on_refuse("body-too-large")
+                stream = self._open(event.stream_id)
+                head, text = plain_response(413, "Content Too Large", "request body too large")
+                stream.respond(head, b"", text, False)
+                return
+            body.append(event.data)
+            self._incoming[event.stream_id] = (headers, body, size)
+            if event.stream_ended:
+                del self._incoming[event.stream_id]
+                self._dispatch(event.stream_id, headers, b"".join(body))
+
+    def _dispatch(self, sid: int, raw: list[tuple[bytes, bytes]], body: bytes) -> None:
+        req = request_from_fields(raw, body, self._client, "https", "3")
+        self._stats.requests += 1
+        self._handler(req, self._open(sid))
+        self.transmit()
+
+    def _open(self, sid: int) -> H3Stream:
+        stream = self.streams[sid] = H3Stream(self, sid)
+        return stream
+
+    # sending ------------------------------------------------------------------------------
+    def send(
+        self,
+        stream: H3Stream,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        data: bytes | None = None,
+        end: bool = False,
+    ) -> None:
+        h3 = self._h3
+        if h3 is None or self.gone:
+            return
+        try:
+            if headers is not None:
+                h3.send_headers(stream.stream_id, headers, end_stream=end and data is None)
+            if data is not None:
+                h3.send_data(stream.stream_id, data, end_stream=end)
+        except Exception:  # noqa: BLE001 - a stream aioquic no longer accepts: drop it
+            stream.reset = True
+        self.transmit()
+
+    def reset(self, stream: H3Stream) -> None:
+        if not self.gone and not stream.reset:
+            with contextlib.suppress(Exception):  # the stream is already closed
+                self._quic.reset_stream(stream.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+            stream.reset = True
+            self.transmit()
+
+
+async def serve_h3(
+    host: str,
+    port: int,
+    *,
+    cert_file: str,
+    key_file: str,
+    handler: Handler,
+    limits: LimitSettings,
+    stats: ServerStats,
+    track: Any = None,
+) -> QuicServer:
+    """Listen for HTTP/3 on UDP ``host:port`` with the certificate in ``cert_file`` (its
+    first certificate answers every SNI name). ``track`` is called with each connection
+    (the node keeps them for ``/status`` and shutdown).
+
+    Raises:
+        OSError: the UDP port cannot be bound.
+    """
+    config = QuicConfiguration(
+        is_client=False, alpn_protocols=H3_ALPN, idle_timeout=limits.idle_timeout
+    )
+    config.load_cert_chain(cert_file, key_file)
+
+    def make(*args: Any, **kwargs: Any) -> H3ServerProtocol:
+        return H3ServerProtocol(
+            *args, handler=handler, limits=limits, stats=stats, track=track, **kwargs
+        )
+
+    return await serve(host, port, configuration=config, create_protocol=make, retry=True)

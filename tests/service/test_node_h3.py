@@ -1,0 +1,62 @@
+"""HTTP/3 at the edge (RFC 9114) over aioquic, real loopback UDP: the same request path
+and cache as HTTP/1.1 and HTTP/2, advertised by Alt-Svc on the TLS listener, with QUIC
+address validation, and junk datagrams ignored."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from nodeharness import Route, https_get, tls_settings
+
+from bench.h3get import h3_get
+
+CC = {"Cache-Control": "max-age=60", "Content-Type": "text/plain"}
+
+
+def h3_tls(pki):
+    return {**tls_settings(pki), "http3": True}
+
+
+def url(node, path):
+    return f"https://www.example.test:{node.tls_port}{path}"
+
+
+async def test_rfc9114_h3_serves_the_same_cache_as_http1(pki, origin, make_node):
+    origin.routes["/a"] = Route(headers=CC, body=b"alpha" * 1000)
+    edge = await make_node([origin.url], tls=h3_tls(pki))
+    miss, hit = await h3_get(url(edge, "/a"), ca=str(pki["ca"]),
+                             connect_to=("127.0.0.1", edge.tls_port), count=2)
+    assert (miss.status, miss.body) == (200, b"alpha" * 1000)
+    assert "fwd=uri-miss" in miss.headers["cache-status"]
+    assert "edge1; hit" in hit.headers["cache-status"] and "age" in hit.headers
+    status, headers, body = await https_get(edge.tls_port, "/a", pki["ca"])
+    assert status == 200 and "hit" in headers["Cache-Status"]
+    assert origin.hits["/a"] == 1
+
+
+async def test_rfc7838_alt_svc_advertises_h3_on_tls_responses(pki, origin, make_node, http):
+    origin.routes["/b"] = Route(headers=CC, body=b"b")
+    edge = await make_node([origin.url], tls=h3_tls(pki))
+    _, headers, _ = await https_get(edge.tls_port, "/b", pki["ca"])
+    assert headers["Alt-Svc"] == f'h3=":{edge.tls_port}"; ma=86400'
+    _, plain, _ = await http(edge, "/b")
+    assert "Alt-Svc" not in plain  # the plain port offers no h3
+    off = await make_node([origin.url], name="edge2", tls=tls_settings(pki))
+    _, headers, _ = await https_get(off.tls_port, "/b", pki["ca"])
+    assert "Alt-Svc" not in headers
+
+
+async def test_junk_datagrams_do_not_disturb_connections(pki, origin, make_node):
+    origin.routes["/c"] = Route(headers=CC, body=b"c")
+    edge = await make_node([origin.url], tls=h3_tls(pki))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for junk in (b"\x00", b"\xff" * 1200, b"GET / HTTP/1.1\r\n\r\n", b"\xc0" + b"\x00" * 40):
+            sock.sendto(junk, ("127.0.0.1", edge.tls_port))
+    finally:
+        sock.close()
+    await asyncio.sleep(0.05)
+    (r,) = await h3_get(url(edge, "/c"), ca=str(pki["ca"]),
+                        connect_to=("127.0.0.1", edge.tls_port))
+    assert (r.status, r.body) == (200, b"c")

@@ -389,7 +389,7 @@ class Node:
         st = self.store.stats()
         self.metrics.cache_bytes.set(st["bytes"])
         self.metrics.cache_entries.set(st["entries"])
-        counts = {s: int(c._value.get()) for s, c in self.metrics.by_status.items()}
+        counts = self.metrics.request_counts()
         return {
             "tier": self.config.tier,
             "healthy": True,

@@ -15,7 +15,7 @@ from cdn_core.node.observe.accesslog import AccessLog, LoggedConnection
 from cdn_core.node.settings.observe import AccessLogSettings
 
 CC60 = {"Cache-Control": "max-age=60"}
-FIELDS = {"time", "node", "tier", "client", "method", "url", "status", "bytes", "cache_status",
+FIELDS = {"time", "node", "tier", "client", "method", "proto", "url", "status", "bytes", "cache_status",
           "upstream_time", "total_time"}
 
 

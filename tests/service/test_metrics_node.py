@@ -35,9 +35,9 @@ async def test_requests_bytes_and_cache_after_a_miss_and_two_hits(origin, make_n
     await eventually(lambda: edge.metrics.upstream_seconds._sum.get() >= 0
                      and edge.metrics.upstream_bytes.value == 1000)
     text = await metrics(http, edge)
-    assert value(text, "cdn_requests_total", tier="edge", cache_status="miss") == 1
-    assert value(text, "cdn_requests_total", tier="edge", cache_status="hit") == 2
-    assert value(text, "cdn_requests_total", tier="edge", cache_status="stale") == 0
+    assert value(text, "cdn_requests_total", tier="edge", cache_status="miss", protocol="http/1.1") == 1
+    assert value(text, "cdn_requests_total", tier="edge", cache_status="hit", protocol="http/1.1") == 2
+    assert value(text, "cdn_requests_total", tier="edge", cache_status="stale", protocol="http/1.1") == 0
     assert value(text, "cdn_response_body_bytes_total", tier="edge", cache_status="hit") == 2000
     assert value(text, "cdn_response_body_bytes_total", tier="edge", cache_status="miss") == 1000
     assert value(text, "cdn_upstream_body_bytes_total", tier="edge") == 1000
@@ -58,7 +58,7 @@ async def test_collapsed_requests_are_counted(origin, make_node, http):
     assert [r[0] for r in results] == [200] * 4 and origin.hits["/slow"] == 1
     text = await metrics(http, edge)
     assert value(text, "cdn_collapsed_requests_total", tier="mid") == 3
-    assert value(text, "cdn_requests_total", tier="mid", cache_status="miss") == 4
+    assert value(text, "cdn_requests_total", tier="mid", cache_status="miss", protocol="http/1.1") == 4
 
 
 async def test_stale_served_is_counted(origin, make_node, http, clock):
@@ -70,7 +70,7 @@ async def test_stale_served_is_counted(origin, make_node, http, clock):
     assert "stale-while-revalidate" in h["Cache-Status"]
     text = await metrics(http, edge)
     assert value(text, "cdn_stale_served_total", tier="edge") == 1
-    assert value(text, "cdn_requests_total", tier="edge", cache_status="stale") == 1
+    assert value(text, "cdn_requests_total", tier="edge", cache_status="stale", protocol="http/1.1") == 1
 
 
 async def test_upstream_down_counts_errors_and_marks_it_down(make_node, http):
@@ -83,7 +83,7 @@ async def test_upstream_down_counts_errors_and_marks_it_down(make_node, http):
     text = await metrics(http, edge)
     assert value(text, "cdn_upstream_errors_total", tier="edge") == 1
     assert value(text, "cdn_upstream_up", tier="edge", upstream=dead) == 0
-    assert value(text, "cdn_requests_total", tier="edge", cache_status="error") == 1
+    assert value(text, "cdn_requests_total", tier="edge", cache_status="error", protocol="http/1.1") == 1
 
 
 async def test_refused_and_rate_limited_requests(origin, make_node, http):
@@ -123,5 +123,5 @@ async def test_every_node_has_its_own_registry(origin, make_node, http):
     e1 = await make_node([origin.url], name="edge1", access_log={"sample": 0})
     e2 = await make_node([origin.url], name="edge2", access_log={"sample": 0})
     await http(e1, "/a")
-    assert value(await metrics(http, e1), "cdn_requests_total", tier="edge", cache_status="miss") == 1
-    assert value(await metrics(http, e2), "cdn_requests_total", tier="edge", cache_status="miss") == 0
+    assert value(await metrics(http, e1), "cdn_requests_total", tier="edge", cache_status="miss", protocol="http/1.1") == 1
+    assert value(await metrics(http, e2), "cdn_requests_total", tier="edge", cache_status="miss", protocol="http/1.1") == 0

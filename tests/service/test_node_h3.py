@@ -8,6 +8,7 @@ import asyncio
 import socket
 
 from nodeharness import Route, https_get, tls_settings
+from prometheus_client import generate_latest
 
 from bench.h3get import h3_get
 
@@ -60,3 +61,32 @@ async def test_junk_datagrams_do_not_disturb_connections(pki, origin, make_node)
     (r,) = await h3_get(url(edge, "/c"), ca=str(pki["ca"]),
                         connect_to=("127.0.0.1", edge.tls_port))
     assert (r.status, r.body) == (200, b"c")
+
+
+async def test_protocol_label_and_access_log_proto_for_all_three(pki, origin, make_node, tmp_path):
+    from h2client import H2Client
+    from metricsutil import value
+    from test_metrics_accesslog import wait_lines
+
+    origin.routes["/p"] = Route(headers=CC, body=b"p")
+    log = tmp_path / "edge.log"
+    edge = await make_node([origin.url], tls=h3_tls(pki), access_log={"sample": 1, "path": str(log)})
+    assert (await https_get(edge.tls_port, "/p", pki["ca"]))[0] == 200  # http/1.1: miss
+    c = await H2Client().connect(edge.tls_port, ca=pki["ca"])
+    try:
+        assert (await c.get("/p")).status == 200  # h2: hit
+        assert (await c.get("/p")).status == 200
+    finally:
+        await c.close()
+    (r,) = await h3_get(url(edge, "/p"), ca=str(pki["ca"]), connect_to=("127.0.0.1", edge.tls_port))
+    assert r.status == 200  # h3: hit
+    entries = await wait_lines(log, 4)
+    assert [e["proto"] for e in entries] == ["http/1.1", "h2", "h2", "h3"]
+    text = generate_latest(edge.registry).decode()
+    counted = {
+        (status, proto): value(text, "cdn_requests_total", tier="edge", cache_status=status,
+                               protocol=proto)
+        for status in ("miss", "hit") for proto in ("http/1.1", "h2", "h3")
+    }
+    assert counted == {("miss", "http/1.1"): 1, ("hit", "http/1.1"): 0, ("miss", "h2"): 0,
+                       ("hit", "h2"): 2, ("miss", "h3"): 0, ("hit", "h3"): 1}

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+# The protocol a request came over, by ``Request.version``, named by its ALPN token (RFC
+# 7301; HTTP/1.0 counts as ``http/1.1``): the ``protocol`` label and the access log's
+# ``proto``.
+PROTOCOL_OF_VERSION = {"1.0": "http/1.1", "1.1": "http/1.1", "2": "h2", "3": "h3"}
+PROTOCOLS = ("http/1.1", "h2", "h3")
+
 
 class Request:
     """One parsed request. ``fields`` maps lower-case field names to combined values

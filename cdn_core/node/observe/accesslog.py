@@ -10,11 +10,14 @@ without ``copytruncate``, newsyslog), checked at most once a second.
 A line (keys always present, ``null`` when unknown)::
 
     {"time": "2026-01-02T03:04:05.678Z", "node": "edge1", "tier": "edge",
-     "client": "203.0.113.7", "method": "GET", "url": "http://www.example.test/a.css",
+     "client": "203.0.113.7", "method": "GET", "proto": "h2",
+     "url": "http://www.example.test/a.css",
      "status": 200, "bytes": 5120,
      "cache_status": "mid1; fwd=uri-miss; fwd-status=200; stored, edge1; fwd=uri-miss; ...",
      "upstream_time": 0.0123, "total_time": 0.0131}
 
+- ``proto`` is the protocol the request came over: ``http/1.1`` (HTTP/1.0 too), ``h2``
+  or ``h3``.
 - ``cache_status`` is the response's whole ``Cache-Status`` field (RFC 9211): one entry
   per tier, this node's last.
 - ``bytes`` counts the body bytes written to the client (after the head; framing such as
@@ -44,7 +47,7 @@ import weakref
 from typing import IO, Any
 
 from cdn_core.node.exchange.channel import ResponseChannel
-from cdn_core.node.exchange.request import Request
+from cdn_core.node.exchange.request import PROTOCOL_OF_VERSION, Request
 from cdn_core.node.settings.observe import AccessLogSettings
 
 _REOPEN_CHECK_SECONDS = 1.0
@@ -150,6 +153,7 @@ class AccessLog:
             "tier": self.tier,
             "client": req.client,
             "method": req.method,
+            "proto": PROTOCOL_OF_VERSION.get(req.version, "http/1.1"),
             "url": url,
             "status": status,
             "bytes": rec.body_bytes,

@@ -1,13 +1,15 @@
 """Prometheus metrics of a caching node, bound to a registry passed in.
 
-Labels are bounded: ``tier``, ``cache_status`` (:data:`CACHE_STATUSES`), ``reason`` (a
+Labels are bounded: ``tier``, ``cache_status`` (:data:`CACHE_STATUSES`), ``protocol``
+(:data:`~cdn_core.node.exchange.request.PROTOCOLS`), ``reason`` (a
 fixed set of refusal reasons) and ``upstream`` (the configured upstream URLs). Never a
 URL, a host name from a request or a client address.
 
 Exported names (every one carries ``tier``):
 
-- ``cdn_requests_total{cache_status}``: client requests answered by the cache handler.
-  Hit ratio is derived in PromQL: ``hit`` + ``stale`` over all.
+- ``cdn_requests_total{cache_status,protocol}``: client requests answered by the cache
+  handler, by the protocol they came over (``http/1.1``, ``h2``, ``h3``). Hit ratio is
+  derived in PromQL: ``hit`` + ``stale`` over all.
 - ``cdn_response_body_bytes_total{cache_status}``: body bytes of the representations
   served (a ``HEAD``, ``304`` or range answer counts the representation's length).
 - ``cdn_upstream_fetch_seconds`` (histogram), ``cdn_upstream_errors_total``,
@@ -42,6 +44,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cdn_core.metrics import FastCounter, MetricSet
+from cdn_core.node.exchange.request import PROTOCOL_OF_VERSION, PROTOCOLS
 
 CACHE_STATUSES = ("hit", "stale", "miss", "revalidated", "pass", "error")
 
@@ -161,7 +164,9 @@ class _NodeCollector(Collector):
         m = self._m
         tier = m.tier
         requests = CounterMetricFamily(
-            "cdn_requests_total", "Client requests by cache status", labels=["tier", "cache_status"]
+            "cdn_requests_total",
+            "Client requests by cache status and protocol",
+            labels=["tier", "cache_status", "protocol"],
         )
         body = CounterMetricFamily(
             "cdn_response_body_bytes_total",
@@ -189,8 +194,10 @@ class _NodeCollector(Collector):
             labels=["tier", "upstream"],
         )
         if collect_values:
+            for protocol, counters in m.requests.items():
+                for status, counter in counters.items():
+                    requests.add_metric([tier, status, protocol], counter.value)
             for status in CACHE_STATUSES:
-                requests.add_metric([tier, status], m.by_status[status].value)
                 body.add_metric([tier, status], m.body_bytes[status].value)
             up_bytes.add_metric([tier], m.upstream_bytes.value)
             src = m.sources
@@ -221,7 +228,7 @@ class NodeMetrics:
     def __init__(self, registry: CollectorRegistry, tier: str) -> None:
         self.tier = tier
         self.sources = _Sources()
-        self.by_status = {s: FastCounter() for s in CACHE_STATUSES}
+        self.requests = {p: {s: FastCounter() for s in CACHE_STATUSES} for p in PROTOCOLS}
         self.body_bytes = {s: FastCounter() for s in CACHE_STATUSES}
         self.upstream_bytes = FastCounter()
         self.cache_bytes = _SettableGauge()
@@ -263,6 +270,14 @@ class NodeMetrics:
         self.sources.store_stats = store_stats
         self.sources.upstreams = upstreams
 
+    def counted(self, version: str) -> dict[str, FastCounter]:
+        """The request counters by cache status for requests of HTTP ``version`` (``1.1``,
+        ``2``, ... as :attr:`Request.version` holds it)."""
+        return self.requests[PROTOCOL_OF_VERSION.get(version, "http/1.1")]
+
     def request_counts(self) -> dict[str, int]:
-        """Requests by cache status so far (for ``/status``)."""
-        return {s: c.value for s, c in self.by_status.items()}
+        """Requests by cache status so far, every protocol together (for ``/status``)."""
+        return {
+            s: sum(counters[s].value for counters in self.requests.values())
+            for s in CACHE_STATUSES
+        }

@@ -56,7 +56,7 @@ class ForcedFailover:
         ):
             return True
         self.served += 1
-        proxy.metrics.by_status["stale"].inc()
+        proxy.metrics.counted(req.version)["stale"].inc()
         proxy.metrics.stale_served.inc()
         lines = proxy.writer.status_lines(age, b"hit; detail=failover")
         proxy.writer.send_entry(req, conn, entry, lines)

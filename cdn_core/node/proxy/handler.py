@@ -31,7 +31,7 @@ from cdn_core.node.exchange.keys import (
     split_absolute,
     valid_host,
 )
-from cdn_core.node.exchange.request import Request
+from cdn_core.node.exchange.request import PROTOCOL_OF_VERSION, Request
 from cdn_core.node.exchange.sanitize import UNTRUSTED_REQUEST_FIELDS, ForwardedTrust
 from cdn_core.node.filling.filler import UpstreamFiller
 from cdn_core.node.filling.upstream import UpstreamPool
@@ -84,7 +84,7 @@ class CachingProxy:
         # handful in practice: the sites served).
         self._hosts: dict[str | None, str] = {}
         self._now = clock.time  # bound once: the hit path reads the time per request
-        self._hits = metrics.by_status["hit"]
+        self._hits = {v: metrics.counted(v)["hit"] for v in PROTOCOL_OF_VERSION}
         self._hit_bytes = metrics.body_bytes["hit"]
         # Policy hooks a tier installs (edge rate limiting, ...): each sees the request
         # first and returns True to let it through, or answers it itself and returns False.
@@ -170,7 +170,7 @@ class CachingProxy:
                 now = self._now()
                 fr = entry.freshness
                 if now < fr.fresh_until and not entry.cc.no_cache:
-                    self._hits.value += 1
+                    self._hits[req.version].value += 1
                     self._hit_bytes.value += len(entry.body)
                     self._deliver(
                         req,
@@ -223,12 +223,12 @@ class CachingProxy:
                 and "no-cache" in req.fields.get("pragma", ""),
             )
             if d.action is Action.FRESH:
-                self.metrics.by_status["hit"].inc()
+                self.metrics.counted(req.version)["hit"].inc()
                 self.metrics.body_bytes["hit"].inc(len(entry.body))
                 self._deliver(req, conn, entry, lines(d.age, b"hit; ttl=%d" % int(d.ttl)))
                 return
             if d.action is not Action.REVALIDATE:
-                self.metrics.by_status["stale"].inc()
+                self.metrics.counted(req.version)["stale"].inc()
                 self.metrics.body_bytes["stale"].inc(len(entry.body))
                 self.metrics.stale_served.inc()
                 if d.action is Action.STALE_OK:
@@ -254,7 +254,7 @@ class CachingProxy:
                 # stored copy at once instead of sending each request to a dead origin;
                 # the pool retries the upstream after retry_after seconds (one request
                 # per tier then, not one per client).
-                self.metrics.by_status["stale"].inc()
+                self.metrics.counted(req.version)["stale"].inc()
                 self.metrics.stale_served.inc()
                 self._deliver(
                     req, conn, entry, lines(d.age, b"hit; fwd=stale; detail=upstream-down")
@@ -300,7 +300,7 @@ class CachingProxy:
             status = "error"
         else:
             status = "revalidated" if "fwd-status=304" in result.cache_status else "miss"
-        self.metrics.by_status[status].inc()
+        self.metrics.counted(req.version)[status].inc()
         age = meta.freshness.age(self.clock.time())
         cs = result.cache_status.encode()
         fill = result.fill

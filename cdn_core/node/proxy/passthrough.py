@@ -44,7 +44,7 @@ class Passthrough:
         except UpstreamError as exc:
             self.filler.metrics.upstream_errors.inc()
             log.warning("upstream failed for %s %s: %s", req.method, key, exc)
-            self.filler.metrics.by_status["error"].inc()
+            self.filler.metrics.counted(req.version)["error"].inc()
             entry = self.filler.error_entry(
                 key, req, 502, "Bad Gateway", "upstream unavailable", now
             )
@@ -65,7 +65,7 @@ class Passthrough:
             settings=self.filler.config.cache,
             via=self.filler.via,
         )
-        self.filler.metrics.by_status["pass"].inc()
+        self.filler.metrics.counted(req.version)["pass"].inc()
         self.filler.metrics.body_bytes["pass"].inc(len(up.body))
         lines = self.writer.status_lines(
             entry.freshness.age(self.filler.clock.time()),

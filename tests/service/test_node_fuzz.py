@@ -9,6 +9,9 @@ import re
 import socket
 import threading
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,6 +55,7 @@ class Harness:
             "name": "edge1", "port": 0, "admin_port": 0,
             "upstream": {"urls": [f"http://127.0.0.1:{port}"], "timeout": 2},
             "limits": {"header_timeout": 1, "body_timeout": 1, "max_body_bytes": 4096},
+            "tls": {"h2c_port": 0},
         })
         self.node = Node(cfg)
         await self.node.start()
@@ -67,8 +71,8 @@ class Harness:
         self.thread.join(10)
         self.loop.close()
 
-    def exchange(self, data: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", self.node.port), timeout=2) as s:
+    def exchange(self, data: bytes, port: int | None = None) -> bytes:
+        with socket.create_connection(("127.0.0.1", port or self.node.port), timeout=2) as s:
             try:
                 s.sendall(data)
                 s.shutdown(socket.SHUT_WR)
@@ -115,3 +119,62 @@ def test_any_input_gets_a_well_formed_response_or_a_clean_close(harness, data):
         assert STATUS_LINE.match(out), out[:80]
     assert harness.exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
         b"HTTP/1.1 200")
+
+
+# HTTP/2 (h2c with prior knowledge): frames of every type, flag and stream id, with
+# payloads random or shaped like a HEADERS block, after the connection preface.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    """One frame as RFC 9113 4.1 lays it out (the attacker's view, not a codec)."""
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+frames = st.lists(
+    st.builds(
+        frame,
+        st.integers(0, 10),  # DATA .. CONTINUATION, and unknown types past them
+        st.integers(0, 255),
+        st.sampled_from([0, 1, 3, 5, 2, 0x7FFFFFFF]),
+        st.one_of(st.binary(max_size=64), st.just(b"\x82\x86\x84\x41\x01x")),
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+def frames_well_formed(out: bytes) -> bool:
+    """``out`` is a sequence of whole frames (RFC 9113 4.1), possibly cut at the end by
+    the close."""
+    while len(out) >= 9:
+        length = int.from_bytes(out[:3], "big")
+        if out[3] > 9:
+            return False  # the node never sends a frame type it does not know
+        out = out[9 + length:]
+    return True
+
+
+def h2c_get(port: int) -> int:
+    """A well-behaved h2c GET on a blocking socket: the ``:status`` answered."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        conn.initiate_connection()
+        conn.send_headers(1, [(":method", "GET"), (":authority", "x"), (":scheme", "http"),
+                              (":path", "/")], end_stream=True)
+        s.sendall(conn.data_to_send())
+        while True:
+            data = s.recv(65536)
+            assert data, "the node closed a well-behaved connection"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    return int(dict(event.headers)[b":status"])
+            s.sendall(conn.data_to_send())
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.one_of(frames, st.binary(max_size=200)))
+def test_any_h2_frames_get_frames_back_or_a_clean_close(harness, data):
+    out = harness.exchange(PREFACE + data, port=harness.node.h2c_port)
+    assert frames_well_formed(out), out[:80]
+    assert h2c_get(harness.node.h2c_port) == 200

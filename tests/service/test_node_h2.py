@@ -47,6 +47,22 @@ async def test_rfc9113_3_2_h2_by_alpn_shares_the_cache_with_http1(pki, origin, m
     assert origin.hits["/a"] == 1
 
 
+async def test_rfc9111_4_fifty_streams_one_connection_one_key_one_origin_fetch(
+    pki, origin, make_node
+):
+    origin.routes["/cold"] = Route(headers=CC, body=b"c" * 5000, delay=0.2)
+    edge = await make_node([origin.url], tls=h2_tls(pki))
+    c = await _client(edge, pki)
+    try:
+        ids = [c.request("/cold") for _ in range(50)]  # all in flight at once
+        await asyncio.wait_for(asyncio.gather(*(c.responses[i].done.wait() for i in ids)), 5)
+    finally:
+        await c.close()
+    assert [(c.responses[i].status, c.responses[i].body) for i in ids] == [(200, b"c" * 5000)] * 50
+    assert origin.hits["/cold"] == 1
+    assert sum("collapsed" in c.responses[i].headers["cache-status"] for i in ids) == 49
+
+
 async def test_h2c_prior_knowledge_on_its_own_port(pki, origin, make_node, http):
     origin.routes["/c"] = Route(headers=CC, body=b"clear")
     edge = await make_node([origin.url], tls={"h2c_port": 0})

@@ -17,6 +17,8 @@ from nodeharness import Route
 from cdn_core.node.app import Node
 from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
 
+BOTH_WIRES = True  # every test over HTTP/1.1 and over HTTP/2 (h2c): one request path
+
 CC60 = {"Cache-Control": "max-age=60"}
 
 

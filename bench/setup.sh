@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the benchmarks need, only when something is missing (idempotent, quiet
-# when all is there): nginx, Varnish, wrk, dnsperf, PowerDNS (+ Lua backend) and dig from
+# when all is there): nginx, Varnish, wrk, h2load (nghttp2-client), dnsperf, PowerDNS (+ Lua backend) and dig from
 # Debian packages; py-spy from PyPI for `bench/run.sh profile`. Needs root for apt-get
 # (runs `apt-get update` once, only when a package has to be installed).
 #   bench/setup.sh
@@ -11,6 +11,7 @@ need=()
 command -v nginx >/dev/null || need+=(nginx)
 command -v varnishd >/dev/null || need+=(varnish)
 command -v wrk >/dev/null || need+=(wrk)
+command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v pdns_server >/dev/null || need+=(pdns-server)
 [[ -n "$(find /usr/lib -name liblua2backend.so 2>/dev/null | head -1)" ]] || need+=(pdns-backend-lua2)

@@ -121,6 +121,9 @@ class H3ServerProtocol(QuicConnectionProtocol):
         self._counted = False
         self.gone = False
         self.deadline: float | None = None
+        # True while a datagram's events are handled: aioquic transmits once after them,
+        # so the responses answered from the cache meanwhile share packets.
+        self._batching = False
         if track is not None:
             track(self)
 
@@ -153,6 +156,17 @@ class H3ServerProtocol(QuicConnectionProtocol):
         if self._h3 is not None and not self.gone:
             for h3_event in self._h3.handle_event(event):
                 self._on_h3(h3_event)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:  # type: ignore[override]
+        self._batching = True
+        try:
+            super().datagram_received(data, addr)  # handles the events, then transmits
+        finally:
+            self._batching = False
+
+    def _transmit(self) -> None:
+        if not self._batching:
+            self.transmit()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost()
@@ -208,7 +222,6 @@ class H3ServerProtocol(QuicConnectionProtocol):
         req = request_from_fields(raw, body, self._client, "https", "3")
         self._stats.requests += 1
         self._handler(req, self._open(sid))
-        self.transmit()
 
     def _open(self, sid: int) -> H3Stream:
         stream = self.streams[sid] = H3Stream(self, sid)
@@ -233,14 +246,14 @@ class H3ServerProtocol(QuicConnectionProtocol):
                 h3.send_data(stream.stream_id, data, end_stream=end)
         except Exception:  # noqa: BLE001 - a stream aioquic no longer accepts: drop it
             stream.reset = True
-        self.transmit()
+        self._transmit()
 
     def reset(self, stream: H3Stream) -> None:
         if not self.gone and not stream.reset:
             with contextlib.suppress(Exception):  # the stream is already closed
                 self._quic.reset_stream(stream.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
             stream.reset = True
-            self.transmit()
+            self._transmit()
 
 
 async def serve_h3(

@@ -41,7 +41,10 @@ class _Client(QuicConnectionProtocol):
             if r is None:
                 continue
             if isinstance(ev, HeadersReceived):
-                fields = {k.decode(): v.decode() for k, v in ev.headers}
+                fields: dict[str, str] = {}
+                for k, v in ev.headers:  # repeated fields combined (RFC 9110 5.3)
+                    n = k.decode()
+                    fields[n] = f"{fields[n]}, {v.decode()}" if n in fields else v.decode()
                 status = int(fields.pop(":status"))
                 if 100 <= status < 200:
                     r.interim.append(status)

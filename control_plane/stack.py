@@ -77,26 +77,33 @@ class StackConfig(StrictModel):
         if dupes:
             raise ValueError(f"node names must be unique: {', '.join(dupes)}")
         seen: dict[tuple[str, int], str] = {}
-
-        def claim(host: str, port: int | None, what: str) -> None:
-            if port is None:
-                return
+        for what, host, port, proto in listeners(self):
+            if proto == "udp":
+                continue  # UDP beside a TCP listener of the same number is the point
             other = seen.setdefault((host, port), what)
             if other != what:
                 raise ValueError(f"{what} and {other} both use {host}:{port}")
-
-        o, r, c = self.origin, self.router, self.control_plane
-        claim(o.host, o.port, "origin")
-        claim(o.host, o.admin_port, "origin admin")
-        claim(r.host, r.port, "router")
-        claim(r.host, r.admin_port, "router admin")
-        claim(c.host, c.port, "control_plane")
-        for section in (self.mid_tier, self.edges):
-            for n in section.nodes:
-                claim(n.host, n.port, n.name)
-                claim(n.host, n.admin_port, f"{n.name} admin")
-                claim(n.host, section.tls_port, f"{n.name} tls")
         return self
+
+
+def listeners(stack: StackConfig) -> list[tuple[str, str, int, str]]:
+    """Every socket the stack listens on: ``(what, host, port, "tcp" | "udp")``, where
+    ``what`` names the listener (``edge1 admin``). The router answers on UDP and TCP; an
+    edge's TLS port is also its HTTP/3 (UDP) port."""
+    out: list[tuple[str, str, int, str]] = []
+    o, r, c = stack.origin, stack.router, stack.control_plane
+    out += [("origin", o.host, o.port, "tcp"), ("origin admin", o.host, o.admin_port, "tcp")]
+    out += [("router", r.host, r.port, "udp"), ("router", r.host, r.port, "tcp"),
+            ("router admin", r.host, r.admin_port, "tcp")]
+    out.append(("control_plane", c.host, c.port, "tcp"))
+    for section in (stack.mid_tier, stack.edges):
+        for n in section.nodes:
+            out += [(n.name, n.host, n.port, "tcp"),
+                    (f"{n.name} admin", n.host, n.admin_port, "tcp")]
+            if section.tls_port is not None:
+                out += [(f"{n.name} tls", n.host, section.tls_port, "tcp"),
+                        (f"{n.name} h3", n.host, section.tls_port, "udp")]
+    return out
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from control_plane import chaos, launcher, top
+from control_plane import chaos, doctor, launcher, top
 from control_plane.cli import (
     failover,
     keys,
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     launcher.register(sub)
+    doctor.register(sub)
     register_api(sub)
     chaos.register(sub)
     top.register(sub)

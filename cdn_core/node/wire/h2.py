@@ -44,156 +44,12 @@ import hyperframe.frame
 
 from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import Handler
-from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.limits import LimitSettings
+from cdn_core.node.wire.fields import request_from_fields
+from cdn_core.node.wire.h2_stream import H2Stream
 from cdn_core.node.wire.stats import ServerStats
 
-SEND_BUFFER_BYTES = 256 * 1024  # queued per stream before drain() waits
 CLOSE_GRACE_SECONDS = 5.0  # streams in flight at close() get this long to finish
-# Fields HTTP/2 does not carry (RFC 9113 8.2.2); the rest of an HTTP/1.1 head passes.
-CONNECTION_SPECIFIC = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-)
-_FLOOD_EVENTS = (h2.events.PingReceived, h2.events.RemoteSettingsChanged)
-
-
-def h2_headers(head: bytes, lines: bytes = b"") -> list[tuple[bytes, bytes]]:
-    """An HTTP/1.1-syntax response head (status line, CRLF-terminated field lines) and
-    this tier's ``lines`` as HTTP/2 header fields: ``:status`` first, names lower-case,
-    connection-specific fields left out (RFC 9113 8.2.2, 8.3.2)."""
-    first, _, rest = (head + lines).partition(b"\r\n")
-    out = [(b":status", first.split(b" ", 2)[1])]
-    for line in rest.split(b"\r\n"):
-        if not line:
-            continue
-        name, _, value = line.partition(b":")
-        lname = name.strip().lower()
-        if lname not in CONNECTION_SPECIFIC:
-            out.append((lname, value.strip()))
-    return out
-
-
-def request_from_fields(
-    raw: list[tuple[bytes, bytes]], body: bytes, client: str, scheme: str, version: str
-) -> Request:
-    """A :class:`Request` from an HTTP/2 or HTTP/3 field list (already validated by h2 or
-    aioquic): ``:authority`` becomes ``Host`` when there is none, cookie crumbs are joined
-    with ``"; "`` (RFC 9113 8.2.3, RFC 9114 4.2.1), other repeated fields with ``", "``."""
-    pseudo: dict[bytes, bytes] = {}
-    headers: list[tuple[str, str]] = []
-    fields: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in raw:
-        if name[:1] == b":":
-            pseudo[name] = value
-            continue
-        n, v = name.decode("latin-1"), value.decode("latin-1")
-        if n == "cookie":
-            cookies.append(v)
-            continue
-        headers.append((n, v))
-        fields[n] = f"{fields[n]}, {v}" if n in fields else v
-    authority = pseudo.get(b":authority")
-    if authority is not None and "host" not in fields:
-        host = authority.decode("latin-1")
-        headers.insert(0, ("host", host))
-        fields["host"] = host
-    if cookies:
-        joined = "; ".join(cookies)
-        headers.append(("cookie", joined))
-        fields["cookie"] = joined
-    method = pseudo.get(b":method", b"GET").decode("latin-1")
-    target = pseudo.get(b":path", b"/").decode("latin-1")
-    return Request(method, target, headers, fields, version, True, body, client, scheme)
-
-
-class H2Stream:
-    """One stream's :class:`~cdn_core.node.exchange.channel.ResponseChannel`."""
-
-    __slots__ = ("conn", "stream_id", "pending", "queued", "ending", "finished", "reset",
-                 "_writable", "progress_at")
-
-    def __init__(self, conn: H2ServerProtocol, stream_id: int) -> None:
-        self.conn = conn
-        self.stream_id = stream_id
-        self.pending: collections.deque[memoryview] = collections.deque()
-        self.queued = 0  # bytes in pending
-        self.ending = False  # end the stream once pending is sent
-        self.finished = False  # the response is complete (or abandoned)
-        self.reset = False  # the client reset the stream
-        self._writable: asyncio.Event | None = None
-        self.progress_at = conn.loop.time()
-
-    @property
-    def closed(self) -> bool:
-        return self.reset or self.conn.gone
-
-    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
-        if self.closed or self.finished:
-            return
-        headers = [(b":status", str(status).encode())] + [
-            (n.lower().encode("latin-1"), v.encode("latin-1"))
-            for n, v in fields
-            if n.lower().encode("latin-1") not in CONNECTION_SPECIFIC
-        ]
-        self.conn.send_headers(self, headers, end_stream=False)
-
-    def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
-        if self.closed or self.finished:
-            return
-        headers = h2_headers(head, lines + self.conn.alt_svc)
-        self.conn.send_headers(self, headers, end_stream=not body)
-        if body:
-            self.pending.append(memoryview(body))
-            self.queued += len(body)
-            self.ending = True
-            self.conn.push(self)  # the body and END_STREAM in one DATA frame when it fits
-        else:
-            self._done()
-
-    def start(self, head: bytes, lines: bytes, *, length: int | None, keep_alive: bool) -> None:
-        if self.closed or self.finished:
-            return
-        self.conn.send_headers(self, h2_headers(head, lines + self.conn.alt_svc), end_stream=False)
-
-    def send(self, chunk: bytes) -> None:
-        if self.closed or self.finished or not chunk:
-            return
-        self.pending.append(memoryview(chunk))
-        self.queued += len(chunk)
-        self.conn.push(self)
-
-    async def drain(self) -> None:
-        while self.queued > SEND_BUFFER_BYTES and not self.closed:
-            if self._writable is None:
-                self._writable = asyncio.Event()
-            await self._writable.wait()
-
-    def end(self, keep_alive: bool) -> None:
-        if self.closed or self.finished:
-            return
-        self.ending = True
-        self.conn.push(self)
-
-    def abort(self) -> None:
-        """A body cut short upstream: the client sees the stream reset (RFC 9113 8.1)."""
-        if not self.finished:
-            self.conn.reset_stream(self, h2.errors.ErrorCodes.INTERNAL_ERROR)
-
-    def close(self) -> None:
-        """No (more) response on this stream: reset it; the connection lives on."""
-        if not self.finished:
-            self.conn.reset_stream(self, h2.errors.ErrorCodes.CANCEL)
-
-    # the connection's side ---------------------------------------------------------------
-    def wake(self) -> None:
-        if self._writable is not None and (self.queued <= SEND_BUFFER_BYTES or self.closed):
-            self._writable.set()
-            self._writable = None
-
-    def _done(self) -> None:
-        self.finished = True
-        self.conn.stream_done(self)
 
 
 class _Incoming:
@@ -227,7 +83,7 @@ class H2ServerProtocol(asyncio.Protocol):
             header_encoding=None,
             validate_inbound_headers=True,
             normalize_inbound_headers=True,
-            # What we send is built by h2_headers from a parsed head: names lower-case,
+            # What we send is built by response_fields from a parsed head: names lower-case,
             # values stripped, no CR/LF, no connection-specific fields; h2 checking each
             # again cost about a tenth of a hit's CPU.
             validate_outbound_headers=False,

@@ -1,8 +1,8 @@
 """HTTP/3 over QUIC for edges (RFC 9114, RFC 9000), on ``aioquic``: QUIC, TLS 1.3 and
 QPACK are aioquic's; each request stream is a
 :class:`~cdn_core.node.exchange.channel.ResponseChannel`, so it goes through the request
-path an HTTP/1.1 or HTTP/2 request does (:func:`~cdn_core.node.wire.h2.request_from_fields`
-builds the request, :func:`~cdn_core.node.wire.h2.h2_headers` the response fields).
+path an HTTP/1.1 or HTTP/2 request does (:func:`~cdn_core.node.wire.fields.request_from_fields`
+builds the request, :func:`~cdn_core.node.wire.fields.response_fields` the response fields).
 
 The listener (:func:`serve_h3`) shares the TLS port's number on UDP, validates client
 addresses with Retry (RFC 9000 8.1) and keeps aioquic's amplification limit; a packet
@@ -29,7 +29,7 @@ from aioquic.quic.events import ConnectionTerminated, ProtocolNegotiated, QuicEv
 from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import Handler
 from cdn_core.node.settings.limits import LimitSettings
-from cdn_core.node.wire.h2 import CONNECTION_SPECIFIC, h2_headers, request_from_fields
+from cdn_core.node.wire.fields import interim_fields, request_from_fields, response_fields
 from cdn_core.node.wire.stats import ServerStats
 
 
@@ -52,25 +52,20 @@ class H3Stream:
     def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
         if self.closed or self.finished or self.started:
             return
-        headers = [(b":status", str(status).encode())] + [
-            (n.lower().encode("latin-1"), v.encode("latin-1"))
-            for n, v in fields
-            if n.lower().encode("latin-1") not in CONNECTION_SPECIFIC
-        ]
-        self.proto.send(self, headers=headers)
+        self.proto.send(self, headers=interim_fields(status, fields))
 
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
         if self.closed or self.finished:
             return
         self.started = True
-        self.proto.send(self, headers=h2_headers(head, lines), data=body, end=True)
+        self.proto.send(self, headers=response_fields(head, lines), data=body, end=True)
         self._done()
 
     def start(self, head: bytes, lines: bytes, *, length: int | None, keep_alive: bool) -> None:
         if self.closed or self.finished:
             return
         self.started = True
-        self.proto.send(self, headers=h2_headers(head, lines))
+        self.proto.send(self, headers=response_fields(head, lines))
 
     def send(self, chunk: bytes) -> None:
         if not self.closed and not self.finished and chunk:

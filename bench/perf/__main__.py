@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.perf import phases, report
-from bench.perf.procs import Interrupted, Procs, install_signal_handlers
+from bench.perf.procs import Interrupted, Procs, first_output_line, install_signal_handlers
 from bench.perf.servers import REPO, SIZES, Servers, targets
 
 RESULTS = REPO / "bench" / "results"
@@ -35,13 +35,7 @@ TOOLS = ("nginx", "varnishd", "wrk", "taskset")
 
 
 def versions() -> str:
-    def out(argv: list[str]) -> str:
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-        except OSError:
-            return "?"
-        return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr) else "?"
-
+    out = first_output_line
     import httptools
     import uvloop
 

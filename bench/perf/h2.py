@@ -30,7 +30,13 @@ from typing import Any
 
 import yaml
 
-from bench.perf.procs import Interrupted, Procs, install_signal_handlers, wait_tcp
+from bench.perf.procs import (
+    Interrupted,
+    Procs,
+    first_output_line,
+    install_signal_handlers,
+    wait_tcp,
+)
 from bench.perf.proctree import cpu_seconds
 from bench.perf.servers import ORIGIN_PORT, REPO, SIZES, Servers, _fill, edge_config
 from cdn_core.pki import ensure_demo_pki
@@ -235,15 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(json.dumps(rows[-1]), flush=True)
     except Interrupted as exc:
         print(f"interrupted ({exc}); nothing written", file=sys.stderr)
-        return 1
+        return 130
     finally:
         procs.stop_all()
         shutil.rmtree(run, ignore_errors=True)
-    versions = "; ".join(
-        subprocess.run(a, capture_output=True, text=True).stderr.strip().splitlines()[0]
-        if a[0] == "nginx" else
-        subprocess.run(a, capture_output=True, text=True).stdout.strip().splitlines()[0]
-        for a in (["nginx", "-v"], ["h2load", "--version"]))
+    versions = "; ".join(first_output_line(a) for a in (["nginx", "-v"], ["h2load", "--version"]))
     meta = {"started": started, "sizes": args.sizes, "versions": versions,
             "command": "python -m bench.perf.h2 " + " ".join(sys.argv[1:] if argv is None
                                                             else argv)}

@@ -86,6 +86,16 @@ class Procs:
                 print(f"warning: stopping {name}: {exc!r}", flush=True)
 
 
+def first_output_line(argv: list[str]) -> str:
+    """The first line ``argv`` prints on stdout or stderr (a tool's version), else ``?``."""
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    text = (p.stdout + p.stderr).strip()
+    return text.splitlines()[0] if text else "?"
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as s:
         # as the servers do: connections of an earlier run in TIME_WAIT do not block it

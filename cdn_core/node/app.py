@@ -274,12 +274,10 @@ class Node:
                 start_serving=False, ssl_handshake_timeout=cfg.limits.header_timeout,
             )
         except OSError as exc:
-            self._server.close()
-            await self.upstream.close()
+            await self._abandon_start()
             raise bind_error(cfg.host, cfg.tls.port, exc) from exc
         except Exception:
-            self._server.close()
-            await self.upstream.close()
+            await self._abandon_start()
             raise
         self.tls_port = self._tls_server.sockets[0].getsockname()[1]
         if cfg.tls.http3:
@@ -301,10 +299,7 @@ class Node:
                 track=self._connections.add,
             )
         except OSError as exc:
-            for server in (self._server, self._tls_server):
-                if server is not None:
-                    server.close()
-            await self.upstream.close()
+            await self._abandon_start()
             raise bind_error(cfg.host, self.tls_port, exc) from exc
         self._alt_svc = f'Alt-Svc: h3=":{self.tls_port}"; ma=86400\r\n'.encode()
 
@@ -323,12 +318,17 @@ class Node:
                 start_serving=False,
             )
         except OSError as exc:
-            for server in (self._server, self._tls_server):
-                if server is not None:
-                    server.close()
-            await self.upstream.close()
+            await self._abandon_start()
             raise bind_error(cfg.host, cfg.tls.h2c_port, exc) from exc
         self.h2c_port = self._h2c_server.sockets[0].getsockname()[1]
+
+    async def _abandon_start(self) -> None:
+        """A listener could not be bound: close those already bound and the upstream pool,
+        so a failed start leaves nothing open."""
+        for server in (self._server, self._tls_server, self._h2c_server):
+            if server is not None:
+                server.close()
+        await self.upstream.close()
 
     async def stop(self) -> None:
         """Stop accepting, close client connections, cancel owned tasks, close pools."""

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from cdn_core.errors import ConfigError, StartupError
+from cdn_core.version import package_version
 from cdn_core.web_errors import QuietAppRunner
 
 log = logging.getLogger("cdn.service")
@@ -40,6 +41,8 @@ def add_common_args(parser: argparse.ArgumentParser, *, admin: bool = True) -> N
             "--admin-port", type=int, help="admin port for /healthz /status /metrics"
         )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (tiered-cdn) {package_version()}")
 
 
 RESTARTS_ENV = "CDN_RESTARTS"

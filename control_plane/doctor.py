@@ -4,7 +4,7 @@ One line per check, ``ok``, ``warning`` or ``error``, with the fix; exit status 
 check is an error (warnings are optional parts that are missing). The checks:
 
 - the Python version (3.11 or later, as ``pyproject.toml`` requires);
-- the stack file (``--config``, default ``configs/stack.yaml``) loads;
+- the stack file (``--config``, ``--net``, ``--state-dir`` as for ``cdnctl up``) loads;
 - every address and port of the stack is free, or held by the stack itself when it is
   running; a port held by another process names it (PID and command line, from
   ``/proc/net/{tcp,udp}[6]`` and ``/proc/PID/fd`` on Linux);
@@ -23,7 +23,6 @@ import argparse
 import errno
 import os
 import shutil
-import socket
 import sys
 import urllib.error
 import urllib.request
@@ -32,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from cdn_core.errors import ConfigError
-from control_plane.stack import listeners, load_stack
+from control_plane import stack_cli
+from control_plane.netcheck import bind_error
+from control_plane.stack import listeners
 
 MIN_PYTHON = (3, 11)
 
@@ -116,21 +117,6 @@ def holder(port: int, proto: str = "tcp") -> str | None:
     return None
 
 
-def bind_error(host: str, port: int, proto: str) -> OSError | None:
-    """The error binding ``host:port`` gives, or None when it is free."""
-    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, kind) as s:
-        if proto == "tcp":
-            # as the servers bind: connections in TIME_WAIT do not make a port busy
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            return exc
-    return None
-
-
 def check_listeners(
     entries: list[tuple[str, str, int, str]], *, stack_running: bool
 ) -> list[Check]:
@@ -151,8 +137,8 @@ def check_listeners(
                                  f"stack, {who}"))
             else:
                 out.append(Check("error", f"port {where}", f"{what}: in use by {who}",
-                                 "stop that process, or run a second stack beside it on "
-                                 "other ports (cdnctl up --config with other ports)"))
+                                 "stop that process, or run a second stack beside it: "
+                                 "cdnctl up --net auto (or --net 127.X.Y)"))
         else:
             out.append(Check("error", f"port {where}", f"{what}: {exc.strerror}"))
     if not out:
@@ -214,15 +200,18 @@ def control_plane_answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def run_checks(stack_file: Path, *, path: str | None = None) -> list[Check]:
-    """Every check, in report order (see the module docstring)."""
+def run_checks(args: argparse.Namespace, *, path: str | None = None) -> list[Check]:
+    """Every check, in report order (see the module docstring), of the stack ``args``
+    select (:func:`control_plane.stack_cli.select`)."""
     checks = [check_python()]
     try:
-        stack, base = load_stack(stack_file)
+        sel = stack_cli.select(args)
     except ConfigError as exc:
         checks.append(Check("error", "stack file", str(exc), "fix the file, or pass --config"))
         return checks + check_tools(path)
-    checks.append(Check("ok", "stack file", str(stack_file)))
+    stack = sel.stack
+    checks.append(Check("ok", "stack file", str(sel.file)
+                        + (f" on {sel.net}.0/24" if sel.net else "")))
     cp = stack.control_plane
     running = control_plane_answers(cp.host, cp.port)
     checks.append(Check("ok", "running stack", f"control plane at {cp.host}:{cp.port} "
@@ -231,12 +220,12 @@ def run_checks(stack_file: Path, *, path: str | None = None) -> list[Check]:
     checks.append(check_loopback(sorted({host for _, host, _, _ in entries})))
     checks += check_listeners(entries, stack_running=running)
     checks += check_tools(path)
-    checks += check_secrets((base / stack.state_dir).resolve())
+    checks += check_secrets(sel.state)
     return checks
 
 
 def run(args: argparse.Namespace) -> int:
-    checks = run_checks(Path(args.config))
+    checks = run_checks(args)
     for c in checks:
         print(c.line())
     errors = sum(c.level == "error" for c in checks)
@@ -247,5 +236,5 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check this machine for what the stack needs")
-    p.add_argument("--config", default="configs/stack.yaml", help="stack file")
+    stack_cli.add_arguments(p)
     p.set_defaults(func=run)

@@ -1,4 +1,6 @@
-"""``cdnctl up``: start the whole stack on one host from ``configs/stack.yaml``.
+"""``cdnctl up``: start the whole stack on one host from ``configs/stack.yaml`` (the
+shipped one outside a checkout; ``--net 127.X.Y`` moves it to another loopback network and
+``--state-dir`` its state, see :mod:`control_plane.stack_cli`).
 
 Each service runs as its own process with its log in ``log_dir/<name>.log``. The launcher
 waits until every node answers its health check, registers the nodes with the control
@@ -30,9 +32,9 @@ from typing import IO, Any
 from cdn_core.errors import ConfigError
 from cdn_core.pki import ensure_demo_pki
 from cdn_core.service import RESTARTS_ENV
-from control_plane import supervision
+from control_plane import stack_cli, supervision
 from control_plane.auth import write_secret_file
-from control_plane.stack import Credentials, Process, demo_tls_dir, load_stack, processes
+from control_plane.stack import Credentials, Process, demo_tls_dir, processes
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
@@ -40,7 +42,7 @@ STOP_GRACE_SECONDS = 10.0
 
 def register(sub: Any) -> None:
     p = sub.add_parser("up", help="start the whole stack on this host (Ctrl-C stops it)")
-    p.add_argument("--config", default="configs/stack.yaml", help="stack file")
+    stack_cli.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -263,20 +265,20 @@ def _register_nodes(api: str, procs: list[Process], key: str | None = None) -> l
 
 def run(args: argparse.Namespace) -> int:
     try:
-        stack, base = load_stack(args.config)
+        sel = stack_cli.select(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    credentials = ensure_credentials((base / stack.state_dir).resolve())
+    stack, base = sel.stack, sel.base
+    credentials = ensure_credentials(sel.state)
     admin_key = credentials.admin_key_file.read_text().strip()
     if stack.edges.tls_port:
         ensure_demo_pki(
-            demo_tls_dir(stack, base), [stack.site, "*." + stack.site.split(".", 1)[-1]]
+            demo_tls_dir(sel.state), [stack.site, "*." + stack.site.split(".", 1)[-1]]
         )
-    procs = processes(stack, base, credentials=credentials)
-    log_dir = (base / stack.log_dir).resolve()
-    state_file = (base / stack.state_dir).resolve() / "supervisor.json"
-    sup = Supervisor(procs, log_dir, state_file=state_file)
+    procs = processes(stack, base, sel.state, credentials=credentials)
+    log_dir = sel.logs
+    sup = Supervisor(procs, log_dir, state_file=sel.state / "supervisor.json")
 
     def on_signal(signum: int, _frame: Any) -> None:
         sup.stopping = True
@@ -315,7 +317,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'name':<9} {'tier':<14} {'listens on':<28} admin", flush=True)
         for p in procs:
             print(f"{p.name:<9} {p.tier:<14} {p.listen:<28} {p.admin_url}")
-        print(f"admin API key: {credentials.admin_key_file} (cdnctl uses it by default)")
+        print(f"admin API key: {credentials.admin_key_file}", end="")
+        if sel.net or args.state_dir:
+            # cdnctl looks in ./run and at 127.0.0.1:9000 unless told otherwise.
+            print(f"; for cdnctl: export CDN_API={api} CDN_STATE_DIR={sel.state}")
+        else:
+            print(" (cdnctl uses it by default)")
         print(
             f"stack is up: dig @{stack.router.host} -p {stack.router.port} {stack.site} A "
             f"+short; cdnctl status; Ctrl-C stops everything",

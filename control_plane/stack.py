@@ -4,10 +4,13 @@ it describes. Pure: no processes are started here (see :mod:`control_plane.launc
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -15,6 +18,9 @@ from cdn_core.config import StrictModel, load_config
 
 Host = Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$",
                              description="an IP address or host name")]
+
+
+_NET_RE = re.compile(r"^127\.(\d{1,3})\.(\d{1,3})$")
 
 
 class NodeAddress(StrictModel):
@@ -58,8 +64,15 @@ class ControlPlaneSection(StrictModel):
 
 class StackConfig(StrictModel):
     site: str = "www.example.test"
-    log_dir: str = "../run/logs"
-    state_dir: str = "../run"
+    state_dir: str | None = Field(
+        None,
+        description="where the stack keeps its state (secrets, database, caches, TLS, "
+        "supervisor.json), relative to this file; unset: cdnctl's --state-dir, "
+        "$CDN_STATE_DIR, $XDG_STATE_HOME/tiered-cdn, or ./run (first that is set)",
+    )
+    log_dir: str | None = Field(
+        None, description="one log per process, relative to this file; unset: <state_dir>/logs"
+    )
     startup_timeout: float = Field(30.0, gt=0, description="seconds")
     origin: OriginSection
     mid_tier: TierSection
@@ -142,19 +155,87 @@ def load_stack(path: str | Path) -> tuple[StackConfig, Path]:
     return load_config(StackConfig, path, env_prefix="CDN_STACK"), Path(path).resolve().parent
 
 
-def demo_tls_dir(stack: StackConfig, base: Path) -> Path:
+def state_dir(
+    stack: StackConfig | None, base: Path, flag: str | None = None,
+    env: Mapping[str, str] = os.environ, net: str | None = None,
+) -> Path:
+    """The stack's state directory, absolute: ``flag`` (``--state-dir``), else
+    ``$CDN_STATE_DIR``, else the stack file's ``state_dir`` (relative to ``base``, the
+    file's directory), else ``$XDG_STATE_HOME/tiered-cdn`` (XDG Base Directory), else
+    ``./run``. A stack moved to another network (``net``, :func:`on_net`) gets
+    ``net-127.X.Y`` under those last two, so that it shares no database with the first."""
+    if flag:
+        return Path(flag).resolve()
+    if env.get("CDN_STATE_DIR"):
+        return Path(env["CDN_STATE_DIR"]).resolve()
+    if stack is not None and stack.state_dir is not None:
+        return (base / stack.state_dir).resolve()
+    xdg = env.get("XDG_STATE_HOME")
+    default = (Path(xdg) / "tiered-cdn") if xdg else Path("run")
+    return (default / f"net-{net}" if net else default).resolve()
+
+
+def log_dir(stack: StackConfig, base: Path, state: Path) -> Path:
+    """Where each process's log goes: the stack file's ``log_dir``, else ``state/logs``."""
+    return (base / stack.log_dir).resolve() if stack.log_dir is not None else state / "logs"
+
+
+def demo_tls_dir(state: Path) -> Path:
     """Where ``cdnctl up`` keeps the local CA and the edges' demo certificate."""
-    return (base / stack.state_dir).resolve() / "tls"
+    return state / "tls"
+
+
+def parse_net(text: str) -> str:
+    """``127.X.Y`` (a loopback /24, X and Y 0-255), returned unchanged.
+
+    Raises:
+        ValueError: naming what is wrong.
+    """
+    m = _NET_RE.match(text)
+    if not m or any(int(octet) > 255 for octet in m.groups()):
+        raise ValueError(f"must be a loopback /24 written 127.X.Y, not {text!r}")
+    return text
+
+
+def on_net(stack: StackConfig, net: str) -> StackConfig:
+    """``stack`` moved to the loopback network ``net`` (``127.X.Y``, see
+    :func:`parse_net`): its distinct addresses, in the order :func:`listeners` names
+    them, become ``net.1``, ``net.2``, ...; ports stay. For the shipped stack: origin,
+    mid tiers, router and control plane on ``net.1``, edges on ``net.2-4``. Two stacks
+    on different networks never share a socket.
+
+    Raises:
+        ValueError: a bad ``net``, or more than 254 addresses.
+    """
+    parse_net(net)
+    hosts = list(dict.fromkeys(host for _, host, _, _ in listeners(stack)))
+    if len(hosts) > 254:
+        raise ValueError(f"{len(hosts)} addresses do not fit in {net}.0/24")
+    to = {h: f"{net}.{i}" for i, h in enumerate(hosts, 1)}
+
+    def moved(section: Any) -> Any:
+        return section.model_copy(update={"host": to[section.host]})
+
+    def tier(section: TierSection) -> TierSection:
+        return section.model_copy(update={"nodes": [moved(n) for n in section.nodes]})
+
+    return stack.model_copy(update={
+        "origin": moved(stack.origin), "router": moved(stack.router),
+        "control_plane": moved(stack.control_plane),
+        "mid_tier": tier(stack.mid_tier), "edges": tier(stack.edges),
+    })
 
 
 def processes(
     stack: StackConfig,
     base: Path,
+    state: Path,
     python: str = sys.executable,
     credentials: Credentials | None = None,
 ) -> list[Process]:
     """Every process of the stack, in start order: control plane, origin, mid tiers, edges,
-    router. Paths in the stack file are relative to ``base``. With ``credentials`` the
+    router. Paths in the stack file are relative to ``base``; ``state`` is the state
+    directory (:func:`state_dir`: database, disk caches, TLS). With ``credentials`` the
     control plane gets its bootstrap admin and reader keys and the node token, every
     caching node the node token and the control plane's URL (heartbeats, purge catch-up,
     rate-limit policies), and the router a read-only key for the node registry."""
@@ -162,7 +243,6 @@ def processes(
     def rel(p: str) -> str:
         return str((base / p).resolve())
 
-    state = Path(rel(stack.state_dir))
     cp = stack.control_plane
     api = f"http://{cp.host}:{cp.port}"
     out = [
@@ -264,10 +344,10 @@ def processes(
                 r = stack.router
                 argv += ["--rtt-report-url", f"http://{r.host}:{r.admin_port}"]
             if section.disk_cache:
-                cache_dir = (base / stack.state_dir).resolve() / "cache" / n.name
+                cache_dir = state / "cache" / n.name
                 argv += ["--disk-path", str(cache_dir)]
             if section.tls_port:
-                tls = demo_tls_dir(stack, base)
+                tls = demo_tls_dir(state)
                 argv += [
                     "--tls-port",
                     str(section.tls_port),

@@ -23,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m origin", description="Serve a content directory as the CDN origin."
     )
     add_common_args(parser)
-    parser.add_argument("--root", help="content directory to serve (default examples/site)")
+    parser.add_argument(
+        "--root",
+        help="content directory to serve (default ./examples/site, else the shipped example site)",
+    )
     return parser
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from cdn_core.config import StrictModel, load_config
+from cdn_core.shipped import example_site
 
 ENV_PREFIX = "CDN_ORIGIN"
 
@@ -80,8 +81,9 @@ class OriginConfig(StrictModel):
     """Settings of one origin process.
 
     ``port``/``admin_port`` are TCP ports (0 picks a free one); ``admin_host`` defaults to
-    ``host``. ``root`` must be an existing directory. ``status_max_paths`` bounds the
-    ``by_path`` map of ``/status`` (paths past it are counted under ``"(other)"``).
+    ``host``. ``root`` must be an existing directory (default:
+    :func:`~cdn_core.shipped.example_site`). ``status_max_paths`` bounds the ``by_path`` map
+    of ``/status`` (paths past it are counted under ``"(other)"``).
     """
 
     name: str = Field(default="origin", min_length=1)
@@ -89,7 +91,7 @@ class OriginConfig(StrictModel):
     port: int = Field(default=18080, ge=0, le=65535)
     admin_host: str | None = None
     admin_port: int = Field(default=19080, ge=0, le=65535)
-    root: Path = Path("examples/site")
+    root: Path = Field(default_factory=example_site)
     index: str = Field(default="index.html", min_length=1)
     not_found_page: str | None = "404.html"
     not_found_cache_control: str | None = "public, max-age=10"

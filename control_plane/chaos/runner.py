@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
 import signal
 import sys
@@ -30,7 +29,6 @@ from typing import Any
 
 SCENARIO_TIMEOUT = 60.0
 DEFAULT_NET = "127.0.3"
-_NET_RE = re.compile(r"^127\.(\d{1,3})\.(\d{1,3})$")
 
 
 def register(sub: Any) -> None:
@@ -146,6 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
     from control_plane.chaos.running import ChaosStack
     from control_plane.chaos.scenarios import SCENARIOS
     from control_plane.chaos.topology import build
+    from control_plane.stack import parse_net
 
     names = args.scenario or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
@@ -155,12 +154,10 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    m = _NET_RE.match(args.net)
-    if not m or not all(0 <= int(x) <= 255 for x in m.groups()):
-        print(
-            f"error: --net must be a loopback /24 written 127.X.Y, not {args.net!r}",
-            file=sys.stderr,
-        )
+    try:
+        parse_net(args.net)
+    except ValueError as exc:
+        print(f"error: --net {exc}", file=sys.stderr)
         return 2
     if args.image and not args.compose:
         print("error: --image goes with --compose", file=sys.stderr)

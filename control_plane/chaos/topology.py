@@ -245,7 +245,7 @@ def build(workdir: Path, net: str = NET) -> Topology:
     }
     via = {f"http://{h}:{p}": f"http://{lh}:{lp}" for (lh, lp), (h, p) in proxies.values()}
     procs: dict[str, Process] = {}
-    for p in processes(stack, workdir, credentials=credentials):
+    for p in processes(stack, workdir, workdir, credentials=credentials):
         procs[p.name] = _reroute(p, via)
     edge_upstreams = {}
     for n in stack.mid_tier.nodes:

@@ -5,7 +5,7 @@ through :func:`call` and :class:`CliError` too.
 
 Every command takes ``--key``; without it the API key is ``$CDN_API_KEY``, else the
 ``admin.key`` that ``cdnctl up`` wrote in the state directory (``$CDN_STATE_DIR``, else
-``state_dir`` of ``configs/stack.yaml`` under the current directory, else ``run/``).
+what :func:`control_plane.stack.state_dir` gives for ``cdnctl up`` without flags).
 Errors (the API's ``{"error": ...}``, an unreachable control plane) print one line on
 stderr and exit 1.
 """
@@ -33,20 +33,15 @@ class CliError(Exception):
 
 def state_dir() -> Path:
     """Where ``cdnctl up`` keeps its state (see the module docstring)."""
-    env = os.environ.get("CDN_STATE_DIR")
-    if env:
-        return Path(env)
-    stack_file = Path("configs/stack.yaml")
-    if stack_file.is_file():
-        from cdn_core.errors import ConfigError
-        from control_plane.stack import load_stack
+    from cdn_core.errors import ConfigError
+    from cdn_core.shipped import config_file
+    from control_plane import stack
 
-        try:
-            stack, base = load_stack(stack_file)
-            return (base / stack.state_dir).resolve()
-        except ConfigError:
-            pass
-    return Path("run")
+    try:
+        config, base = stack.load_stack(config_file("stack.yaml"))
+    except ConfigError:
+        config, base = None, Path(".")
+    return stack.state_dir(config, base)
 
 
 def api_key(args: argparse.Namespace) -> str | None:

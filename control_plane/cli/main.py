@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from cdn_core.version import package_version
 from control_plane import chaos, doctor, launcher, top
 from control_plane.cli import (
     failover,
@@ -34,6 +35,8 @@ def register_api(subparsers: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdnctl", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (tiered-cdn) {package_version()}")
     parser.add_argument(
         "--api",
         default=os.environ.get("CDN_API", "http://127.0.0.1:9000"),

@@ -1,5 +1,7 @@
 """The whole stack as real processes, started the way the README does (``cdnctl up`` with
-``configs/stack.yaml``), with logs and state in a temporary directory."""
+``configs/stack.yaml``), on a loopback network no other stack uses (``--net``, picked by
+:func:`control_plane.netcheck.free_net`), with logs and state in a temporary directory.
+So a chain test never clashes with a running ``cdnctl up`` or another test run."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from control_plane.netcheck import free_net
+from control_plane.stack import StackConfig, load_stack, on_net
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "configs" / "stack.yaml"
-EDGES = ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
 SITE = "www.example.test"
-ORIGIN_ADMIN = "http://127.0.0.1:19080"
-ROUTER = ("127.0.0.1", 5353)
 
 
 def get_json(url: str, timeout: float = 2.0) -> dict:
@@ -28,30 +30,41 @@ def get_json(url: str, timeout: float = 2.0) -> dict:
 
 
 class Stack:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path, state: Path) -> None:
+    """A running stack: its process, log, state directory and (moved) addresses."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, state: Path,
+                 config: StackConfig) -> None:
         self.proc = proc
         self.log = log
         self.state = state
+        self.config = config
+        self.edges = [n.host for n in config.edges.nodes]
+        self.router = (config.router.host, config.router.port)
+        cp, o = config.control_plane, config.origin
+        self.api = f"http://{cp.host}:{cp.port}"
+        self.origin_admin = f"http://{o.host}:{o.admin_port}"
 
     def cdnctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         # cdnctl finds the admin key that `cdnctl up` wrote in the state directory.
-        env = {**os.environ, "CDN_STATE_DIR": str(self.state)}
+        env = {**os.environ, "CDN_STATE_DIR": str(self.state), "CDN_API": self.api}
         return subprocess.run([sys.executable, "-m", "control_plane.cli", *args],
                               capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 
     def origin_count(self, path: str) -> int:
-        return int(get_json(f"{ORIGIN_ADMIN}/status")["by_path"].get(path, 0))
+        return int(get_json(f"{self.origin_admin}/status")["by_path"].get(path, 0))
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("stack")
-    env = {**os.environ, "CDN_STACK__LOG_DIR": str(state / "logs"),
-           "CDN_STACK__STATE_DIR": str(state)}
+    config, _ = load_stack(STACK)
+    net = free_net(config)
+    env = {**os.environ, "CDN_STATE_DIR": str(state)}
     log = state / "cdnctl-up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "control_plane.cli", "up", "--config", str(STACK)],
+            [sys.executable, "-m", "control_plane.cli", "up", "--config", str(STACK),
+             "--net", net],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
         )
     deadline = time.monotonic() + 60
@@ -64,7 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     else:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail(f"stack not up within 60 s:\n{log.read_text()}")
-    s = Stack(proc, log, state)
+    s = Stack(proc, log, state, on_net(config, net))
     yield s
     proc.send_signal(signal.SIGTERM)
     try:

@@ -16,15 +16,15 @@ import urllib.request
 import dns.message
 import dns.query
 import pytest
-from stackproc import EDGES, ROUTER, SITE
+from stackproc import SITE
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(120)]
 
 
-def resolve(name: str = SITE, rdtype: str = "A", tcp: bool = False) -> list[str]:
+def resolve(stack, name: str = SITE, rdtype: str = "A", tcp: bool = False) -> list[str]:
     q = dns.message.make_query(name, rdtype)
     fn = dns.query.tcp if tcp else dns.query.udp
-    r = fn(q, ROUTER[0], port=ROUTER[1], timeout=2)
+    r = fn(q, stack.router[0], port=stack.router[1], timeout=2)
     return [rr.address for rrset in r.answer for rr in rrset]
 
 
@@ -45,18 +45,18 @@ def last_tier_hit(cache_status: str) -> bool:
 
 
 def test_dns_names_a_healthy_edge_over_udp_and_tcp(stack):
-    answer = resolve()
-    assert answer and set(answer) <= set(EDGES)
-    assert set(resolve(tcp=True)) <= set(EDGES)
+    answer = resolve(stack)
+    assert answer and set(answer) <= set(stack.edges)
+    assert set(resolve(stack, tcp=True)) <= set(stack.edges)
 
 
 def test_miss_hit_shield_and_purge(stack):
-    edge = resolve()[0]
+    edge = resolve(stack)[0]
     s1, h1, b1 = get(edge, "/index.html")
     s2, h2, b2 = get(edge, "/index.html")
     assert (s1, s2) == (200, 200) and b1 == b2 and b"<html" in b1
     assert "age" in h2 and "via" in h2 and last_tier_hit(h2["cache-status"])
-    for other in EDGES:
+    for other in stack.edges:
         if other != edge:
             s, h, _ = get(other, "/index.html")
             assert s == 200 and "hit" in h["cache-status"]
@@ -73,7 +73,7 @@ def test_miss_hit_shield_and_purge(stack):
 
 
 def test_conditional_and_head_from_cache(stack):
-    edge = resolve()[0]
+    edge = resolve(stack)[0]
     _, h, _ = get(edge, "/about.html")
     s, h304, body = get(edge, "/about.html", **{"If-None-Match": h["etag"]})
     assert s == 304 and body == b""
@@ -89,7 +89,7 @@ def test_cdnctl_status_lists_every_node(stack):
 
 def test_https_on_every_edge_with_the_local_ca(stack):
     ctx = ssl.create_default_context(cafile=str(stack.state / "tls" / "ca.pem"))
-    for edge in EDGES:
+    for edge in stack.edges:
         c = http.client.HTTPSConnection(edge, 8443, timeout=10, context=ctx)
         # SNI and certificate checks use the site name, while we connect to the edge's address.
         c.sock = ctx.wrap_socket(
@@ -111,7 +111,7 @@ def _listening_pid(addr: str, port: int) -> int:
 
 
 def test_purge_by_tag_acked_by_every_node_even_with_an_edge_stopped(stack):
-    for edge in EDGES:
+    for edge in stack.edges:
         assert get(edge, "/gallery.html")[0] == 200
     before = stack.origin_count("/gallery.html")
     r = stack.cdnctl("purge", "--tag", "html", "--json")
@@ -119,14 +119,14 @@ def test_purge_by_tag_acked_by_every_node_even_with_an_edge_stopped(stack):
     purge = json.loads(r.stdout)
     assert purge["state"] == "complete"
     assert all(n["state"] == "acked" for n in purge["nodes"].values())
-    for edge in EDGES:  # no tier serves the old copy: each edge and the mid tier refetch
+    for edge in stack.edges:  # no tier serves the old copy: each edge and the mid tier refetch
         _, h, _ = get(edge, "/gallery.html")
         assert not last_tier_hit(h["cache-status"])
     assert stack.origin_count("/gallery.html") == before + 1
 
     # One edge stopped (SIGSTOP) during the next purge: the purge cannot complete until
     # that edge is back; then the retry loop (or its own catch-up) finishes it.
-    victim = EDGES[2]
+    victim = stack.edges[2]
     get(victim, "/about.html")
     pid = _listening_pid(victim, 8080)
     os.kill(pid, signal.SIGSTOP)
@@ -140,7 +140,7 @@ def test_purge_by_tag_acked_by_every_node_even_with_an_edge_stopped(stack):
     deadline = time.monotonic() + 30
     state = None
     while time.monotonic() < deadline:
-        req = urllib.request.Request(f"http://127.0.0.1:9000/v1/purges/{purge['id']}",
+        req = urllib.request.Request(f"{stack.api}/v1/purges/{purge['id']}",
                                      headers={"Authorization": f"Bearer {key}"})
         with urllib.request.urlopen(req, timeout=5) as resp:
             state = json.loads(resp.read())["state"]

@@ -26,12 +26,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from stackproc import EDGES, ROOT, SITE
+from stackproc import ROOT, SITE
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGE = "http://127.0.0.1:9000/"
 NODES = {"origin", "mid1", "mid2", "edge1", "edge2", "edge3", "router"}
 SCREENSHOT = ROOT / "test-artifacts" / "status-page.png"
 
@@ -137,8 +136,8 @@ async def chromium(profile: Path) -> AsyncIterator[DevTools]:
         log.close()
 
 
-def traffic(paths: list[str]) -> None:
-    for edge in EDGES:
+def traffic(edges: list[str], paths: list[str]) -> None:
+    for edge in edges:
         for path in paths:
             c = http.client.HTTPConnection(edge, 8080, timeout=10)
             c.request("GET", path, headers={"Host": f"{SITE}:8080"})
@@ -146,18 +145,18 @@ def traffic(paths: list[str]) -> None:
             c.close()
 
 
-def steady_traffic(stop: threading.Event) -> None:
+def steady_traffic(edges: list[str], stop: threading.Event) -> None:
     while not stop.wait(0.25):
-        traffic(["/index.html"])
+        traffic(edges, ["/index.html"])
 
 
 async def test_status_page_in_chromium(stack, tmp_path: Path) -> None:
     reader_key = (stack.state / "reader.key").read_text().strip()
-    await asyncio.to_thread(traffic, ["/index.html", "/index.html", "/nope.html"])
+    await asyncio.to_thread(traffic, stack.edges, ["/index.html", "/index.html", "/nope.html"])
     async with chromium(tmp_path / "profile") as cdp:
         await cdp.send("Emulation.setDeviceMetricsOverride", width=1440, height=900,
                        deviceScaleFactor=1, mobile=False)
-        await cdp.send("Page.navigate", url=PAGE)
+        await cdp.send("Page.navigate", url=stack.api + "/")
         await cdp.wait_for("!document.getElementById('login').hidden")
         # The operator pastes a key once; it is kept in this tab's sessionStorage.
         await cdp.eval("document.getElementById('key').focus()")
@@ -189,7 +188,7 @@ async def test_status_page_in_chromium(stack, tmp_path: Path) -> None:
 
         # Steady traffic until both charts draw lines (two samples with lookups or more).
         stop = threading.Event()
-        feeder = threading.Thread(target=steady_traffic, args=(stop,))
+        feeder = threading.Thread(target=steady_traffic, args=(stack.edges, stop))
         feeder.start()
         try:
             lines = ("[...document.querySelectorAll('#chart-{} path.series')]"

@@ -143,7 +143,7 @@ def test_launcher_credentials_and_argv(tmp_path: Path) -> None:
     again = ensure_credentials(tmp_path / "run")
     assert again == creds  # kept across restarts: cdnctl's key stays valid
     stack, base = load_stack(ROOT / "configs" / "stack.yaml")
-    procs = {p.name: p for p in processes(stack, base, credentials=creds)}
+    procs = {p.name: p for p in processes(stack, base, tmp_path / "run", credentials=creds)}
     cp = procs["control"].argv
     assert cp[cp.index("--admin-key-file") + 1] == str(creds.admin_key_file)
     assert cp[cp.index("--control-token-file") + 1] == str(creds.node_token_file)
@@ -153,7 +153,7 @@ def test_launcher_credentials_and_argv(tmp_path: Path) -> None:
     router = procs["router"]
     assert "--control-plane" not in router.argv and creds.reader_key not in " ".join(router.argv)
     assert router.env["CDN_ROUTER__CONTROL_PLANE__URL"].startswith("http://router:")
-    plain = {p.name: p for p in processes(stack, base)}
+    plain = {p.name: p for p in processes(stack, base, tmp_path / "run")}
     assert (
         "--control-plane" in plain["router"].argv and "--control-plane" not in plain["edge1"].argv
     )

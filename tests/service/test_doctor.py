@@ -4,6 +4,7 @@ files an error, and a running stack's own ports are fine."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -80,7 +81,7 @@ def test_missing_optional_tools_are_warnings_with_their_package(tmp_path):
 def test_only_warnings_exit_zero_and_loose_secrets_are_errors(tmp_path, capsys, monkeypatch):
     cfg = stack_file(tmp_path, origin_port=free_port(), control_port=free_port())
     monkeypatch.setattr(doctor, "TOOLS", (("no-such-tool-here", "pkg", "nothing"),))
-    args = type("A", (), {"config": str(cfg)})
+    args = argparse.Namespace(config=str(cfg), state_dir=None, net=None)
     # The shipped ports may be held by a stack another test runs: judge the rest.
     monkeypatch.setattr(doctor, "check_listeners", lambda *a, **k: [])
     assert doctor.run(args) == 0

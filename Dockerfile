@@ -3,13 +3,14 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
+# Before the install: cdn_core/shipped links to them (package data of the wheel).
+COPY configs configs
+COPY examples examples
 COPY cdn_core cdn_core
 COPY edge edge
 COPY mid_tier mid_tier
 COPY origin origin
 COPY router router
 COPY control_plane control_plane
-RUN pip install --no-cache-dir .
-COPY configs configs
-COPY examples examples
+RUN pip install --no-cache-dir -c constraints.txt .

@@ -30,7 +30,10 @@ class StrictModel(BaseModel):
     are finite, and a YAML boolean is not taken for a number (pydantic's lax mode would
     read ``interval: true`` as 1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Attribute docstrings are field descriptions (docs/configuration.md shows them).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     @field_validator("*", mode="before")
     @classmethod

@@ -120,9 +120,9 @@ class FailoverConfig(StrictModel):
 class ControlPlaneConfig(StrictModel):
     """Top level of ``configs/control_plane.yaml``."""
 
-    name: str = "control"
-    host: str = "127.0.0.1"
-    port: int = Field(default=9000, ge=0, le=65535)
+    name: str = Field("control", description="name in logs and metrics")
+    host: str = Field("127.0.0.1", description="address of the REST API")
+    port: int = Field(default=9000, ge=0, le=65535, description="port of the REST API")
     db: str = Field(default="run/control.db", min_length=1)
     """SQLite file holding nodes, purges and acknowledgements (created if missing)."""
     status_timeout: float = Field(default=1.0, gt=0, le=60)

@@ -30,9 +30,16 @@ class NodeAddress(StrictModel):
     admin_port: int = Field(ge=1, le=65535)
 
 
+_CONFIG = "the service's own YAML (settings that are not topology), relative to this file"
+
+
 class TierSection(StrictModel):
-    config: str
-    nodes: list[NodeAddress] = Field(min_length=1)
+    """One caching tier: its settings file and its nodes, each started with its own
+    address flags."""
+
+    config: str = Field(description=_CONFIG)
+    nodes: list[NodeAddress] = Field(
+        min_length=1, description="list of {name, host, port, admin_port}, one per process")
     tls_port: int | None = Field(
         None, ge=1, le=65535, description="HTTPS port of each node (edges), demo certificate"
     )
@@ -42,28 +49,35 @@ class TierSection(StrictModel):
 
 
 class OriginSection(StrictModel):
-    config: str
-    host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
-    admin_port: int = Field(ge=1, le=65535)
-    root: str
+    """The origin process."""
+
+    config: str = Field(description=_CONFIG)
+    host: str = Field("127.0.0.1", description="HTTP address")
+    port: int = Field(ge=1, le=65535, description="HTTP port")
+    admin_port: int = Field(ge=1, le=65535, description="admin port")
+    root: str = Field(description="directory the origin serves, relative to this file")
 
 
 class RouterSection(StrictModel):
-    config: str
-    host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
-    admin_port: int = Field(ge=1, le=65535)
+    """The DNS router process (started after every node answers its health check)."""
+
+    config: str = Field(description=_CONFIG)
+    host: str = Field("127.0.0.1", description="DNS address (UDP and TCP)")
+    port: int = Field(ge=1, le=65535, description="DNS port (UDP and TCP)")
+    admin_port: int = Field(ge=1, le=65535, description="admin port")
 
 
 class ControlPlaneSection(StrictModel):
-    config: str
-    host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
+    """The control plane process (the REST API ``cdnctl`` talks to)."""
+
+    config: str = Field(description=_CONFIG)
+    host: str = Field("127.0.0.1", description="API address")
+    port: int = Field(ge=1, le=65535, description="API port")
 
 
 class StackConfig(StrictModel):
-    site: str = "www.example.test"
+    site: str = Field("www.example.test", description="the site's host name: DNS answers it, "
+                      "prewarm may name it, the demo certificate covers it")
     state_dir: str | None = Field(
         None,
         description="where the stack keeps its state (secrets, database, caches, TLS, "

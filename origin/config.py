@@ -86,17 +86,30 @@ class OriginConfig(StrictModel):
     of ``/status`` (paths past it are counted under ``"(other)"``).
     """
 
-    name: str = Field(default="origin", min_length=1)
-    host: str = "127.0.0.1"
-    port: int = Field(default=18080, ge=0, le=65535)
-    admin_host: str | None = None
-    admin_port: int = Field(default=19080, ge=0, le=65535)
-    root: Path = Field(default_factory=example_site)
-    index: str = Field(default="index.html", min_length=1)
-    not_found_page: str | None = "404.html"
-    not_found_cache_control: str | None = "public, max-age=10"
-    cache_rules: tuple[CacheRule, ...] = DEFAULT_RULES
-    status_max_paths: int = Field(default=10_000, ge=1)
+    name: str = Field(default="origin", min_length=1,
+                      description="name in logs, metrics and the node registry")
+    host: str = Field("127.0.0.1", description="address of the HTTP listener")
+    port: int = Field(default=18080, ge=0, le=65535, description="HTTP port (0: any free port)")
+    admin_host: str | None = Field(None, description="admin address; null: host")
+    admin_port: int = Field(default=19080, ge=0, le=65535,
+                            description="admin port: /healthz /status /metrics")
+    root: Path = Field(
+        default_factory=example_site,
+        description="directory served, relative to the current directory (nginx root)",
+        json_schema_extra={"default_shown": "`examples/site` (here, else the shipped one)"})
+    index: str = Field(default="index.html", min_length=1,
+                       description="file served for / and directories (nginx index)")
+    not_found_page: str | None = Field(
+        "404.html", description="file under root sent as the 404 body; null: a short text")
+    not_found_cache_control: str | None = Field(
+        "public, max-age=10", description="Cache-Control of 404 responses, so a CDN caches "
+        "misses briefly (negative caching); null: none")
+    cache_rules: tuple[CacheRule, ...] = Field(
+        DEFAULT_RULES, description="list of {match, cache_control, surrogate_keys}: glob over "
+        "the file's path under root; the first match with cache_control sets Cache-Control, "
+        "the surrogate_keys of every match are joined into Surrogate-Key (Fastly)")
+    status_max_paths: int = Field(default=10_000, ge=1, description="distinct paths counted "
+                                  "in /status by_path; the rest count as (other)")
 
     @field_validator("root")
     @classmethod

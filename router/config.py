@@ -153,8 +153,8 @@ class HealthSettings(StrictModel):
         "ones (a restarted edge has a cold cache; a flapping one is not handed out at "
         "each recovery)",
     )
-    path: str = "/healthz"
-    status_path: str = "/status"
+    path: str = Field("/healthz", description="admin path probed for health and probe RTT")
+    status_path: str = Field("/status", description="admin path read for load (in-flight, CPU)")
 
 
 class LoadSettings(StrictModel):
@@ -189,7 +189,8 @@ class LatencySettings(StrictModel):
     ipv4_prefix: int = Field(default=24, ge=8, le=32, description="client prefix length, IPv4")
     ipv6_prefix: int = Field(default=56, ge=16, le=128, description="client prefix length, IPv6")
     max_prefixes: int = Field(default=100_000, ge=1, description="client prefixes remembered")
-    max_samples_per_post: int = Field(default=10_000, ge=1)
+    max_samples_per_post: int = Field(default=10_000, ge=1,
+                                      description="client RTT samples one edge report may carry")
 
 
 class EdgeSettings(StrictModel):
@@ -218,7 +219,8 @@ class EdgeSettings(StrictModel):
 class ControlPlaneSettings(StrictModel):
     """Optional node registry: edges from ``GET {url}/v1/nodes`` are merged with ours."""
 
-    url: str | None = None
+    url: str | None = Field(None, description="control plane base URL (a read-only key as "
+                            "Basic credentials in it); null: only the edges listed here")
     poll_interval: float = Field(default=3.0, gt=0, description="seconds")
     timeout: float = Field(default=2.0, gt=0, description="seconds")
 
@@ -226,22 +228,31 @@ class ControlPlaneSettings(StrictModel):
 class RouterConfig(StrictModel):
     """The whole router configuration."""
 
-    name: str = Field(default="router", pattern=_NAME)
-    host: str = "127.0.0.1"
+    name: str = Field(default="router", pattern=_NAME, description="name in logs and metrics")
+    host: str = Field("127.0.0.1", description="address the DNS server listens on")
     port: int = Field(default=5353, ge=0, le=65535, description="DNS port, UDP and TCP")
     admin_host: str | None = Field(default=None, description="default: host")
-    admin_port: int = Field(default=19053, ge=0, le=65535)
+    admin_port: int = Field(default=19053, ge=0, le=65535, description="admin port: /healthz "
+                            "/status /metrics, and the edges' RTT reports")
     edns_udp_size: int = Field(
         default=1232, ge=512, le=65535, description="our EDNS UDP payload size (RFC 6891 6.2.5)"
     )
     tcp_idle_timeout: float = Field(default=10.0, gt=0, description="seconds (RFC 7766 6.2.3)")
-    tcp_max_connections: int = Field(default=256, ge=1)
-    zones: list[ZoneSettings] = Field(default_factory=lambda: [ZoneSettings()], min_length=1)
+    tcp_max_connections: int = Field(default=256, ge=1, description="DNS-over-TCP connections "
+                                     "at once; more are closed (RFC 7766 6.2.2)")
+    zones: list[ZoneSettings] = Field(
+        default_factory=lambda: [ZoneSettings()], min_length=1,
+        description="zones answered authoritatively: list of {name, soa {mname, rname, serial, "
+        "refresh, retry, expire, minimum, ttl}, nameservers [{name, addresses}], ns_ttl, "
+        "services} (services: the names answered with edge addresses); other names get "
+        "REFUSED (PowerDNS: not authoritative)")
     answers: AnswerSettings = AnswerSettings()
     health: HealthSettings = HealthSettings()
     load: LoadSettings = LoadSettings()
     latency: LatencySettings = LatencySettings()
-    edges: list[EdgeSettings] = Field(default_factory=list)
+    edges: list[EdgeSettings] = Field(
+        default_factory=list, description="list of {name, address, port, admin_port, "
+        "admin_url}: edges known without the control plane (--edge NAME=ADDR:PORT:ADMIN)")
     control_plane: ControlPlaneSettings = ControlPlaneSettings()
 
     @model_validator(mode="after")

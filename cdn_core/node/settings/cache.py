@@ -12,6 +12,9 @@ from cdn_core.config import StrictModel
 
 
 class CacheSettings(StrictModel):
+    """What the node stores and for how long (RFC 9111): memory and disk budgets, the
+    eviction policy, heuristic freshness, targeted fields (RFC 9213)."""
+
     max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="memory budget, bytes")
     max_object_bytes: int = Field(
         16 * 1024 * 1024, gt=0, description="largest object stored, bytes; larger ones stream"
@@ -29,8 +32,11 @@ class CacheSettings(StrictModel):
     disk_fsync: bool = Field(
         True, description="fsync each disk write before it counts (off: faster, may lose writes)"
     )
-    heuristic_fraction: float = Field(0.1, ge=0, le=1)
-    heuristic_max_seconds: float = Field(86_400, ge=0)
+    heuristic_fraction: float = Field(
+        0.1, ge=0, le=1, description="heuristic freshness lifetime as a fraction of the time "
+        "since Last-Modified, for responses without an explicit one (RFC 9111 4.2.2)")
+    heuristic_max_seconds: float = Field(
+        86_400, ge=0, description="upper bound of a heuristic freshness lifetime, seconds")
     hit_for_miss_seconds: float = Field(
         120, ge=0, description="how long an uncacheable key skips request collapsing"
     )

@@ -12,6 +12,9 @@ from cdn_core.errors import StartupError
 
 
 class ControlSettings(StrictModel):
+    """The node's link to the control plane: heartbeats (registration, purge catch-up by
+    sequence number, rate-limit policies, signing keys)."""
+
     url: str | None = Field(
         None, description="control plane base URL: heartbeats, purge catch-up, rate limits"
     )
@@ -58,6 +61,9 @@ class ControlSettings(StrictModel):
 
 
 class RateLimitSettings(StrictModel):
+    """Where rate-limit counters live; the policies themselves come from the control plane
+    (``cdnctl ratelimit``), answered with 429 and Retry-After (RFC 6585 4)."""
+
     redis_url: str | None = Field(
         None, description="redis://host:port/db for cluster-wide counters (policies 'cluster')"
     )

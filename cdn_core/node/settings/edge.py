@@ -19,8 +19,14 @@ class TlsCertificate(StrictModel):
 
 
 class TlsSettings(StrictModel):
+    """The edge's HTTPS listener: certificates chosen by SNI, HTTP/2 by ALPN, HTTP/3 over
+    QUIC on the same port number (UDP), and an optional cleartext h2c port."""
+
     port: int | None = Field(None, ge=0, le=65535, description="HTTPS listener; None: off")
-    certificates: list[TlsCertificate] = Field(default_factory=list)
+    certificates: list[TlsCertificate] = Field(
+        default_factory=list, description="list of {cert_file, key_file, hostnames}: PEM "
+        "chain and key, served for the hostnames (SNI; default: the certificate's DNS "
+        "names); the first is the default certificate")
     http2: bool = Field(True, description="offer HTTP/2 (ALPN h2) beside HTTP/1.1 on port")
     http3: bool = Field(
         False, description="HTTP/3 over QUIC on UDP port, advertised with Alt-Svc on TLS"
@@ -43,6 +49,11 @@ class SignedUrlSettings(StrictModel):
     where sig is HMAC-SHA256 over the path, the other query parameters, expires and (with
     ``bind_client``) the client address. Several keys may be active at once (rotation)."""
 
-    path_prefixes: list[str] = Field(default_factory=list)
-    keys: list[SignedUrlKey] = Field(default_factory=list)
-    bind_client: bool = False
+    path_prefixes: list[str] = Field(
+        default_factory=list, description="paths that need a valid signature (403 without)")
+    keys: list[SignedUrlKey] = Field(
+        default_factory=list, description="list of {id, secret}: HMAC-SHA256 keys by key id "
+        "(kid=); several at once for rotation; the control plane's signing keys add to them")
+    bind_client: bool = Field(
+        False, description="the signature also covers the client address (nginx secure_link "
+        "with $remote_addr)")

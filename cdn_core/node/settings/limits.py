@@ -11,6 +11,10 @@ from cdn_core.config import StrictModel
 
 
 class LimitSettings(StrictModel):
+    """What the node accepts from clients: head and body sizes, timeouts (slow-loris),
+    pipelining, connection counts and HTTP/2 stream limits (nginx
+    ``large_client_header_buffers``, ``client_body_timeout``, ``limit_conn``)."""
+
     max_header_bytes: int = Field(32 * 1024, gt=0, description="request head size, bytes")
     max_headers: int = Field(100, gt=0, description="request header lines")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=0, description="request body, bytes")

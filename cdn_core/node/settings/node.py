@@ -20,9 +20,13 @@ from cdn_core.optimize.settings import OptimizeSettings
 
 
 class NodeConfig(StrictModel):
-    tier: Literal["edge", "mid"] = "edge"
+    tier: Literal["edge", "mid"] = Field(
+        "edge", description="edge (faces clients) or mid (origin shield between edges and "
+        "the origin); sets the tier's defaults (trusted forwarders, the name)")
     # Defaults to the tier ("edge" or "mid") when not given (see _default_name).
-    name: str = Field("edge", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field("edge", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="node name "
+                      "in Cache-Status and Via (RFC 9211, RFC 9110 7.6.3), metrics and the "
+                      "registry; default: the tier")
 
     @model_validator(mode="before")
     @classmethod
@@ -40,10 +44,12 @@ class NodeConfig(StrictModel):
             raise ValueError(f"tls.port: {self.tls.port} is already the data or admin port")
         return self
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    admin_host: str | None = None
-    admin_port: int | None = Field(None, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="address of the HTTP listener")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: any free port)")
+    admin_host: str | None = Field(None, description="address of the admin listener "
+                                   "(/healthz /status /metrics, purge); null: host")
+    admin_port: int | None = Field(None, ge=0, le=65535, description="admin port; null: "
+                                   "port + 1000 (an ephemeral port when out of range)")
     upstream: UpstreamSettings = UpstreamSettings()
     cache: CacheSettings = CacheSettings()
     limits: LimitSettings = LimitSettings()

@@ -13,6 +13,9 @@ from cdn_core.config import StrictModel
 
 
 class UpstreamSettings(StrictModel):
+    """Where the node fetches misses from (an edge: the mid tiers; a mid tier: the origin
+    and its replicas), with timeouts, pooling and health checks (nginx ``upstream``)."""
+
     urls: list[str] = Field(default_factory=list, description="http://host:port of upstreams")
     connect_timeout: float = Field(2.0, gt=0, description="seconds")
     timeout: float = Field(30.0, gt=0, description="seconds for the whole upstream response")

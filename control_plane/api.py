@@ -64,15 +64,20 @@ def fanout_of(app: web.Application) -> PurgeFanout:
 class ApiError(Exception):
     """An answer other than success: ``status`` (4xx/5xx) and a one-line ``message``."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}
+        """More of the error body beside ``error`` (``{"problems": [...]}``)."""
 
 
-def json_error(status: int, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers or None)
+def json_error(status: int, message: str, extra: dict[str, Any] | None = None,
+               **headers: str) -> web.Response:
+    return web.json_response({"error": message, **(extra or {})}, status=status,
+                             headers=headers or None)
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -134,7 +139,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         resp = await handler(request)
     except ApiError as exc:
-        resp = json_error(exc.status, exc.message, **exc.headers)
+        resp = json_error(exc.status, exc.message, exc.extra, **exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -146,7 +151,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             message = f"no such resource: {request.method} {request.path}"
         elif exc.status == 405:
             message = f"method {request.method} not allowed on {request.path}"
-        resp = json_error(exc.status, message, **headers)
+        resp = json_error(exc.status, message, None, **headers)
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):
         # The client went away mid-request: nothing to answer, nothing to log loudly.
         log.debug("client left during %s %s", request.method, request.path)

@@ -36,6 +36,7 @@ from control_plane.routes import (
     prewarm,
     purges,
     ratelimits,
+    services,
     signing,
     stats,
     status,
@@ -78,7 +79,7 @@ def create_app(
     app[LIVE] = Live()
     app.cleanup_ctx.append(_lifecycle(owns_store=store is None))
     for module in (health, keys, nodes, purges, status, prewarm, ratelimits, signing, origins,
-                   openapi, stats, ui):
+                   services, openapi, stats, ui):
         module.add_routes(app)
     origin_watch.install(app)
     return app

@@ -109,6 +109,9 @@ class HeartbeatIn(_Body):
     port: StrictInt = Field(ge=1, le=65535)
     admin_url: StrictStr = Field(min_length=1, max_length=2048)
     purge_seq: StrictInt | None = Field(default=None, ge=0)
+    services: dict[StrictStr, StrictInt] | None = Field(default=None, max_length=10_000)
+    """``{service: version}`` the node runs now (issue 20); None: a node without
+    services (it serves one implicit site)."""
 
 
 class PrewarmIn(_Body):

@@ -16,6 +16,7 @@ from typing import Any
 
 from control_plane.models import PURGED_TIERS, Ack, Node, Purge, PurgeType
 from control_plane.store_admin import ADMIN_SCHEMA, AdminTables
+from control_plane.store_services import SERVICES_SCHEMA, ServiceTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -83,10 +84,10 @@ def _ack(row: sqlite3.Row) -> Ack:
     )
 
 
-class Store(AdminTables):
+class Store(AdminTables, ServiceTables):
     """The control plane's SQLite database at ``path`` (``":memory:"`` for a throwaway)."""
 
-    SCHEMAS = (SCHEMA, ADMIN_SCHEMA)
+    SCHEMAS = (SCHEMA, ADMIN_SCHEMA, SERVICES_SCHEMA)
     COLUMNS = (
         ("nodes", "last_seen", "REAL"),
         ("nodes", "purge_seq", "INTEGER"),
@@ -139,6 +140,7 @@ class Store(AdminTables):
                 " AND purge_id IN (SELECT id FROM purges WHERE completed_at IS NULL)",
                 (name,),
             )
+            await db.execute("DELETE FROM node_services WHERE node = ?", (name,))
         return found
 
     async def heartbeat(

@@ -61,6 +61,16 @@ def _policy(row: sqlite3.Row) -> StoredPolicy:
     )
 
 
+async def bump_setting(db: Any, name: str) -> None:
+    """Add one to the integer setting ``name`` (1 when unset), inside the caller's
+    transaction: the version numbers heartbeats carry."""
+    await db.execute(
+        "INSERT INTO settings (name, value) VALUES (?, '1') ON CONFLICT (name)"
+        " DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        (name,),
+    )
+
+
 class NameTaken(Exception):
     """A rate-limit policy of that name exists already."""
 
@@ -100,13 +110,6 @@ class AdminTables(Database):
 
     # -- rate-limit policies --------------------------------------------------------------
 
-    async def _bump_version(self, db: Any) -> None:
-        await db.execute(
-            "INSERT INTO settings (name, value) VALUES (?, '1') ON CONFLICT (name)"
-            " DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-            (RATELIMIT_VERSION,),
-        )
-
     async def put_policy(
         self, policy: dict[str, Any], now: float, policy_id: str | None = None
     ) -> StoredPolicy:
@@ -133,7 +136,7 @@ class AdminTables(Database):
                     )
                     if cur.rowcount == 0:
                         raise KeyError(policy_id)
-                await self._bump_version(db)
+                await bump_setting(db, RATELIMIT_VERSION)
         except sqlite3.IntegrityError as exc:
             raise NameTaken(policy["name"]) from exc
         found = await self.get_policy(policy_id)
@@ -160,7 +163,7 @@ class AdminTables(Database):
             cur = await db.execute("DELETE FROM ratelimits WHERE id = ?", (policy_id,))
             found = cur.rowcount > 0
             if found:
-                await self._bump_version(db)
+                await bump_setting(db, RATELIMIT_VERSION)
         return found
 
     # -- settings -------------------------------------------------------------------------

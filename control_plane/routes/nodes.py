@@ -6,10 +6,13 @@
 - ``GET /v1/nodes/{name}`` -> node, 404 if unknown.
 - ``DELETE /v1/nodes/{name}`` -> 204; its unacknowledged purges no longer wait for it.
 - ``POST /v1/nodes/{name}/heartbeat`` (node token) body ``{"tier", "host", "port",
-  "admin_url", "purge_seq": int | null}`` -> 200 ``{"purge_seq": head, "ratelimit_version":
-  int, "failover": {"forced": bool, ...}}``: registers the node if needed and records when
-  it was last seen and the last purge it applied; the answer tells it whether to fetch
-  purges (``GET /v1/purges?after_seq=``) or rate-limit policies.
+  "admin_url", "purge_seq": int | null, "services": {name: version} | null}`` -> 200
+  ``{"purge_seq": head, "ratelimit_version": int, "signing_version": int,
+  "services_generation": int, "failover": {"forced": bool, ...}}``: registers the node if
+  needed and records when it was last seen, the last purge it applied and the service
+  versions it runs; the answer tells it whether to fetch purges (``GET
+  /v1/purges?after_seq=``), rate-limit policies, signing keys or services
+  (``GET /v1/services/active``).
 
 Reading needs any API key (or the node token, for the list); writing needs admin.
 A node is ``{"name", "tier", "host", "port", "admin_url", "registered_at", "last_seen",
@@ -36,6 +39,7 @@ from control_plane.models import (
 )
 from control_plane.routes.signing import SIGNING_VERSION
 from control_plane.store_admin import RATELIMIT_VERSION
+from control_plane.store_services import SERVICES_GENERATION
 
 FAILOVER = "failover"
 
@@ -118,12 +122,15 @@ async def heartbeat(request: web.Request) -> web.Response:
         purge_seq=body.purge_seq,
         now=request.app[CLOCK].time(),
     )
+    if body.services is not None:
+        await store.report_services(name, body.services)
     failover = await store.get_setting(FAILOVER) or {"forced": False}
     return body_of(
         {
             "purge_seq": await store.head_seq(),
             "ratelimit_version": await store.get_setting(RATELIMIT_VERSION) or 0,
             "signing_version": await store.get_setting(SIGNING_VERSION) or 0,
+            "services_generation": await store.get_setting(SERVICES_GENERATION) or 0,
             "failover": failover,
         }
     )

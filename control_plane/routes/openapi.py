@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
+from cdn_core.services.model import ServiceSpec
 from control_plane.api import body_of
 from control_plane.auth import ACCESS, PUBLIC, add_route, describe_roles
 from control_plane.models import (
@@ -25,6 +26,7 @@ from control_plane.models import (
     PrewarmIn,
     PurgeIn,
 )
+from control_plane.routes.services import ActivateIn, VersionIn
 from control_plane.routes.signing import SigningKeyIn
 
 OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None]] = {
@@ -59,6 +61,21 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None]] = {
         "Force (or stop forcing) serving from the mid tier",
         FailoverIn,
     ),
+    ("GET", "/v1/services"): ("Services with their active version and progress", None),
+    ("POST", "/v1/services/validate"): ("Check a service document; stores nothing",
+                                         ServiceSpec),
+    ("GET", "/v1/services/active"): ("The active version of every service (nodes, router)",
+                                     None),
+    ("GET", "/v1/services/{name}"): ("One service, its active document and progress", None),
+    ("DELETE", "/v1/services/{name}"): ("Stop serving a service everywhere", None),
+    ("GET", "/v1/services/{name}/versions"): ("A service's versions", None),
+    ("POST", "/v1/services/{name}/versions"): ("Add a version (the diff is returned)",
+                                               VersionIn),
+    ("GET", "/v1/services/{name}/versions/{version}"): ("One version and its document", None),
+    ("GET", "/v1/services/{name}/diff"): ("Changes between versions ?from=A&to=B", None),
+    ("POST", "/v1/services/{name}/activate"): ("Activate a version on every node",
+                                               ActivateIn),
+    ("POST", "/v1/services/{name}/rollback"): ("Activate the version active before", None),
 }
 
 _ERROR = {

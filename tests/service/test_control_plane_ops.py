@@ -55,7 +55,7 @@ async def test_heartbeat_registers_and_reports_head(cp: TestClient) -> None:
     data = await ok(await cp.post("/v1/nodes/edge9/heartbeat", json=HB, headers=NODE))
     assert data == {
         "purge_seq": 0, "ratelimit_version": 0, "signing_version": 0,
-        "failover": {"forced": False},
+        "services_generation": 0, "failover": {"forced": False},
     }
     purge = await ok(await cp.post("/v1/purges", json={"type": "all"}), 201)
     body = {**HB, "purge_seq": purge["seq"]}

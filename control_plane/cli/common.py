@@ -93,8 +93,14 @@ def request(
     except urllib.error.HTTPError as exc:
         raw = exc.read()
         try:
-            message = json.loads(raw)["error"]
-        except (ValueError, KeyError, TypeError):
+            body = json.loads(raw)
+            message = body["error"]
+            # every problem of a rejected document, one per line, with its field path
+            problems = body.get("problems") or []
+            if problems:
+                message = f"{len(problems)} problem(s)\n" + "\n".join(
+                    f"  {p['path'] or '(document)'}: {p['message']}" for p in problems)
+        except (ValueError, KeyError, TypeError, AttributeError):
             message = raw.decode(errors="replace").strip()[:200] or exc.reason
         if exc.code == 401 and not key:
             message += " (no key: use --key, $CDN_API_KEY or run cdnctl up)"

@@ -17,13 +17,14 @@ from control_plane.cli import (
     prewarm,
     purge,
     ratelimit,
+    services,
     signing,
     status,
 )
 from control_plane.cli.common import key_parent
 
 # The REST API's command groups, in the order ``cdnctl --help`` lists them.
-API_GROUPS = (status, purge, nodes, keys, prewarm, ratelimit, failover, signing)
+API_GROUPS = (status, purge, services, nodes, keys, prewarm, ratelimit, failover, signing)
 
 
 def register_api(subparsers: Any) -> None:

@@ -76,11 +76,14 @@ def plain_response(
     *,
     allow: str | None = None,
     retry_after: int | None = None,
+    location: str | None = None,
 ) -> tuple[bytes, bytes]:
     """The head and body of a small ``text/plain`` answer the node makes itself (errors,
     refusals), never stored (``Cache-Control: no-store``); ``allow`` adds an ``Allow``
     field (a 405 names the methods that are served, RFC 9110 15.5.6), ``retry_after``
-    (seconds) a ``Retry-After`` (a 503 says when to come back, RFC 9110 10.2.3)."""
+    (seconds) a ``Retry-After`` (a 503 says when to come back, RFC 9110 10.2.3),
+    ``location`` a ``Location`` (a redirect, RFC 9110 10.2.2; the caller passes a value
+    without control characters)."""
     body = (message + "\n").encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -90,4 +93,6 @@ def plain_response(
         head += f"Allow: {allow}\r\n"
     if retry_after is not None:
         head += f"Retry-After: {retry_after}\r\n"
+    if location is not None:
+        head += f"Location: {location}\r\n"
     return head.encode(), body

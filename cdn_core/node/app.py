@@ -26,6 +26,7 @@ from cdn_core.node.observe.metrics import NodeMetrics
 from cdn_core.node.observe.rtt import RttReporter
 from cdn_core.node.policy.failover import ForcedFailover
 from cdn_core.node.policy.ratelimit import RateLimiter
+from cdn_core.node.policy.services import ServiceRouting
 from cdn_core.node.policy.signed import SignedUrlGate
 from cdn_core.node.proxy.handler import CachingProxy
 from cdn_core.node.settings.node import NodeConfig
@@ -94,6 +95,7 @@ class Node:
         )
         self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics,
                                   self.transformer)
+        self.services = ServiceRouting(self.proxy, config.name)
         self.signed_urls: SignedUrlGate | None = None
         if config.tier == "edge" and config.signed_urls.path_prefixes:
             self.signed_urls = SignedUrlGate(config.signed_urls, self.clock)
@@ -164,6 +166,8 @@ class Node:
             set_signing_keys=(
                 self.signed_urls.set_distributed_keys if self.signed_urls is not None else None
             ),
+            set_services=self.services.apply,
+            running_services=self.services.running,
         )
 
     def _protocol(self, scheme: str = "http") -> HttpServerProtocol:
@@ -372,6 +376,7 @@ class Node:
         return await self.proxy.prewarm(url)
 
     def purge(self, selector: PurgeSelector) -> int:
+        selector = self.services.purge_selector(selector)
         count = self.store.purge(selector, self.clock.time())
         self.metrics.purged.inc(count)
         if self.transformer is not None:
@@ -409,6 +414,7 @@ class Node:
             },
             "upstreams": self.upstream.status(),
             "control": self.sync.describe(),
+            "services": self.services.describe(),
             "ratelimit": self.ratelimiter.status() if self.ratelimiter else None,
             "failover": None if self.failover is None else {
                 "forced": self.failover.forced, "served": self.failover.served

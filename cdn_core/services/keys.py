@@ -1,7 +1,7 @@
-"""Cache keys of a service: the service's name first, so two services never share an
-object even for the same path, then scheme, host and path, the query string as the
-service's :class:`~cdn_core.services.model.QueryKey` says, and the request fields and
-cookies it names (a secondary key of the service's choosing, like Fastly's
+"""Cache keys of a service: scheme, host and path, the query string as the service's
+:class:`~cdn_core.services.model.QueryKey` says, the service's name (so two services
+never share an object, even when a domain moves from one to another), and the request
+fields and cookies it names (a secondary key of the service's choosing, like Fastly's
 ``req.hash`` additions or CloudFront's cache policy).
 
 Changing a cache-key rule makes new keys: objects under the old keys are never served
@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdn_core.services.model import CacheKey
+from cdn_core.store.protocol import KEY_SEPARATOR
 
-SEPARATOR = "\x1f"  # ASCII unit separator: cannot occur in a normalised target or name
+SEPARATOR = KEY_SEPARATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +78,17 @@ def _cookies(header: str) -> dict[str, str]:
 
 def service_key(service: str, scheme: str, host: str, path: str, query: str,
                 rule: KeyRule, field: Callable[[str], str | None]) -> str:
-    """The primary cache key of a request to ``service``: ``service SEP scheme://host
-    path[?query]`` plus :meth:`KeyRule.secondary`. ``host`` and the path are expected in
-    normal form (:mod:`cdn_core.node.exchange.keys`)."""
+    """The primary cache key of a request to ``service``: ``scheme://host path[?query]
+    SEP service`` plus :meth:`KeyRule.secondary`. The URL comes first so that prefix and
+    host purges work on service keys as on plain ones, and a URL purge reaches every key
+    that starts with the URL and :data:`SEPARATOR` (``cdn_core.store.PurgeSelector``).
+    ``host`` and the path are expected in normal form (:mod:`cdn_core.node.exchange.keys`)."""
+    return f"{key_url(scheme, host, path, query, rule)}{SEPARATOR}{service}" \
+        f"{rule.secondary(field)}"
+
+
+def key_url(scheme: str, host: str, path: str, query: str, rule: KeyRule) -> str:
+    """The URL part of a service key: the query as ``rule`` keeps it (what a URL purge of
+    the service is turned into, so ``?utm_source=x`` reaches the key without it)."""
     q = rule.query(query)
-    target = f"{path}?{q}" if q else path
-    return f"{service}{SEPARATOR}{scheme}://{host}{target}{rule.secondary(field)}"
+    return f"{scheme}://{host}{path}?{q}" if q else f"{scheme}://{host}{path}"

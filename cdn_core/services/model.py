@@ -209,6 +209,8 @@ class Redirect(StrictModel):
             raise ValueError("a redirect has either `to` or `https: true`")
         if self.to is not None and not self.to.startswith(("/", "http://", "https://")):
             raise ValueError("`to` must be a path or an absolute http(s) URL")
+        if self.to is not None and not re.match(r"^[\x21-\x7e]+$", self.to):
+            raise ValueError("`to` must be visible ASCII without spaces (percent-encode)")
         return self
 
 

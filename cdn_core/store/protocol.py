@@ -10,6 +10,9 @@ from cdn_core.http_cache import Fields
 from cdn_core.store.entry import StoredResponse
 
 PurgeType = Literal["url", "prefix", "host", "tag", "all"]
+KEY_SEPARATOR = "\x1f"
+"""Ends the URL part of a primary key that goes on (a service's key,
+:mod:`cdn_core.services.keys`): ASCII unit separator, never in a normalised URL."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,11 @@ class PurgeSelector:
         resource, not a scheme: ``http://h/p`` also reaches ``https://h/p`` (each scheme
         is a cache key of its own, RFC 9111 2, but an operator purges the resource)."""
         if self.type == "url":
-            return [k for k in _both_schemes(self.value) if k in stored]
+            exact = [k for k in _both_schemes(self.value) if k in stored]
+            # Service keys continue the URL after a separator (cdn_core.services.keys).
+            host = self.value.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].lower()
+            longer = tuple(k + KEY_SEPARATOR for k in _both_schemes(self.value))
+            return exact + [k for k in by_host.get(host, ()) if k.startswith(longer)]
         if self.type == "host":
             return list(by_host.get(self.value.lower(), ()))
         if self.type == "tag":

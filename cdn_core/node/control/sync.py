@@ -1,12 +1,15 @@
 """A node's link to the control plane: heartbeats, purge catch-up by sequence number,
-rate-limit policies and the failover override.
+rate-limit policies, signing keys, services (issue 20) and the failover override.
 
 Every ``control.interval`` seconds the node sends ``POST {url}/v1/nodes/{name}/heartbeat``
 (with the node token) carrying its address and the last purge seq it applied; this also
 registers it. The answer names the newest purge seq, the rate-limit policy version and
 the failover state. When the newest seq is past the node's, it fetches
 ``GET {url}/v1/purges?after_seq=N`` and applies, in seq order, each purge it has not
-applied yet; when the policy version moved, an edge fetches ``GET {url}/v1/ratelimits``.
+applied yet; when the policy version moved, an edge fetches ``GET {url}/v1/ratelimits``;
+when the services generation moved, the node fetches ``GET {url}/v1/services/active`` and
+switches every service to its active version at once, and its next heartbeat reports the
+versions it runs (activation progress).
 
 **The purge guarantee.** A purge is reported complete only when every node registered at
 its creation acknowledged it (mid tiers before edges), so no registered node serves a
@@ -67,6 +70,8 @@ class NodeSync:
         set_policies: Callable[[list[RateLimitPolicy]], None] | None = None,
         set_failover: Callable[[bool], None] | None = None,
         set_signing_keys: Callable[[dict[str, str]], None] | None = None,
+        set_services: Callable[[list[dict[str, Any]]], None] | None = None,
+        running_services: Callable[[], dict[str, int] | None] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -77,7 +82,10 @@ class NodeSync:
         self._set_policies = set_policies
         self._set_failover = set_failover
         self._set_signing_keys = set_signing_keys
+        self._set_services = set_services
+        self._running_services = running_services
         self.signing_version: int | None = None
+        self.services_generation: int | None = None
         self.token: str | None = None
         self.address: tuple[str, int, str] | None = None  # host, port, admin URL
         self.watermark: int | None = self._load_watermark()
@@ -214,6 +222,11 @@ class NodeSync:
                         {str(k["id"]): str(k["secret"]) for k in data.get("keys", [])}
                     )
                     self.signing_version = signing
+                generation = answer.get("services_generation")
+                if self._set_services is not None and generation != self.services_generation:
+                    data = await self._call("GET", "/v1/services/active")
+                    self._set_services(list(data.get("services", [])))
+                    self.services_generation = generation
             except (ControlError, *_ERRORS) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:200]
                 if self.ok is not False:
@@ -251,6 +264,8 @@ class NodeSync:
             "admin_url": admin_url,
             "purge_seq": self.watermark,
         }
+        if self._running_services is not None:
+            body["services"] = self._running_services()
         result: dict[str, Any] = await self._call("POST", f"/v1/nodes/{self.name}/heartbeat", body)
         return result
 
@@ -326,6 +341,7 @@ class NodeSync:
             "purge_seq": self.watermark,
             "caught_up": self.caught_up,
             "ratelimit_version": self.policy_version,
+            "services_generation": self.services_generation,
             "failover": self.failover,
             "last_error": self.last_error,
         }

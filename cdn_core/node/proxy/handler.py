@@ -41,6 +41,8 @@ from cdn_core.node.proxy.delivery import ResponseWriter
 from cdn_core.node.proxy.passthrough import Passthrough
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
+from cdn_core.services.compiled import ServiceSet
+from cdn_core.services.keys import service_key
 from cdn_core.store import CacheStore, StoredResponse
 
 log = logging.getLogger("cdn.node")
@@ -50,6 +52,8 @@ REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
 # What a 405 offers instead (RFC 9110 15.5.6): GET and HEAD from the cache, the rest
 # passed through to the origin.
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+REDIRECT_REASONS = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect",
+                    308: "Permanent Redirect"}
 
 
 class CachingProxy:
@@ -93,6 +97,9 @@ class CachingProxy:
         # (the mid tier's edges) sent them; then its X-Forwarded-Proto is the scheme.
         self.untrusted = UNTRUSTED_REQUEST_FIELDS
         self.forwarding = ForwardedTrust(config.forwarders())
+        # The services this node runs (cdn_core.node.policy.services swaps the whole set
+        # at once); None: one implicit site for every host.
+        self.services: ServiceSet | None = None
 
     # task ownership ----------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -158,7 +165,24 @@ class CachingProxy:
                 # A signed resize shares the stored original (the variant is the
                 # transformer's).
                 target = self.transformer.source_target(target)
-            key = primary_key(req.scheme, key_host, target)
+            services = self.services
+            if services is None:
+                key = primary_key(req.scheme, key_host, target)
+            else:
+                svc = services.select(key_host)
+                if svc is None:
+                    # RFC 9110 15.5.20: not a host this CDN serves; never another site's
+                    # content, never a request to any origin.
+                    self._fail(conn, 421, "Misdirected Request",
+                               f"no site here for host {key_host[:253]}")
+                    return
+                path, _, query = target.partition("?")
+                plan = svc.request_plan(req.method, req.scheme, key_host, path, query)
+                if plan.redirect is not None:
+                    self._redirect(conn, *plan.redirect)
+                    return
+                key = service_key(svc.name, req.scheme, key_host, path, query, svc.key,
+                                  fields.get)
             if req.method not in ("GET", "HEAD"):
                 _take_interim(req, conn)
                 self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key, target)))
@@ -187,6 +211,12 @@ class CachingProxy:
             self._fail(conn, 500, "Internal Server Error", "internal error")
 
     __call__ = handle
+
+    def _redirect(self, conn: ResponseChannel, status: int, location: str) -> None:
+        """A service's redirect, answered here and stored nowhere (RFC 9110 15.4)."""
+        head, body = plain_response(status, REDIRECT_REASONS[status], f"see {location}\n",
+                                    location=location)
+        conn.respond(head, b"", body, False)
 
     def _fail(
         self,

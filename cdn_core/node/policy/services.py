@@ -1,0 +1,90 @@
+"""The services a node serves (issue 20): the active versions from the control plane,
+compiled and swapped into the proxy at once (:attr:`CachingProxy.services
+<cdn_core.node.proxy.handler.CachingProxy>`), what the node reports running, and URL
+purges turned into the keys a service makes.
+
+Until the control plane has an active service, ``services`` stays None and the node
+serves every host as one implicit site from its configured upstreams (``python -m edge
+--upstream URL`` alone). From the first active service on, a request whose host no
+service has gets 421 Misdirected Request.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from cdn_core.node.exchange.keys import normalize_host, normalize_target
+from cdn_core.node.proxy.handler import CachingProxy
+from cdn_core.services.compiled import CompiledService, ServiceSet
+from cdn_core.services.keys import key_url
+from cdn_core.services.validate import validate
+from cdn_core.store import PurgeSelector
+
+log = logging.getLogger("cdn.node.services")
+
+
+class ServiceRouting:
+    """Owned by the node; :meth:`apply` is the sync's ``set_services`` callback."""
+
+    def __init__(self, proxy: CachingProxy, name: str) -> None:
+        self.proxy = proxy
+        self.name = name
+        self.rejected: dict[str, str] = {}  # service -> why its document was not used
+
+    def apply(self, active: list[dict[str, Any]]) -> None:
+        """Switch to ``active`` (``[{"name", "version", "document"}]``, from ``GET
+        /v1/services/active``): every service at its new version in one assignment. A
+        document this node cannot use (a newer schema) keeps that service at the version
+        it ran, and is logged."""
+        current = self.proxy.services.services if self.proxy.services is not None else {}
+        compiled: dict[str, CompiledService] = {}
+        self.rejected = {}
+        for item in active:
+            name, version = str(item.get("name")), int(item.get("version", 0))
+            old = current.get(name)
+            if old is not None and old.version == version:
+                compiled[name] = old  # keep its memos
+                continue
+            spec, problems = validate(item.get("document"))
+            if spec is None:
+                why = "; ".join(p.line() for p in problems[:3])
+                self.rejected[name] = why
+                log.error("%s: cannot run service %s version %s: %s", self.name, name,
+                          version, why)
+                if old is not None:
+                    compiled[name] = old
+                continue
+            compiled[name] = CompiledService.compile(spec, version)
+        before = self.running()
+        self.proxy.services = ServiceSet(compiled) if compiled else None
+        after = self.running()
+        if before != after:
+            log.info("%s: services now %s", self.name, after or "none (one implicit site)")
+
+    def running(self) -> dict[str, int] | None:
+        """``{service: version}`` for the heartbeat; None before any service is active."""
+        services = self.proxy.services
+        return services.versions() if services is not None else None
+
+    def purge_selector(self, selector: PurgeSelector) -> PurgeSelector:
+        """A URL purge as the service of its host keys it: the query reduced as the
+        service's cache-key rule says (a purge of ``/p?utm_source=x`` reaches ``/p`` when
+        ``utm_*`` is not in the key). Other purges, and URLs of no service, unchanged."""
+        services = self.proxy.services
+        if services is None or selector.type != "url":
+            return selector
+        parts = urlsplit(selector.value)
+        host = normalize_host(parts.netloc.rsplit("@", 1)[-1])
+        svc = services.select(host)
+        if svc is None:
+            return selector
+        path, _, query = normalize_target(
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else "")).partition("?")
+        return replace(selector, value=key_url(parts.scheme, host, path, query, svc.key))
+
+    def describe(self) -> dict[str, Any]:
+        """For ``/status``: what runs, and what could not."""
+        return {"running": self.running(), "rejected": self.rejected}

@@ -1,0 +1,137 @@
+"""Nodes running services from the control plane (issue 20): the service is chosen by
+Host, an unknown host gets 421 and reaches no origin, each service keys its own objects,
+a redirect rule answers at the edge, a query-key rule shares one object between
+spellings and a URL purge still reaches it, activation and rollback switch the node as a
+whole, and the heartbeat reports what the node runs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from nodeharness import Route
+
+from cdn_core.metrics import new_registry
+from cdn_core.node.app import Node
+from control_plane.app import create_app
+from control_plane.config import ControlPlaneConfig, PurgeConfig
+from control_plane.testing import ADMIN, NODE_TOKEN, auth_config
+
+CC60 = {"Cache-Control": "max-age=60"}
+
+
+@pytest.fixture
+async def cp(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> TestClient:
+    config = ControlPlaneConfig(db=str(tmp_path / "control.db"),
+                                purge=PurgeConfig(node_timeout=1, retry_interval=3600),
+                                auth=auth_config(tmp_path))
+    server = await aiohttp_server(create_app(config, registry=new_registry()))
+    return await aiohttp_client(server, headers=ADMIN)
+
+
+def control(cp: TestClient) -> dict[str, Any]:
+    return {"url": str(cp.make_url("")).rstrip("/"), "token": NODE_TOKEN, "interval": 3600,
+            "timeout": 2}
+
+
+def service(name: str, domain: str, origin: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "domains": [domain], "origins": {"servers": [{"url": origin}]},
+            **fields}
+
+
+async def apply(cp: TestClient, document: dict[str, Any]) -> int:
+    resp = await cp.post(f"/v1/services/{document['name']}/versions",
+                         json={"document": document})
+    body = await resp.json()
+    assert resp.status in (200, 201), body
+    resp = await cp.post(f"/v1/services/{document['name']}/activate",
+                         json={"version": body["version"]})
+    assert resp.status == 200, await resp.json()
+    return int(body["version"])
+
+
+def fetched(origin: Any, path: str) -> int:
+    """Origin fetches of ``path`` whatever the query (the origin counts by target)."""
+    return sum(n for target, n in origin.hits.items() if target.split("?")[0] == path)
+
+
+async def beat(node: Node) -> None:
+    async with asyncio.timeout(5):
+        assert await node.sync.beat(), node.sync.last_error
+
+
+async def get(http: Any, node: Node, path: str, host: str, **headers: str) -> Any:
+    return await http(node, path, Host=host, **headers)
+
+
+async def test_host_selects_the_service_and_unknown_hosts_get_421(cp, origin, make_node, http):
+    origin.routes["/page"] = Route(headers=CC60, body=b"same path")
+    edge = await make_node([origin.url], control=control(cp))
+    status, _, _ = await get(http, edge, "/page", "anything.example")
+    assert status == 200  # no service anywhere yet: one implicit site
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await apply(cp, service("blog", "*.blog.example.test", origin.url))
+    await beat(edge)
+    assert edge.services.running() == {"shop": 1, "blog": 1}
+
+    before = origin.hits["/page"]
+    status, _, body = await get(http, edge, "/page", "evil.example")
+    assert status == 421 and b"evil.example" in body
+    assert origin.hits["/page"] == before  # an unknown host never reaches an origin
+
+    await get(http, edge, "/page", "shop.example.test")
+    await get(http, edge, "/page", "a.blog.example.test")
+    assert origin.hits["/page"] == before + 2  # one object per service, same path
+    _, h, _ = await get(http, edge, "/page", "shop.example.test")
+    assert "hit" in h["Cache-Status"]
+
+    await beat(edge)  # reports what it runs: the activation completes
+    progress = (await (await cp.get("/v1/services/shop")).json())["progress"]
+    assert progress["state"] == "complete" and progress["done"] == 1
+
+
+async def test_redirect_query_key_and_url_purge(cp, origin, make_node, http):
+    origin.routes["/p"] = Route(headers=CC60, body=b"product")
+    edge = await make_node([origin.url], control=control(cp))
+    await apply(cp, service(
+        "shop", "shop.example.test", origin.url,
+        request_rules=[{"match": {"path_prefix": "/old/"},
+                        "redirect": {"status": 308, "to": "/p"}}],
+        cache_key={"query": {"mode": "deny", "names": ["utm_*"]}}))
+    await beat(edge)
+    status, h, _ = await get(http, edge, "/old/x?id=1", "shop.example.test")
+    assert status == 308 and h["Location"] == "/p?id=1" and "no-store" in h["Cache-Control"]
+    assert origin.hits.get("/old/x", 0) == 0
+
+    await get(http, edge, "/p?utm_source=mail", "shop.example.test")
+    _, h, _ = await get(http, edge, "/p?utm_campaign=x", "shop.example.test")
+    assert "hit" in h["Cache-Status"] and fetched(origin, "/p") == 1  # one key for both
+
+    assert edge.purge(edge.sync._selector({"type": "url",
+                                            "value": "http://shop.example.test/p?utm_x=1"})) == 1
+    await get(http, edge, "/p", "shop.example.test")
+    assert fetched(origin, "/p") == 2
+
+
+async def test_activation_and_rollback_switch_the_whole_service(cp, origin, make_node, http):
+    origin.routes["/a"] = Route(headers=CC60, body=b"a")
+    edge = await make_node([origin.url], control=control(cp))
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await beat(edge)
+    await apply(cp, service("shop", "shop.example.test", origin.url, request_rules=[
+        {"redirect": {"status": 301, "https": True}}]))
+    await beat(edge)
+    assert edge.services.running() == {"shop": 2}
+    status, h, _ = await get(http, edge, "/a?q=1", "shop.example.test")
+    assert status == 301 and h["Location"] == "https://shop.example.test/a?q=1"
+    assert (await cp.post("/v1/services/shop/rollback")).status == 200
+    await beat(edge)
+    assert edge.services.running() == {"shop": 1}
+    status, _, _ = await get(http, edge, "/a", "shop.example.test")
+    assert status == 200
+    assert (await cp.delete("/v1/services/shop")).status == 204
+    await beat(edge)
+    assert edge.services.running() is None  # the last one gone: one implicit site again

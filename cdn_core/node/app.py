@@ -95,7 +95,7 @@ class Node:
         )
         self.proxy = CachingProxy(config, self.store, self.upstream, self.clock, self.metrics,
                                   self.transformer)
-        self.services = ServiceRouting(self.proxy, config.name)
+        self.services = ServiceRouting(self.proxy, config, self.clock)
         self.signed_urls: SignedUrlGate | None = None
         if config.tier == "edge" and config.signed_urls.path_prefixes:
             self.signed_urls = SignedUrlGate(config.signed_urls, self.clock)
@@ -357,6 +357,7 @@ class Node:
         if self.transformer is not None:
             await self.transformer.aclose()
         await self.upstream.close()
+        await self.services.close()
         if isinstance(self.store, MemoryStore):
             await asyncio.to_thread(self.store.close)  # flush queued disk writes
         if self.ratelimiter is not None:

@@ -98,6 +98,11 @@ class CompiledService:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def edits_responses(self) -> bool:
+        """Whether responses toward clients change (response rules or error pages)."""
+        return bool(self._responses or self.spec.error_pages)
+
     @classmethod
     def compile(cls, spec: ServiceSpec, version: int) -> CompiledService:
         cache = tuple((PathMatcher.compile(r.match), r) for r in spec.cache_rules)

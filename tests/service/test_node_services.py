@@ -135,3 +135,52 @@ async def test_activation_and_rollback_switch_the_whole_service(cp, origin, make
     assert (await cp.delete("/v1/services/shop")).status == 204
     await beat(edge)
     assert edge.services.running() is None  # the last one gone: one implicit site again
+
+
+async def test_mid_tier_uses_each_services_origins_and_rules(cp, origin, make_node, http,
+                                                              aiohttp_server):
+    from aiohttp import web
+
+    seen: list[tuple[str, str, str]] = []
+
+    async def other(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("Host", ""),
+                     request.headers.get("X-Site", "")))
+        return web.Response(body=b"other site " + request.path.encode(),
+                            status=404 if request.path == "/missing" else 200,
+                            headers={"Cache-Control": "no-cache"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", other)
+    second = await aiohttp_server(app)
+    origin.routes["/p"] = Route(headers=CC60, body=b"first site")
+    mid = await make_node([origin.url], tier="mid", name="mid1", control=control(cp))
+    await apply(cp, service("one", "one.example.test", origin.url))
+    await apply(cp, service(
+        "two", "two.example.test", str(second.make_url("")).rstrip("/"),
+        origins={"servers": [{"url": str(second.make_url("")).rstrip("/"),
+                              "host_header": "origin.two.internal"}]},
+        request_rules=[{"match": {"path_prefix": "/static/"},
+                        "rewrite": {"prefix": "/static/", "to": "/assets/"}},
+                       {"set_headers": {"X-Site": "two"}}],
+        cache_rules=[{"match": {"path_prefix": "/"}, "ttl": 300, "mode": "override"}],
+        response_rules=[{"set_headers": {"X-Frame-Options": "DENY"}}],
+        error_pages={404: "<h1>not on two</h1>"}))
+    await beat(mid)
+    _, _, body = await get(http, mid, "/p", "one.example.test")
+    assert body == b"first site"
+    _, h, body = await get(http, mid, "/static/app.js", "two.example.test")
+    assert body == b"other site /assets/app.js"
+    assert seen == [("/assets/app.js", "origin.two.internal", "two")]
+    assert "X-Frame-Options" not in h  # response rules are for clients: edges only
+    # The origin said no-cache; the service's override rule makes it fresh for 300 s.
+    _, h, _ = await get(http, mid, "/static/app.js", "two.example.test")
+    assert "hit" in h["Cache-Status"] and len(seen) == 1
+
+    edge = await make_node([f"http://127.0.0.1:{mid.port}"], name="edge1", control=control(cp))
+    await beat(edge)
+    _, h, body = await get(http, edge, "/static/app.js", "two.example.test")
+    assert h["X-Frame-Options"] == "DENY" and body == b"other site /assets/app.js"
+    status, h, body = await get(http, edge, "/missing", "two.example.test")
+    assert (status, body) == (404, b"<h1>not on two</h1>")
+    assert h["Content-Type"].startswith("text/html") and h["X-Frame-Options"] == "DENY"

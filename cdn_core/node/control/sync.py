@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class NodeSync:
         set_policies: Callable[[list[RateLimitPolicy]], None] | None = None,
         set_failover: Callable[[bool], None] | None = None,
         set_signing_keys: Callable[[dict[str, str]], None] | None = None,
-        set_services: Callable[[list[dict[str, Any]]], None] | None = None,
+        set_services: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
         running_services: Callable[[], dict[str, int] | None] | None = None,
     ) -> None:
         self.settings = settings
@@ -225,7 +225,7 @@ class NodeSync:
                 generation = answer.get("services_generation")
                 if self._set_services is not None and generation != self.services_generation:
                     data = await self._call("GET", "/v1/services/active")
-                    self._set_services(list(data.get("services", [])))
+                    await self._set_services(list(data.get("services", [])))
                     self.services_generation = generation
             except (ControlError, *_ERRORS) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:200]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 # The protocol a request came over, by ``Request.version``, named by its ALPN token (RFC
 # 7301; HTTP/1.0 counts as ``http/1.1``): the ``protocol`` label and the access log's
@@ -29,6 +30,8 @@ class Request:
         "scheme",
         "forwarded",
         "interim",
+        "service",
+        "service_path",
     )
 
     def __init__(
@@ -58,3 +61,7 @@ class Request:
         # Where 1xx responses from upstream go while this request waits for its final
         # response (ResponseChannel.interim, set by the request path), or None.
         self.interim: Callable[[int, list[tuple[str, str]]], None] | None = None
+        # The service answering this request (a cdn_core.services CompiledService, set by
+        # the proxy when the node runs services) and the normalised path its rules match.
+        self.service: Any = None
+        self.service_path = ""

@@ -31,6 +31,7 @@ from cdn_core.node.filling.fill import Fill, FillResult
 from cdn_core.node.filling.upstream import UpstreamPool, UpstreamStream
 from cdn_core.node.observe.metrics import NodeMetrics
 from cdn_core.node.settings.node import NodeConfig
+from cdn_core.services.cache_rules import apply_cache_rule
 from cdn_core.store import CacheStore, StoredResponse
 
 log = logging.getLogger("cdn.node")
@@ -64,6 +65,9 @@ class UpstreamFiller:
         self.via = via
         self.spawn = spawn
         self.collapsing = Collapsing(self._fill, store, clock, metrics, spawn)
+        # Which pool a request's fetch goes to (a mid tier running services replaces it:
+        # cdn_core.node.policy.services).
+        self.upstream_for: Callable[[Request], UpstreamPool] = lambda req: self.upstream
         # The entry point of every miss and revalidation (collapsed per key).
         self.collapsed = self.collapsing.collapsed
 
@@ -77,6 +81,12 @@ class UpstreamFiller:
             # conditions and ranges itself.
             drop = drop | CONDITIONAL_FIELDS
         headers = [(n, v) for n, v in req.headers if n.lower() not in drop]
+        if req.service is not None and self.config.tier == "mid":
+            # The Host the service's origin expects (nginx proxy_set_header Host).
+            host = req.service.spec.origins.servers[0].host_header
+            if host is not None:
+                headers = [(n, v) for n, v in headers if n.lower() != "host"]
+                headers.append(("Host", host))
         via = req.fields.get("via")
         headers.append(("Via", f"{via}, {self.via}" if via else self.via))
         if req.forwarded:
@@ -129,7 +139,7 @@ class UpstreamFiller:
         request_time = self.clock.time()
         started = self.clock.monotonic()
         try:
-            stream = await self.upstream.open(
+            stream = await self.upstream_for(req).open(
                 key, "GET", target, self.upstream_headers(req, stale), on_interim=req.interim
             )
         except UpstreamError as exc:
@@ -178,13 +188,18 @@ class UpstreamFiller:
                 stale,
                 stale=True,
             )
+        headers = stream.headers
+        if req.service is not None:
+            rule = req.service.cache_rule("GET", req.service_path, stream.status)
+            if rule is not None:
+                headers = apply_cache_rule(rule, headers, self.config.cache.targeted_fields)
         meta = build_entry(
             key=key,
             host=normalize_host(req.fields.get("host", "")),
             req=req,
             status=stream.status,
             reason=stream.reason,
-            headers=stream.headers,
+            headers=headers,
             body=b"",
             request_time=request_time,
             response_time=response_time,

@@ -11,13 +11,19 @@ service has gets 421 Misdirected Request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from cdn_core.clock import Clock
 from cdn_core.node.exchange.keys import normalize_host, normalize_target
+from cdn_core.node.exchange.request import Request
+from cdn_core.node.filling.upstream import UpstreamPool
 from cdn_core.node.proxy.handler import CachingProxy
+from cdn_core.node.settings.node import NodeConfig
+from cdn_core.node.settings.upstream import UpstreamSettings
 from cdn_core.services.compiled import CompiledService, ServiceSet
 from cdn_core.services.keys import key_url
 from cdn_core.services.validate import validate
@@ -27,14 +33,29 @@ log = logging.getLogger("cdn.node.services")
 
 
 class ServiceRouting:
-    """Owned by the node; :meth:`apply` is the sync's ``set_services`` callback."""
+    """Owned by the node; :meth:`apply` is the sync's ``set_services`` callback. A mid
+    tier fetches each service from the service's own origins (one
+    :class:`~cdn_core.node.filling.upstream.UpstreamPool` per service, so health is per
+    origin per service); an edge from its configured upstreams (the mid tiers)."""
 
-    def __init__(self, proxy: CachingProxy, name: str) -> None:
+    def __init__(self, proxy: CachingProxy, config: NodeConfig, clock: Clock) -> None:
         self.proxy = proxy
-        self.name = name
+        self.config = config
+        self.name = config.name
+        self.clock = clock
         self.rejected: dict[str, str] = {}  # service -> why its document was not used
+        self.pools: dict[str, UpstreamPool] = {}
+        self._retired: set[asyncio.Task[None]] = set()
+        if config.tier == "mid":
+            proxy.filler.upstream_for = self.upstream_for
 
-    def apply(self, active: list[dict[str, Any]]) -> None:
+    def upstream_for(self, req: Request) -> UpstreamPool:
+        """The pool a request's fill goes to: its service's origins, else the node's."""
+        svc = req.service
+        pool = self.pools.get(svc.name) if svc is not None else None
+        return pool if pool is not None else self.proxy.upstream
+
+    async def apply(self, active: list[dict[str, Any]]) -> None:
         """Switch to ``active`` (``[{"name", "version", "document"}]``, from ``GET
         /v1/services/active``): every service at its new version in one assignment. A
         document this node cannot use (a newer schema) keeps that service at the version
@@ -59,10 +80,44 @@ class ServiceRouting:
                 continue
             compiled[name] = CompiledService.compile(spec, version)
         before = self.running()
+        if self.config.tier == "mid":
+            await self._pools_for(compiled)
         self.proxy.services = ServiceSet(compiled) if compiled else None
         after = self.running()
         if before != after:
             log.info("%s: services now %s", self.name, after or "none (one implicit site)")
+
+    async def _pools_for(self, services: dict[str, CompiledService]) -> None:
+        """One started pool per service, kept while its origins stay the same; pools no
+        longer used close once their requests had time to finish."""
+        old, self.pools = self.pools, {}
+        for name, svc in services.items():
+            settings = origin_settings(self.config.upstream, svc)
+            pool = old.get(name)
+            if pool is not None and pool.settings == settings:
+                self.pools[name] = old.pop(name)
+                continue
+            pool = UpstreamPool(settings, self.clock)
+            await pool.start()
+            self.pools[name] = pool
+        for pool in old.values():
+            task = asyncio.get_running_loop().create_task(
+                self._close_later(pool, pool.settings.timeout))
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+
+    @staticmethod
+    async def _close_later(pool: UpstreamPool, grace: float) -> None:
+        await asyncio.sleep(grace)
+        await pool.close()
+
+    async def close(self) -> None:
+        """Close every pool (the node is stopping)."""
+        for task in list(self._retired):
+            task.cancel()
+        for pool in [*self.pools.values()]:
+            await pool.close()
+        self.pools = {}
 
     def running(self) -> dict[str, int] | None:
         """``{service: version}`` for the heartbeat; None before any service is active."""
@@ -88,3 +143,14 @@ class ServiceRouting:
     def describe(self) -> dict[str, Any]:
         """For ``/status``: what runs, and what could not."""
         return {"running": self.running(), "rejected": self.rejected}
+
+
+def origin_settings(node: UpstreamSettings, svc: CompiledService) -> UpstreamSettings:
+    """The upstream settings of ``svc``'s origins: its URLs, selection, timeouts and
+    health path; pool size, failure thresholds and CA bundle from the node's own."""
+    o = svc.spec.origins
+    return node.model_copy(update={
+        "urls": [s.url for s in o.servers], "selection": o.selection,
+        "connect_timeout": o.connect_timeout, "timeout": o.read_timeout,
+        "health_path": o.health_path,
+    })

@@ -38,10 +38,11 @@ from cdn_core.node.filling.upstream import UpstreamPool
 from cdn_core.node.observe.accesslog import AccessLog
 from cdn_core.node.observe.metrics import NodeMetrics
 from cdn_core.node.proxy.delivery import ResponseWriter
+from cdn_core.node.proxy.edits import EditedChannel, apply_plan
 from cdn_core.node.proxy.passthrough import Passthrough
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
-from cdn_core.services.compiled import ServiceSet
+from cdn_core.services.compiled import NO_CHANGE, ServiceSet
 from cdn_core.services.keys import service_key
 from cdn_core.store import CacheStore, StoredResponse
 
@@ -100,6 +101,7 @@ class CachingProxy:
         # The services this node runs (cdn_core.node.policy.services swaps the whole set
         # at once); None: one implicit site for every host.
         self.services: ServiceSet | None = None
+        self._edge = config.tier == "edge"  # response rules apply toward clients only
 
     # task ownership ----------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -181,8 +183,18 @@ class CachingProxy:
                 if plan.redirect is not None:
                     self._redirect(conn, *plan.redirect)
                     return
+                req.service, req.service_path = svc, path
+                if plan is not NO_CHANGE:
+                    target = apply_plan(req, plan, path, query) or target
                 key = service_key(svc.name, req.scheme, key_host, path, query, svc.key,
                                   fields.get)
+                if svc.edits_responses and self._edge:
+                    conn = EditedChannel(conn, svc, req.method, path)
+                if plan.bypass:
+                    _take_interim(req, conn)
+                    self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key,
+                                                                          target)))
+                    return
             if req.method not in ("GET", "HEAD"):
                 _take_interim(req, conn)
                 self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key, target)))
@@ -277,7 +289,7 @@ class CachingProxy:
                 return
             if (
                 d.ttl <= 0
-                and self.upstream.all_down()
+                and self.filler.upstream_for(req).all_down()
                 and self.filler.stale_on_error(entry, req, self.clock.time())
             ):
                 # Serve-stale mode: every upstream failed moments ago, so answer from the

@@ -33,7 +33,7 @@ class Passthrough:
         same-host ``Location``/``Content-Location`` (RFC 9111 4.4)."""
         now = self.filler.clock.time()
         try:
-            up = await self.filler.upstream.fetch(
+            up = await self.filler.upstream_for(req).fetch(
                 key,
                 req.method,
                 target,

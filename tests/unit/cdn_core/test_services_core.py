@@ -204,3 +204,40 @@ def test_diff_by_field_path():
     lines = [c.line() for c in diff(a, b)]
     assert lines == ["~ cache_rules[0].ttl: 60 -> 120", "+ error_pages.404: 'x'"]
     assert diff(a, a) == []
+
+
+# Cache rules on origin fields -------------------------------------------------------------
+from cdn_core.services.cache_rules import apply_cache_rule  # noqa: E402
+from cdn_core.services.model import CacheRule  # noqa: E402
+
+TARGETED = ["CDN-Cache-Control", "Surrogate-Control"]
+
+
+def test_override_replaces_the_lifetime_in_the_targeted_field_and_keeps_cache_control():
+    rule = CacheRule(ttl=600, stale_if_error=60, mode="override")
+    out = apply_cache_rule(rule, [("Cache-Control", "no-cache, max-age=5"),
+                                  ("Surrogate-Control", "max-age=10")], TARGETED)
+    assert ("Cache-Control", "no-cache, max-age=5") in out  # what browsers get stays
+    assert ("CDN-Cache-Control", "max-age=600, stale-if-error=60") in out
+    assert not any(h == "Surrogate-Control" for h, _ in out)
+
+
+def test_override_keeps_private():
+    out = apply_cache_rule(CacheRule(ttl=60, mode="override"),
+                           [("Cache-Control", "private, max-age=5")], TARGETED)
+    assert ("CDN-Cache-Control", "private, max-age=60") in out
+
+
+def test_default_applies_only_without_an_origin_lifetime():
+    rule = CacheRule(ttl=300)
+    assert apply_cache_rule(rule, [("Cache-Control", "max-age=5")], TARGETED) == [
+        ("Cache-Control", "max-age=5")]
+    assert apply_cache_rule(rule, [("Expires", "Thu, 01 Jan 2037 00:00:00 GMT")], TARGETED) \
+        == [("Expires", "Thu, 01 Jan 2037 00:00:00 GMT")]
+    out = apply_cache_rule(rule, [("Cache-Control", "public")], TARGETED)
+    assert ("CDN-Cache-Control", "public, max-age=300") in out
+
+
+def test_no_store_rule_and_a_tier_without_targeted_fields():
+    out = apply_cache_rule(CacheRule(action="no_store"), [("Cache-Control", "max-age=60")], [])
+    assert out == [("Cache-Control", "no-store")]

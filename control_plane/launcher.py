@@ -29,12 +29,16 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
 from cdn_core.errors import ConfigError
 from cdn_core.pki import ensure_demo_pki
 from cdn_core.service import RESTARTS_ENV
+from cdn_core.shipped import shipped
 from control_plane import stack_cli, supervision
 from control_plane.auth import write_secret_file
-from control_plane.stack import Credentials, Process, demo_tls_dir, processes
+from control_plane.cli.common import CliError, request
+from control_plane.stack import Credentials, Process, StackConfig, demo_tls_dir, processes
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
@@ -252,6 +256,38 @@ class Supervisor:
         self._logs.clear()
 
 
+def first_service(api: str, key: str, stack: StackConfig, timeout: float) -> str | None:
+    """On a control plane without services, apply the shipped example service
+    (``examples/services/example.yaml``, its origin set to the stack's) and wait until
+    every node runs it; returns what to tell the operator, None when services exist.
+
+    Raises:
+        CliError: the API refused it or could not be reached.
+    """
+    _, listed = request(api, "GET", "/v1/services", key=key)
+    if listed["services"]:
+        return None
+    document = yaml.safe_load(shipped("examples/services/example.yaml").read_text())
+    o = stack.origin
+    document["domains"] = [stack.site]
+    document["origins"]["servers"] = [{"url": f"http://{o.host}:{o.port}"}]
+    name = document["name"]
+    _, made = request(api, "POST", f"/v1/services/{name}/versions",
+                      {"document": document, "comment": "cdnctl up: first start"}, key=key)
+    _, service = request(api, "POST", f"/v1/services/{name}/activate",
+                         {"version": made["version"]}, key=key)
+    deadline = time.monotonic() + timeout
+    while service["progress"]["state"] != "complete" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        _, service = request(api, "GET", f"/v1/services/{name}", key=key)
+    progress = service["progress"]
+    if progress["state"] != "complete":
+        return (f"warning: service {name} version {made['version']} is not running on "
+                f"{', '.join(progress['pending_nodes'])} yet")
+    return (f"service {name} (examples/services/example.yaml) applied: version "
+            f"{made['version']} on {progress['done']}/{progress['total']} nodes")
+
+
 def _register_nodes(api: str, procs: list[Process], key: str | None = None) -> list[str]:
     failed = []
     for p in procs:
@@ -314,6 +350,13 @@ def run(args: argparse.Namespace) -> int:
                 f"warning: could not register {', '.join(unregistered)} with the control plane",
                 file=sys.stderr,
             )
+        try:
+            said = first_service(api, admin_key, stack, stack.startup_timeout)
+        except CliError as exc:
+            said = f"warning: the example service was not applied: {exc}"
+        if said:
+            print(said, file=sys.stderr if said.startswith("warning") else sys.stdout,
+                  flush=True)
         print(f"{'name':<9} {'tier':<14} {'listens on':<28} admin", flush=True)
         for p in procs:
             print(f"{p.name:<9} {p.tier:<14} {p.listen:<28} {p.admin_url}")

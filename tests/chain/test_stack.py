@@ -150,3 +150,20 @@ def test_purge_by_tag_acked_by_every_node_even_with_an_edge_stopped(stack):
     assert state == "complete"
     _, h, _ = get(victim, "/about.html")
     assert not last_tier_hit(h["cache-status"])
+
+
+def test_the_example_site_is_a_service_and_other_hosts_get_421(stack):
+    r = stack.cdnctl("services", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    (example,) = json.loads(r.stdout)["services"]
+    assert example["name"] == "example" and example["active_version"] == 1
+    assert example["progress"]["state"] == "complete" and example["progress"]["total"] == 5
+    edge = stack.edges[0]
+    before = stack.origin_count("/js/app.js")  # (the mid tiers probe /robots.txt)
+    status, _, body = get(edge, "/js/app.js", Host="other.example:8080")
+    assert status == 421 and b"other.example" in body
+    assert stack.origin_count("/js/app.js") == before
+    # the service's cache key leaves utm_* out: one object for both spellings
+    get(edge, "/about.html?utm_source=mail")
+    _, h, _ = get(edge, "/about.html?utm_campaign=x")
+    assert last_tier_hit(h["cache-status"])

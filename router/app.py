@@ -124,7 +124,8 @@ class RouterApp:
         self._spawn(self.health.run(), "health")
         if self.config.control_plane.url:
             self.control = ControlPlaneSync(
-                self.config.control_plane, self._session, self.clock, self._registry_update
+                self.config.control_plane, self._session, self.clock, self._registry_update,
+                self._service_domains,
             )
             self._spawn(self.control.run(), "control-plane")
         self._serving = True
@@ -233,6 +234,10 @@ class RouterApp:
     # -- table updates ---------------------------------------------------------------------
     def _health_changed(self, edge: str, state: str) -> None:
         self.metrics.health_changes.labels(edge, state).inc()
+
+    def _service_domains(self, domains: list[str]) -> None:
+        self.resolver.set_service_domains(domains)
+        self.table.invalidate()  # cached answers and replies were for the old names
 
     def _registry_update(self, edges: list[EdgeSpec]) -> None:
         self._registered = edges

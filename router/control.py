@@ -1,4 +1,4 @@
-"""Edges from the control plane's node registry.
+"""Edges from the control plane's node registry, and the domains of its active services.
 
 ``GET {url}/v1/nodes`` answers ``{"nodes": [{"name", "tier", "host", "port",
 "admin_url"}, ...]}``. Its ``tier: "edge"`` nodes are merged with the configured edges
@@ -55,6 +55,23 @@ def parse_nodes(body: Any) -> list[EdgeSpec]:
     return out
 
 
+def parse_domains(body: Any) -> list[str]:
+    """The domains of every active service in a ``/v1/services/active`` body, sorted.
+
+    Raises:
+        ValueError: the body is not ``{"services": [...]}``.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("services"), list):
+        raise ValueError('expected {"services": [...]}')
+    out: set[str] = set()
+    for svc in body["services"]:
+        doc = svc.get("document") if isinstance(svc, dict) else None
+        domains = doc.get("domains") if isinstance(doc, dict) else None
+        if isinstance(domains, list):
+            out.update(d.lower().rstrip(".") for d in domains if isinstance(d, str) and d)
+    return sorted(out)
+
+
 def merge_edges(static: Sequence[EdgeSpec], registered: Sequence[EdgeSpec]) -> list[EdgeSpec]:
     """Configured edges first, then registered ones whose names are not configured."""
     names = {s.name for s in static}
@@ -71,10 +88,14 @@ class ControlPlaneSync:
         session: aiohttp.ClientSession,
         clock: Clock,
         apply: Callable[[list[EdgeSpec]], None],
+        apply_domains: Callable[[list[str]], None] | None = None,
     ) -> None:
         if not settings.url:
             raise ValueError("control_plane.url is not set")
         self._url = settings.url.rstrip("/") + "/v1/nodes"
+        self._services_url = settings.url.rstrip("/") + "/v1/services/active"
+        self._apply_domains = apply_domains
+        self.domains: list[str] | None = None
         # The URL may carry credentials (user:key@host): never log or show them.
         self._shown = str(URL(self._url).with_user(None))
         self._cfg = settings
@@ -110,7 +131,27 @@ class ControlPlaneSync:
         self.last_success = self._clock.monotonic()
         self.edges = len(edges)
         self._apply(edges)
+        if self._apply_domains is not None:
+            await self._poll_domains()
         return True
+
+    async def _poll_domains(self) -> None:
+        """The domains of the active services (issue 20); on failure the last ones stay."""
+        try:
+            async with self._session.get(self._services_url, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise ValueError(f"HTTP {resp.status}")
+                domains = parse_domains(await resp.json(content_type=None))
+        except PROBE_ERRORS as exc:
+            log.warning("control plane %s: cannot read services, keeping the last domains:"
+                        " %s", self._shown, f"{type(exc).__name__}: {exc}"[:200])
+            return
+        if domains != self.domains:
+            log.info("control plane %s: answering %d service domains", self._shown,
+                     len(domains))
+            self.domains = domains
+            assert self._apply_domains is not None
+            self._apply_domains(domains)
 
     async def run(self) -> None:
         while True:
@@ -123,6 +164,7 @@ class ControlPlaneSync:
             "url": self._shown,
             "ok": self.ok,
             "edges": self.edges,
+            "service_domains": self.domains,
             "last_success_age_s": None
             if self.last_success is None
             else round(now - self.last_success, 3),

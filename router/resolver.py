@@ -90,6 +90,7 @@ class Resolver:
         self._latency = config.latency
         self._edns_size = config.edns_udp_size
         self.prefixes = PrefixPolicy(config.latency.ipv4_prefix, config.latency.ipv6_prefix)
+        self._zone_settings = list(config.zones)
         self._zones: dict[Labels, Zone] = {}
         for z in config.zones:
             self._zones[labels(z.name)] = Zone(z)
@@ -234,12 +235,12 @@ class Resolver:
         qtype = question.qtype
         if qtype in (T_AXFR, T_IXFR):
             return REFUSED, None, False  # no zone transfers
-        if qname not in zone.names:
+        if not zone.exists(qname):
             reply.auth.append(zone.negative_soa)
             return NXDOMAIN, None, False
         result: _Dynamic | None = None
         hit = False
-        if qname in zone.services:
+        if zone.is_service(qname):
             result, hit = self._service(question, qname, qtype, ecs, source, snapshot, now)
             reply.rr.extend(result.records)
         for rtype, rrs in zone.static.get(qname, {}).items():
@@ -250,6 +251,28 @@ class Resolver:
         if not reply.rr:
             reply.auth.append(zone.negative_soa)  # NODATA, RFC 2308 2.2
         return NOERROR, result, hit
+
+    def set_service_domains(self, domains: list[str]) -> None:
+        """Answer the domains of the control plane's active services (issue 20), beside
+        the configured services: each goes into the configured zone that contains it, or
+        into a zone made for its parent (``shop.example.com`` -> ``example.com``, a
+        wildcard's parent itself) with the first configured zone's SOA and NS. Names no
+        longer listed get NXDOMAIN again. The caller invalidates cached answers (the edge
+        table's generation)."""
+        zones = {labels(z.name): Zone(z) for z in self._zone_settings}
+        template = self._zone_settings[0]
+        for domain in domains:
+            name = labels(domain.removeprefix("*."))
+            if not name:
+                continue
+            zone = next((zones[name[i:]] for i in range(len(name)) if name[i:] in zones), None)
+            if zone is None:
+                apex = name if domain.startswith("*.") or len(name) <= 2 else name[1:]
+                text = b".".join(apex).decode()
+                zone = zones[apex] = Zone(template.model_copy(
+                    update={"name": text, "services": []}))
+            zone.add_services([domain])
+        self._zones = zones
 
     def _find_zone(self, qname: Labels) -> Zone | None:
         for i in range(len(qname) + 1):

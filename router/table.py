@@ -153,6 +153,11 @@ class EdgeTable:
         self._generation += 1
         self._snapshot = None
 
+    def invalidate(self) -> None:
+        """Something answers depend on besides the edges changed (the service names):
+        move the generation, so no cached answer or reply outlives it."""
+        self._bump()
+
     def specs(self) -> list[EdgeSpec]:
         return [s.spec for s in self._edges.values()]
 

@@ -49,12 +49,39 @@ class Zone:
                     self._add(ns.name, rr.rtype, rr)
                     self.glue.append(rr)
         self.services: set[Labels] = {labels(s) for s in z.services}
+        # Parents of wildcard services (``*.blog.example.test`` -> blog.example.test):
+        # every name below one is answered with edges (RFC 4592 4.1 synthesis).
+        self.wildcards: set[Labels] = set()
+        self._index()
+
+    def _index(self) -> None:
         # Every owner name and its ancestors down to the origin: an ancestor without
         # records of its own is an empty non-terminal (NODATA, not NXDOMAIN; RFC 8020).
         self.names: set[Labels] = set()
-        for name in [*self.static, *self.services]:
+        for name in [*self.static, *self.services, *self.wildcards]:
             for i in range(len(name) - len(self.origin) + 1):
                 self.names.add(name[i:])
+
+    def add_services(self, names: list[str]) -> None:
+        """Answer ``names`` (exact, or ``*.parent`` wildcards) with edges too: the domains
+        of the control plane's active services (issue 20)."""
+        for name in names:
+            if name.startswith("*."):
+                self.wildcards.add(labels(name[2:]))
+            else:
+                self.services.add(labels(name))
+        self._index()
+
+    def is_service(self, qname: Labels) -> bool:
+        """Whether ``qname`` is answered with edges: a service name, or a name strictly
+        below a wildcard's parent."""
+        if qname in self.services:
+            return True
+        return any(qname[i:] in self.wildcards for i in range(1, len(qname)))
+
+    def exists(self, qname: Labels) -> bool:
+        """Whether ``qname`` exists in the zone (else NXDOMAIN, RFC 1034 4.3.2)."""
+        return qname in self.names or (bool(self.wildcards) and self.is_service(qname))
 
     def _add(self, name: str, rtype: int, rr: RR) -> None:
         self.static.setdefault(labels(name), {}).setdefault(rtype, []).append(rr)

@@ -54,6 +54,8 @@ class Principal:
     name: str
     role: str
     key_id: str | None = None
+    services: frozenset[str] | None = None
+    """The services a limited key may touch (issue 20); None: every one."""
 
 
 def new_secret() -> str:
@@ -157,7 +159,8 @@ class Authenticator:
             if key is not None and hmac.compare_digest(digest(key.salt, secret), key.hash):
                 if key.revoked_at is not None:
                     return None
-                return Principal(f"key:{key.id}", key.role, key.id)
+                scope = frozenset(key.services) if key.services is not None else None
+                return Principal(f"key:{key.id}", key.role, key.id, scope)
         found = None
         for salt, want, who in self._fixed:  # compare against all: no early exit
             if hmac.compare_digest(digest(salt, presented), want):

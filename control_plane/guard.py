@@ -15,6 +15,7 @@ from aiohttp import web
 from cdn_core.node.policy.buckets import LocalBuckets
 from control_plane.api import CLOCK, CONFIG, ApiError, Handler
 from control_plane.auth import ACCESS, AUTHN, NODE, PRINCIPAL, credential, describe_roles
+from control_plane.scope import refuse_elsewhere
 
 API_BUCKETS = web.AppKey("api_buckets", LocalBuckets)
 
@@ -48,5 +49,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     if who.role not in roles:
         raise ApiError(403, f"role {who.role!r} may not {where}: it needs {describe_roles(roles)}")
+    refuse_elsewhere(who.services, request.path)
     request[PRINCIPAL] = who
     return await handler(request)

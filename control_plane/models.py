@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -99,6 +99,9 @@ class KeyIn(_Body):
 
     name: StrictStr = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
     role: Role
+    services: list[Annotated[StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]] | None = (
+        Field(None, min_length=1, max_length=100))
+    """Limit the key to these services: it may read, change and purge only them."""
 
 
 class HeartbeatIn(_Body):
@@ -264,12 +267,15 @@ class ApiKey:
     hash: bytes
     created_at: float
     revoked_at: float | None
+    services: tuple[str, ...] | None = None
+    """The services this key is limited to (issue 20); None: every service."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "role": self.role,
+            "services": list(self.services) if self.services is not None else None,
             "created_at": rfc3339(self.created_at),
             "revoked_at": rfc3339(self.revoked_at),
         }

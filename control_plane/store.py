@@ -91,6 +91,7 @@ class Store(AdminTables, ServiceTables):
     COLUMNS = (
         ("nodes", "last_seen", "REAL"),
         ("nodes", "purge_seq", "INTEGER"),
+        ("api_keys", "services", "TEXT"),  # JSON list: the key is limited to them
     )
 
     # -- nodes ---------------------------------------------------------------------------

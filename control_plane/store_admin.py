@@ -49,6 +49,7 @@ def _key(row: sqlite3.Row) -> ApiKey:
         hash=bytes(row["hash"]),
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        services=tuple(json.loads(row["services"])) if row["services"] else None,
     )
 
 
@@ -79,15 +80,19 @@ class AdminTables(Database):
     # -- API keys ------------------------------------------------------------------------
 
     async def add_key(
-        self, key_id: str, *, name: str, role: str, salt: bytes, digest: bytes, now: float
+        self, key_id: str, *, name: str, role: str, salt: bytes, digest: bytes, now: float,
+        services: list[str] | None = None,
     ) -> ApiKey:
+        """Store a new key; ``services`` limits it to those services (issue 20)."""
+        scope = json.dumps(sorted(services)) if services is not None else None
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO api_keys (id, name, role, salt, hash, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key_id, name, role, salt, digest, now),
+                "INSERT INTO api_keys (id, name, role, salt, hash, created_at, services)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key_id, name, role, salt, digest, now, scope),
             )
-        return ApiKey(key_id, name, role, salt, digest, now, None)  # type: ignore[arg-type]
+        return ApiKey(key_id, name, role, salt, digest, now, None,  # type: ignore[arg-type]
+                      tuple(sorted(services)) if services is not None else None)
 
     async def list_keys(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""

@@ -1,5 +1,5 @@
-"""``cdnctl keys create NAME --role admin|purger|reader [--json] | list [--json] |
-revoke ID``: the control plane's API keys (a created key's secret is shown once)."""
+"""``cdnctl keys create NAME --role admin|purger|reader [--service S ...] [--json] |
+list [--json] | revoke ID``: the control plane's API keys (a created key's secret is shown once)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from control_plane.cli.common import bind, call, cell, dump, table
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    _, key = call(args, "POST", "/v1/keys", {"name": args.name, "role": args.role})
+    body = {"name": args.name, "role": args.role}
+    if args.service:
+        body["services"] = args.service
+    _, key = call(args, "POST", "/v1/keys", body)
     if args.json:
         dump(key)
         return 0
-    print(f"key {key['id']} ({key['role']}) created for {key['name']}:")
+    limited = f", services {', '.join(key['services'])} only" if key.get("services") else ""
+    print(f"key {key['id']} ({key['role']}{limited}) created for {key['name']}:")
     print(key["key"])
     print("store it now: it is not shown again")
     return 0
@@ -29,9 +33,11 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     if not data["keys"]:
         print("no API keys (bootstrap keys are not listed)")
         return 0
-    rows = [["ID", "NAME", "ROLE", "CREATED", "REVOKED"]]
+    rows = [["ID", "NAME", "ROLE", "SERVICES", "CREATED", "REVOKED"]]
     for k in data["keys"]:
-        rows.append([k["id"], k["name"], k["role"], k["created_at"], cell(k["revoked_at"])])
+        services = ",".join(k["services"]) if k.get("services") else "all"
+        rows.append([k["id"], k["name"], k["role"], services, k["created_at"],
+                     cell(k["revoked_at"])])
     print(table(rows))
     return 0
 
@@ -49,6 +55,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     q = sub.add_parser("create", help="create a key (shown once)", parents=[common])
     q.add_argument("name")
     q.add_argument("--role", choices=("admin", "purger", "reader"), required=True)
+    q.add_argument("--service", action="append", metavar="NAME",
+                   help="limit the key to this service (repeat for several)")
     q.add_argument("--json", action="store_true")
     bind(q, cmd_keys_create)
     q = sub.add_parser("list", help="list keys", parents=[common])

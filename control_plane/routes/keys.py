@@ -31,6 +31,7 @@ async def create_key(request: web.Request) -> web.Response:
         salt=salt,
         digest=digest,
         now=request.app[CLOCK].time(),
+        services=body.services,
     )
     request.app[AUTHN].remember(key)
     return body_of({**key.to_json(), "key": text}, status=201)

@@ -24,6 +24,7 @@ import uuid
 
 from aiohttp import web
 
+from control_plane import scope
 from control_plane.api import (
     CLOCK,
     STORE,
@@ -43,6 +44,7 @@ async def create_purge(request: web.Request) -> web.Response:
         value = check_target(body.type, body.value)
     except ValueError as exc:
         raise ApiError(400, f"value: {exc}") from None
+    await scope.check_purge(request, body.type, value)
     store, fanout = request.app[STORE], fanout_of(request.app)
     purge = await store.create_purge(body.type, value, body.soft, request.app[CLOCK].time())
     if not body.wait:
@@ -59,7 +61,7 @@ async def get_purge(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(404, f"no purge with id {purge_id!r}") from None
     purge = await request.app[STORE].get_purge(purge_id)
-    if purge is None:
+    if purge is None or not await scope.visible_purges(request, [purge]):
         raise ApiError(404, f"no purge with id {purge_id!r}")
     return body_of(purge.to_json())
 
@@ -72,9 +74,10 @@ async def list_purges(request: web.Request) -> web.Response:
         head = await store.head_seq()
         found = await store.purges_after(after, limit)
         more = bool(found) and found[-1].seq < head
+        found = await scope.visible_purges(request, found)
         return body_of({"purges": [p.to_json() for p in found], "head_seq": head, "more": more})
     limit = query_int(request, "limit", default=20, lo=1, hi=500)
-    purges = await request.app[STORE].list_purges(limit)
+    purges = await scope.visible_purges(request, await request.app[STORE].list_purges(limit))
     return body_of({"purges": [p.to_json() for p in purges]})
 
 

@@ -41,6 +41,7 @@ from cdn_core.config import StrictModel
 from cdn_core.services.diff import MISSING, diff
 from cdn_core.services.model import NAME
 from cdn_core.services.validate import Problem, validate
+from control_plane import scope
 from control_plane.api import CLOCK, STORE, ApiError, body_of, query_int, read_body
 from control_plane.auth import ADMIN_ONLY, NODE, READ, add_route
 from control_plane.store import Store
@@ -65,6 +66,7 @@ def _name(request: web.Request) -> str:
     if not re.match(NAME, name) or name in RESERVED:
         raise ApiError(400, f"bad service name {name!r}: lower-case letters, digits and '-', "
                        "1-63 characters, not 'active' or 'validate'")
+    scope.require(request, name)
     return name
 
 
@@ -125,7 +127,10 @@ async def _service_json(store: Store, row: ServiceRow) -> dict[str, Any]:
 async def list_services(request: web.Request) -> web.Response:
     store = request.app[STORE]
     out = []
+    limited = scope.limited_to(request)
     for row in await store.list_services():
+        if limited is not None and row.name not in limited:
+            continue
         item = row.to_json()
         latest = await store.get_version(row.name, row.latest_version)
         item["domains"] = latest.document.get("domains", []) if latest else []
@@ -139,11 +144,15 @@ async def validate_document(request: web.Request) -> web.Response:
         document = json.loads(await request.read() or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "body is not valid JSON") from None
+    if isinstance(document, dict) and isinstance(document.get("name"), str):
+        scope.require(request, document["name"])
     await _checked(request.app[STORE], None, document)
     return body_of({"ok": True, "problems": []})
 
 
 async def active_services(request: web.Request) -> web.Response:
+    if scope.limited_to(request) is not None:
+        raise ApiError(403, "the active set of every service is for nodes and unlimited keys")
     store = request.app[STORE]
     return body_of({
         "generation": await store.get_setting(SERVICES_GENERATION) or 0,

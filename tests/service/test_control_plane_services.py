@@ -123,3 +123,48 @@ async def test_writes_need_admin(cp):
     assert resp.status == 403
     resp = await cp.post("/v1/services/shop/rollback", headers=READER)
     assert resp.status == 403
+
+
+async def key_for(cp: TestClient, role: str, services: list[str] | None) -> dict[str, str]:
+    body: dict[str, Any] = {"name": "ci", "role": role}
+    if services is not None:
+        body["services"] = services
+    made = await ok(await cp.post("/v1/keys", json=body), 201)
+    assert made["services"] == services
+    return {"Authorization": f"Bearer {made['key']}"}
+
+
+async def test_a_key_limited_to_one_service_cannot_touch_another(cp):
+    blog = {"name": "blog", "domains": ["blog.example.test"], "origins": ORIGINS}
+    for document in (SHOP, blog):
+        await put(cp, document)
+        await ok(await cp.post(f"/v1/services/{document['name']}/activate",
+                               json={"version": 1}))
+    shop_admin = await key_for(cp, "admin", ["shop"])
+    shop_purger = await key_for(cp, "purger", ["shop"])
+    listed = await ok(await cp.get("/v1/services", headers=shop_admin))
+    assert [s["name"] for s in listed["services"]] == ["shop"]
+    await ok(await cp.get("/v1/services/shop", headers=shop_admin))
+    for method, path, body in (
+        ("GET", "/v1/services/blog", None),
+        ("POST", "/v1/services/blog/versions", {"document": blog}),
+        ("POST", "/v1/services/blog/rollback", None),
+        ("DELETE", "/v1/services/blog", None),
+        ("GET", "/v1/services/active", None),
+        ("GET", "/v1/nodes", None),
+        ("GET", "/v1/ratelimits", None),
+        ("POST", "/v1/purges", {"type": "url", "value": "http://blog.example.test/a"}),
+        ("POST", "/v1/purges", {"type": "tag", "value": "html"}),
+        ("POST", "/v1/purges", {"type": "all"}),
+    ):
+        resp = await cp.request(method, path, json=body, headers=shop_admin)
+        assert resp.status == 403, (method, path, await resp.json())
+    done = await ok(await cp.post("/v1/purges", headers=shop_purger, json={
+        "type": "url", "value": "http://shop.example.test/a"}), 201)
+    other = await ok(await cp.post("/v1/purges", json={
+        "type": "host", "value": "blog.example.test"}), 201)
+    seen = await ok(await cp.get("/v1/purges", headers=shop_purger))
+    assert [p["id"] for p in seen["purges"]] == [done["id"]]
+    await ok(await cp.get(f"/v1/purges/{other['id']}", headers=shop_purger), 404)
+    await ok(await cp.post("/v1/keys", json={"name": "x", "role": "reader",
+                                             "services": ["Bad!"]}), 400)

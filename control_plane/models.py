@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 Tier = Literal["edge", "mid", "origin", "router"]
-PurgeType = Literal["url", "prefix", "host", "tag", "all"]
+PurgeType = Literal["url", "prefix", "host", "tag", "service", "all"]
 AckState = Literal["pending", "acked", "failed"]
 
 # Fan-out order: the mid tier first, so that an edge cannot refill from a mid-tier node
@@ -81,6 +81,10 @@ def check_target(kind: PurgeType, value: str | None) -> str | None:
         if not is_hostname(value):
             raise ValueError(f"must be a host name for type 'host': {value!r}")
         return value.lower().rstrip(".")
+    if kind == "service":
+        if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", value):
+            raise ValueError(f"must be a service name for type 'service': {value!r}")
+        return value
     # Surrogate keys travel space-separated in Surrogate-Key headers, so no whitespace.
     if any(ch.isspace() or ord(ch) < 32 for ch in value) or len(value) > 1024:
         raise ValueError(f"must be a tag without whitespace (at most 1024 chars): {value!r}")

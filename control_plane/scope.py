@@ -4,8 +4,8 @@ anything else, another service's routes and every route that is not about servic
 
 - ``/v1/services...`` routes naming a service check :func:`require`; the list shows only
   the key's services;
-- ``/v1/purges``: a limited key purges by URL, prefix or host, and only hosts of its
-  services' active domains (:func:`service_of_host`); tag and whole-cache purges need
+- ``/v1/purges``: a limited key purges its services whole (type ``service``) or by URL,
+  prefix or host of their active domains (:func:`service_of_host`); tag and whole-cache purges need
   an unlimited key; the purge log shows it only purges of its hosts;
 - every other route refuses it (:data:`SCOPED_PREFIXES`, checked by the guard).
 """
@@ -76,6 +76,10 @@ async def check_purge(request: web.Request, kind: str, value: str | None) -> Non
     scope = limited_to(request)
     if scope is None:
         return
+    if kind == "service":
+        if value not in scope:
+            raise ApiError(403, f"this key is limited to services {', '.join(sorted(scope))}")
+        return
     host = purge_host(kind, value)
     if host is None:
         raise ApiError(403, "a key limited to services purges by url, prefix or host only")
@@ -91,6 +95,10 @@ async def visible_purges(request: web.Request, purges: list[Any]) -> list[Any]:
         return purges
     out = []
     for p in purges:
+        if p.type == "service":
+            if p.value in scope:
+                out.append(p)
+            continue
         host = purge_host(p.type, p.value)
         if host is not None and await service_of_host(request, host) in scope:
             out.append(p)

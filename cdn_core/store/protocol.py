@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 from cdn_core.http_cache import Fields
 from cdn_core.store.entry import StoredResponse
 
-PurgeType = Literal["url", "prefix", "host", "tag", "all"]
+PurgeType = Literal["url", "prefix", "host", "tag", "service", "all"]
 KEY_SEPARATOR = "\x1f"
 """Ends the URL part of a primary key that goes on (a service's key,
 :mod:`cdn_core.services.keys`): ASCII unit separator, never in a normalised URL."""
@@ -19,8 +19,9 @@ KEY_SEPARATOR = "\x1f"
 class PurgeSelector:
     """What a purge removes: ``url`` (one primary key, all its variants), ``prefix`` (keys
     starting with ``value``), ``host`` (every key of a host), ``tag`` (responses carrying
-    surrogate key ``value``), ``all``. Soft purges mark entries stale instead of removing
-    them, so the next request revalidates (Fastly's soft purge)."""
+    surrogate key ``value``), ``service`` (every key of the service ``value``), ``all``.
+    Soft purges mark entries stale instead of removing them, so the next request
+    revalidates (Fastly's soft purge)."""
 
     type: PurgeType
     value: str = ""
@@ -46,6 +47,10 @@ class PurgeSelector:
             return list(by_host.get(self.value.lower(), ()))
         if self.type == "tag":
             return list(by_tag.get(self.value, ()))
+        if self.type == "service":
+            # every key of one service: the part after the URL (cdn_core.services.keys)
+            return [k for k in stored
+                    if KEY_SEPARATOR in k and k.split(KEY_SEPARATOR, 2)[1] == self.value]
         if self.type == "prefix":
             host = self.value.split("://", 1)[-1].split("/", 1)[0].lower()
             prefixes = tuple(_both_schemes(self.value))

@@ -1,4 +1,4 @@
-"""``cdnctl purge VALUE [VALUE...] [--prefix|--host|--tag|--all] [--soft] [--json]
+"""``cdnctl purge VALUE [VALUE...] [--prefix|--host|--tag|--service|--all] [--soft] [--json]
 [--wait [--timeout S]]``: one purge per value (URLs by default); prints the purge id,
 each node's ack in fan-out order and the completion time. With ``--wait`` it shows a
 progress bar until every node acknowledged (the control plane keeps retrying nodes that
@@ -121,6 +121,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     kind.add_argument(
         "--tag", dest="kind", action="store_const", const="tag", help="purge by surrogate key"
+    )
+    kind.add_argument(
+        "--service", dest="kind", action="store_const", const="service",
+        help="purge every object of the named services",
     )
     kind.add_argument(
         "--all", dest="kind", action="store_const", const="all", help="purge everything"

@@ -184,3 +184,17 @@ async def test_mid_tier_uses_each_services_origins_and_rules(cp, origin, make_no
     status, h, body = await get(http, edge, "/missing", "two.example.test")
     assert (status, body) == (404, b"<h1>not on two</h1>")
     assert h["Content-Type"].startswith("text/html") and h["X-Frame-Options"] == "DENY"
+
+
+async def test_a_service_purge_removes_that_service_only(cp, origin, make_node, http):
+    origin.routes["/x"] = Route(headers=CC60, body=b"x")
+    edge = await make_node([origin.url], control=control(cp))
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await apply(cp, service("blog", "blog.example.test", origin.url))
+    await beat(edge)
+    for host in ("shop.example.test", "blog.example.test"):
+        await get(http, edge, "/x", host)
+    assert edge.purge(edge.sync._selector({"type": "service", "value": "shop"})) == 1
+    _, shop, _ = await get(http, edge, "/x", "shop.example.test")
+    _, blog, _ = await get(http, edge, "/x", "blog.example.test")
+    assert "hit" not in shop["Cache-Status"].split(",")[-1] and "hit" in blog["Cache-Status"]

@@ -26,7 +26,7 @@ from aiohttp import web
 from cdn_core.node.exchange.keys import key_from_url, normalize_host
 from cdn_core.store import PurgeSelector
 
-PURGE_TYPES = ("url", "prefix", "host", "tag", "all")
+PURGE_TYPES = ("url", "prefix", "host", "tag", "service", "all")
 PREWARM_MAX_URLS = 1000
 PREWARM_CONCURRENCY = 8
 

@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from cdn_core.node.settings.node import NodeConfig
+from cdn_core.services.model import ServiceSpec
 from control_plane.config import ControlPlaneConfig
 from control_plane.stack import StackConfig
 from origin.config import OriginConfig
@@ -63,6 +64,12 @@ SERVICES = (
     Service("Control plane", ControlPlaneConfig, "`configs/control_plane.yaml`",
             "python -m control_plane --config F", "CDN_CONTROL_PLANE",
             "The REST API behind `cdnctl`: purges, push, nodes, keys, failover."),
+    Service("Service document", ServiceSpec, "`examples/services/*.yaml`, any file",
+            "cdnctl services apply F [--activate]", "(none: a version is a document)",
+            "One site the CDN serves (issue 20), sent to the control plane and kept in "
+            "immutable versions; nodes run the active one. Rules are lists: cache rules "
+            "and request redirects first match wins, the rest apply in order. A `match` "
+            "is `{path_prefix, glob, regex, methods, statuses}` (all given must hold)."),
     Service("One-host stack", StackConfig, "`configs/stack.yaml`", "cdnctl up --config F",
             "CDN_STACK", "The topology `cdnctl up` starts: every process and its addresses. "
             "Paths are relative to the stack file."),

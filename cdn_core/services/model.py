@@ -135,9 +135,6 @@ class Origins(StrictModel):
     read_timeout: float = Field(30.0, gt=0, le=3600, description="seconds for the response")
     health_path: str | None = Field(None, description="path probed for active health checks")
     verify_tls: bool = Field(True, description="check https origins' certificates")
-    shields: list[str] | None = Field(
-        None, description="names of the mid tiers that shield this service; null: all"
-    )
 
 
 class CacheRule(StrictModel):
@@ -279,23 +276,32 @@ class ResponseRule(StrictModel):
 
 
 class Features(StrictModel):
-    compression: bool = Field(True, description="br/gzip variants (where the node does them)")
+    """Per-service switches of what the edges do beside caching (each only where the
+    edge's own ``optimize`` settings turn it on)."""
+
+    compression: bool = Field(True, description="br/gzip variants of compressible types")
     image_optimisation: bool = Field(True, description="AVIF/WebP variants and resizes")
-    signed_url_prefixes: list[str] = Field(
-        default_factory=list, description="paths that need a signed URL"
-    )
 
 
 class ServiceSpec(StrictModel):
     """One service: everything a version of it says."""
 
-    name: str = Field(pattern=NAME, description="lower-case name, the key's first part")
+    name: str = Field(pattern=NAME, description="lower-case name; part of every cache key")
     domains: list[str] = Field(min_length=1, description="exact names and *.wildcards")
     origins: Origins
-    cache_rules: list[CacheRule] = Field(default_factory=list)
+    cache_rules: list[CacheRule] = Field(
+        default_factory=list, description="list of {match, action (cache, bypass, no_store), "
+        "mode (default, override), ttl, stale_while_revalidate, stale_if_error}; first match "
+        "wins (Fastly beresp.ttl, nginx proxy_cache_valid)")
     cache_key: CacheKey = CacheKey()
-    request_rules: list[RequestRule] = Field(default_factory=list)
-    response_rules: list[ResponseRule] = Field(default_factory=list)
+    request_rules: list[RequestRule] = Field(
+        default_factory=list, description="list of {match, redirect {status, to | https, "
+        "keep_query}, set_headers, remove_headers, rewrite {prefix, to}}: redirects answer "
+        "at the edge (first match), the rest change what goes to the origin, in order")
+    response_rules: list[ResponseRule] = Field(
+        default_factory=list, description="list of {match, set_headers, remove_headers} "
+        "applied by the edges to responses toward clients, every match in order (nginx "
+        "add_header)")
     error_pages: dict[int, str] = Field(
         default_factory=dict, description="status -> body sent instead of the origin's"
     )

@@ -198,3 +198,18 @@ async def test_a_service_purge_removes_that_service_only(cp, origin, make_node, 
     _, shop, _ = await get(http, edge, "/x", "shop.example.test")
     _, blog, _ = await get(http, edge, "/x", "blog.example.test")
     assert "hit" not in shop["Cache-Status"].split(",")[-1] and "hit" in blog["Cache-Status"]
+
+
+async def test_a_service_can_turn_compression_off(cp, origin, make_node, http):
+    css = b"body { color: red; }\n" * 200
+    origin.routes["/s.css"] = Route(headers={**CC60, "Content-Type": "text/css"}, body=css)
+    edge = await make_node([origin.url], control=control(cp))
+    await apply(cp, service("plain", "plain.example.test", origin.url,
+                            features={"compression": False}))
+    await apply(cp, service("packed", "packed.example.test", origin.url))
+    await beat(edge)
+    for host, coded in (("plain.example.test", False), ("packed.example.test", True)):
+        for _ in range(2):  # the miss, then the hit
+            _, h, body = await get(http, edge, "/s.css", host, Accept_Encoding="br, gzip")
+            assert ("Content-Encoding" in h) is coded, (host, h)
+            assert (body == css) is not coded

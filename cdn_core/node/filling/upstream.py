@@ -24,9 +24,10 @@ log = logging.getLogger("cdn.node")
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-def client_context(ca_file: str | None) -> ssl.SSLContext:
+def client_context(ca_file: str | None, verify: bool = True) -> ssl.SSLContext:
     """Context for https upstreams: certificates verified (against ``ca_file`` when given,
-    else the system's CAs), hostname checked, TLS 1.2 or newer.
+    else the system's CAs), hostname checked, TLS 1.2 or newer; ``verify`` False turns
+    the certificate and hostname checks off (a service's ``verify_tls: false``).
 
     Raises:
         ConfigError: ``ca_file`` cannot be loaded.
@@ -38,6 +39,9 @@ def client_context(ca_file: str | None) -> ssl.SSLContext:
             ctx.load_verify_locations(ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"{ca_file}: upstream.ca_file cannot be loaded: {exc}") from exc
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
@@ -114,7 +118,8 @@ class UpstreamPool:
         s = self.settings
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=0, limit_per_host=s.pool_size, ssl=client_context(s.ca_file)
+                limit=0, limit_per_host=s.pool_size,
+                ssl=client_context(s.ca_file, s.verify_tls)
             ),
             timeout=aiohttp.ClientTimeout(total=s.timeout, sock_connect=s.connect_timeout),
             auto_decompress=False,

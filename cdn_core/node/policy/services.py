@@ -152,5 +152,5 @@ def origin_settings(node: UpstreamSettings, svc: CompiledService) -> UpstreamSet
     return node.model_copy(update={
         "urls": [s.url for s in o.servers], "selection": o.selection,
         "connect_timeout": o.connect_timeout, "timeout": o.read_timeout,
-        "health_path": o.health_path,
+        "health_path": o.health_path, "verify_tls": o.verify_tls,
     })

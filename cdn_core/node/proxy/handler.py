@@ -354,7 +354,8 @@ class CachingProxy:
             if fill.stored:
                 cs += b"; stored"
         t = self.transformer
-        if fill is not None and t is not None and t.needs_body(meta, req):
+        if (fill is not None and t is not None and t.needs_body(meta, req)
+                and not (req.service is not None and _switched_off(req, t.kind(meta)))):
             # A variant is made from the whole body: wait for it, then answer as a hit does.
             await fill.wait_done()
             if fill.entry is not None:
@@ -383,7 +384,7 @@ class CachingProxy:
             kind = entry.opt_kind
             if kind is None:
                 kind = entry.opt_kind = t.kind(entry)
-            if kind == "fixed":
+            if kind == "fixed" or (req.service is not None and _switched_off(req, kind)):
                 # Sent as stored to every client (see cdn_core.optimize.transform).
                 self.writer.send_entry(req, conn, entry, lines)
                 return
@@ -449,3 +450,11 @@ def _take_interim(req: Request, conn: ResponseChannel) -> None:
     never to an HTTP/1.0 client)."""
     if req.version != "1.0":
         req.interim = conn.interim
+
+
+def _switched_off(req: Request, kind: str) -> bool:
+    """Whether the request's service turned off the optimisation of ``kind``."""
+    features = req.service.spec.features
+    if kind == "image":
+        return not features.image_optimisation
+    return kind in ("text", "encoded") and not features.compression

@@ -25,6 +25,10 @@ class UpstreamSettings(StrictModel):
     ca_file: str | None = Field(
         None, description="PEM CA bundle for https upstreams (default: the system's CAs)"
     )
+    verify_tls: bool = Field(
+        True, description="check https upstreams' certificates and names (nginx "
+        "proxy_ssl_verify); off only for an origin you reach over a trusted network"
+    )
     selection: Literal["rendezvous", "ordered"] = Field(
         "rendezvous",
         description="rendezvous: spread keys over peers (edges -> mid tiers); ordered: the "

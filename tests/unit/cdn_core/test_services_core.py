@@ -241,3 +241,19 @@ def test_default_applies_only_without_an_origin_lifetime():
 def test_no_store_rule_and_a_tier_without_targeted_fields():
     out = apply_cache_rule(CacheRule(action="no_store"), [("Cache-Control", "max-age=60")], [])
     assert out == [("Cache-Control", "no-store")]
+
+
+# The documented files are valid ---------------------------------------------------------
+def test_the_readme_service_file_and_the_shipped_example_validate():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text()
+    block = re.search(r"```yaml\n(name: shop\n.*?)```", readme, re.S)
+    assert block, "README lost its service example"
+    for text in (block.group(1), (root / "examples/services/example.yaml").read_text()):
+        spec, problems = validate(yaml.safe_load(text))
+        assert problems == [] and spec is not None

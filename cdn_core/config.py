@@ -168,7 +168,9 @@ def load_config(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # A misspelt key also makes the intended one look missing: name the unknown one.
+        errors = exc.errors()
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(err["loc"])
         # Our validators' messages carry pydantic's "Value error, " prefix: noise here;
         # and a scalar where a section belongs should not name our classes.

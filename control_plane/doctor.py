@@ -23,6 +23,7 @@ import argparse
 import errno
 import os
 import shutil
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -92,12 +93,23 @@ def _proc_net_entries(proto: str) -> list[tuple[str, int, str, int]]:
     return out
 
 
-def holder(port: int, proto: str = "tcp") -> str | None:
+def _hex_address(host: str) -> set[str]:
+    """The ``/proc/net`` spellings of ``host`` and of the wildcard address a socket on
+    every address would show (IPv4: little-endian hex; IPv6 left to the wildcard)."""
+    try:
+        return {socket.inet_aton(host)[::-1].hex().upper(), "00000000"}
+    except OSError:
+        return set()
+
+
+def holder(port: int, proto: str = "tcp", host: str | None = None) -> str | None:
     """``"pid N (command line)"`` of the process that listens on ``port`` (``tcp``, in
-    state LISTEN) or is bound to it (``udp``), or None when it cannot be told (not Linux,
-    or another user's process)."""
-    inodes = {inode for _, p, state, inode in _proc_net_entries(proto)
-              if p == port and inode and (proto == "udp" or state == "0A")}
+    state LISTEN) or is bound to it (``udp``) on ``host`` (or any address when None), or
+    None when it cannot be told (not Linux, or another user's process)."""
+    wanted_addr = _hex_address(host) if host else set()
+    inodes = {inode for addr, p, state, inode in _proc_net_entries(proto)
+              if p == port and inode and (proto == "udp" or state == "0A")
+              and (not wanted_addr or addr in wanted_addr or len(addr) > 8)}
     if not inodes:
         return None
     wanted = {f"socket:[{i}]" for i in inodes}
@@ -131,7 +143,7 @@ def check_listeners(
             out.append(Check("error", f"address {host}", f"{where} ({what}): no such "
                              "local address", f"sudo ifconfig lo0 alias {host} up (macOS)"))
         elif exc.errno == errno.EADDRINUSE:
-            who = holder(port, proto) or "another process"
+            who = holder(port, proto, host) or "another process"
             if stack_running:
                 out.append(Check("ok", f"port {where}", f"{what}: held by the running "
                                  f"stack, {who}"))

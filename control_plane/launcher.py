@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
+import fcntl
 import json
 import os
 import signal
@@ -38,7 +40,16 @@ from cdn_core.shipped import shipped
 from control_plane import stack_cli, supervision
 from control_plane.auth import write_secret_file
 from control_plane.cli.common import CliError, request
-from control_plane.stack import Credentials, Process, StackConfig, demo_tls_dir, processes
+from control_plane.doctor import holder
+from control_plane.netcheck import bind_error
+from control_plane.stack import (
+    Credentials,
+    Process,
+    StackConfig,
+    demo_tls_dir,
+    listeners,
+    processes,
+)
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
@@ -256,6 +267,44 @@ class Supervisor:
         self._logs.clear()
 
 
+def preflight(state: Path, entries: list[tuple[str, str, int, str]]
+              ) -> tuple[IO[str] | None, str | None]:
+    """Before anything is started or written: the state directory exists and no other
+    ``cdnctl up`` uses it (an exclusive lock on ``state/launcher.lock``, held while this
+    launcher runs), and every listener of the stack can be bound. Returns the open lock
+    file, or None and the one line saying what stands in the way."""
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        lock = open(state / "launcher.lock", "a+", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        return None, f"state directory {state}: {exc.strerror or exc}"
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        pid = lock.read().strip() or "?"
+        lock.close()
+        return None, (f"state directory {state} is in use by another cdnctl up (pid {pid}): "
+                      "stop it, or give this stack its own --state-dir")
+    for what, host, port, proto in entries:
+        exc = bind_error(host, port, proto)
+        if exc is None:
+            continue
+        lock.close()
+        if exc.errno == errno.EADDRINUSE:
+            who = holder(port, proto, host) or "another process"
+            return None, (f"{host}:{port}/{proto} ({what}) is in use by {who}: another "
+                          "stack? cdnctl up --net auto runs this one beside it")
+        return None, (f"cannot listen on {host}:{port}/{proto} ({what}): {exc.strerror}"
+                      + (f" (macOS: sudo ifconfig lo0 alias {host} up)"
+                         if exc.errno == errno.EADDRNOTAVAIL else ""))
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock, None
+
+
 def first_service(api: str, key: str, stack: StackConfig, timeout: float) -> str | None:
     """On a control plane without services, apply the shipped example service
     (``examples/services/example.yaml``, its origin set to the stack's) and wait until
@@ -306,8 +355,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stack, base = sel.stack, sel.base
-    credentials = ensure_credentials(sel.state)
-    admin_key = credentials.admin_key_file.read_text().strip()
+    lock, problem = preflight(sel.state, listeners(stack))
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    assert lock is not None  # held (open) until this process exits
+    try:
+        credentials = ensure_credentials(sel.state)
+        admin_key = credentials.admin_key_file.read_text().strip()
+    except OSError as exc:
+        print(f"error: state directory {sel.state}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     if stack.edges.tls_port:
         ensure_demo_pki(
             demo_tls_dir(sel.state), [stack.site, "*." + stack.site.split(".", 1)[-1]]
@@ -366,9 +424,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"; for cdnctl: export CDN_API={api} CDN_STATE_DIR={sel.state}")
         else:
             print(" (cdnctl uses it by default)")
+        status = "cdnctl status" + (" (after those exports)" if sel.net or args.state_dir
+                                    else "")
         print(
             f"stack is up: dig @{stack.router.host} -p {stack.router.port} {stack.site} A "
-            f"+short; cdnctl status; Ctrl-C stops everything",
+            f"+short; {status}; Ctrl-C stops everything",
             flush=True,
         )
         sup.write_state()

@@ -20,7 +20,7 @@ Host = Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$",
                              description="an IP address or host name")]
 
 
-_NET_RE = re.compile(r"^127\.(\d{1,3})\.(\d{1,3})$")
+_NET_RE = re.compile(r"^127\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$")  # no leading zeros
 
 
 class NodeAddress(StrictModel):
@@ -81,8 +81,9 @@ class StackConfig(StrictModel):
     state_dir: str | None = Field(
         None,
         description="where the stack keeps its state (secrets, database, caches, TLS, "
-        "supervisor.json), relative to this file; unset: cdnctl's --state-dir, "
-        "$CDN_STATE_DIR, $XDG_STATE_HOME/tiered-cdn, or ./run (first that is set)",
+        "supervisor.json), relative to this file; cdnctl's --state-dir and $CDN_STATE_DIR "
+        "win over it; unset: $XDG_STATE_HOME/tiered-cdn, else ./run (with --net: "
+        "net-127.X.Y under either)",
     )
     log_dir: str | None = Field(
         None, description="one log per process, relative to this file; unset: <state_dir>/logs"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import re
 import sys
 import types
 import typing
@@ -150,8 +151,10 @@ def _plain(value: Any) -> Any:
 
 
 def _cell(text: str) -> str:
-    """One Markdown table cell: one line, ``|`` escaped, reST ````code```` as Markdown."""
-    return " ".join(text.split()).replace("``", "`").replace("|", "\\|")
+    """One Markdown table cell: one line, ``|`` and ``<`` escaped, reST roles
+    (``:mod:`x```) and ````code```` as Markdown code."""
+    text = re.sub(r":(?:mod|func|class|meth|attr|data):`~?([^`]+)`", r"`\1`", text)
+    return " ".join(text.split()).replace("``", "`").replace("|", "\\|").replace("<", "&lt;")
 
 
 def _doc(model: type[BaseModel]) -> str:
@@ -232,7 +235,8 @@ def render() -> str:
         "do not edit (CI checks that it is current). -->",
         "",
         "Every service reads one YAML file (`--config F`; without one, the defaults below). "
-        "The files in `configs/` are the ones `cdnctl up` uses. Command-line flags override the "
+        "`cdnctl up` uses the files in `configs/` (a checkout's, else the copies the package "
+        "ships). Command-line flags override the "
         "file, and so do environment variables named after the setting: the service's "
         "prefix, then each part of the dotted name in upper case after `__` "
         "(`CDN_EDGE__CACHE__MAX_BYTES=1073741824`; lists and objects as JSON). A bad value "

@@ -66,8 +66,33 @@ class CountingTransport:
         pass
 
 
-async def per_request_us(kind: str, n: int, passes: int = 3) -> float:
-    """Best-of-``passes`` microseconds for one hit of request ``kind``, over ``n`` hits.
+def service_set(services: int, rules: int) -> Any:
+    """``services`` services of ``rules // services`` cache rules each (distinct path
+    prefixes, none matching the benchmark's path), the first one serving the benchmark's
+    host ``127.0.0.1``: what a CDN with many sites costs a hit (issue 20)."""
+    from cdn_core.services.compiled import CompiledService, ServiceSet
+    from cdn_core.services.validate import validate
+
+    per = max(1, rules // services)
+    compiled = {}
+    for i in range(services):
+        spec, problems = validate({
+            "name": f"svc{i}", "domains": ["127.0.0.1" if i == 0 else f"svc{i}.example.test"],
+            "origins": {"servers": [{"url": "http://127.0.0.1:9"}]},
+            "cache_rules": [{"match": {"path_prefix": f"/r{j}/"}, "ttl": 60}
+                            for j in range(per)],
+            "cache_key": {"query": {"mode": "deny", "names": ["utm_*"]}},
+        })
+        assert spec is not None, problems
+        compiled[spec.name] = CompiledService.compile(spec, 1)
+    return ServiceSet(compiled)
+
+
+async def per_request_us(kind: str, n: int, passes: int = 3, services: int = 0,
+                         rules: int = 0) -> float:
+    """Best-of-``passes`` microseconds for one hit of request ``kind``, over ``n`` hits;
+    with ``services``, the node runs that many services of ``rules`` cache rules in all
+    (:func:`service_set`).
 
     Raises:
         RuntimeError: a request was not answered with one write (not a hit).
@@ -85,12 +110,19 @@ async def per_request_us(kind: str, n: int, passes: int = 3) -> float:
          "access_log": {"sample": 0}},
     )  # fmt: skip
     node = Node(cfg)
+    key = "http://127.0.0.1/obj/1k"
+    if services:
+        node.proxy.services = service_set(services, rules)
+        from cdn_core.services.keys import service_key
+
+        svc = node.proxy.services.select("127.0.0.1")
+        key = service_key(svc.name, "http", "127.0.0.1", "/obj/1k", "", svc.key, {}.get)
     now = time.time()
     req = Request("GET", "/obj/1k", [("Host", "127.0.0.1")], {"host": "127.0.0.1"}, "1.1",
                   True, b"", "127.0.0.1")  # fmt: skip
     node.store.put(
         build_entry(
-            key="http://127.0.0.1/obj/1k", host="127.0.0.1", req=req, status=200, reason="OK",
+            key=key, host="127.0.0.1", req=req, status=200, reason="OK",
             headers=[("Content-Type", "application/octet-stream"),
                      ("Cache-Control", "public, max-age=3600"), ("ETag", '"b1"')],
             body=b"x" * 1024, request_time=now, response_time=now, settings=cfg.cache,
@@ -146,11 +178,27 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", choices=list(REQUESTS), help="one request kind")
     ap.add_argument("--instructions", action="store_true",
                     help="also count instructions per hit under callgrind (about 1 min)")
+    ap.add_argument("--services", type=int, default=0, metavar="N",
+                    help="also time hits with N services running (interleaved with the "
+                    "plain node) and report the ratio")
+    ap.add_argument("--rules", type=int, default=1000, help="cache rules over all services")
     a = ap.parse_args(argv)
     if a.requests < 1 or a.passes < 1:
         ap.error("--requests and --passes must be at least 1")
     import uvloop
 
+    if a.services:
+        for kind in [a.only] if a.only else list(REQUESTS):
+            plain, many = [], []
+            for _ in range(3):  # interleaved: the machine's noise falls on both
+                plain.append(uvloop.run(per_request_us(kind, a.requests, a.passes)))
+                many.append(uvloop.run(per_request_us(kind, a.requests, a.passes,
+                                                      a.services, a.rules)))
+            p, m = min(plain), min(many)
+            print(f"{kind:8} one implicit site {p:6.2f} us, {a.services} services with "
+                  f"{a.rules} rules {m:6.2f} us per hit: {p / m:.3f}x the hits per CPU-second",
+                  flush=True)
+        return 0
     for kind in [a.only] if a.only else list(REQUESTS):
         us = uvloop.run(per_request_us(kind, a.requests, a.passes))
         line = f"{kind:8} {us:6.2f} us per hit"

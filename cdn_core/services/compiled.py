@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from cdn_core.services.keys import KeyRule
+from cdn_core.services.keys import SEPARATOR, KeyRule, key_url
 from cdn_core.services.matching import HostMap, PathMatcher
 from cdn_core.services.model import CacheRule, ServiceSpec
 
@@ -59,6 +59,18 @@ NO_EDITS = ResponseEdits()
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the request path needs of a service for one request line: the plan, the
+    cache key (without the secondary part, :meth:`~cdn_core.services.keys.KeyRule.secondary`,
+    when the service keys on fields), and the path and query the rules match."""
+
+    plan: RequestPlan
+    key: str
+    path: str
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Redirect:
     status: int
     to: str | None  # None: the same URL over https
@@ -93,15 +105,18 @@ class CompiledService:
     _plans: dict[tuple[str, str, str], RequestPlan | _Redirect] = field(default_factory=dict)
     _edits: dict[tuple[str, str, int], ResponseEdits] = field(default_factory=dict)
     _rules: dict[tuple[str, str, int], CacheRule | None] = field(default_factory=dict)
+    _prepared: dict[tuple[str, str, str, str], Prepared] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    @property
-    def edits_responses(self) -> bool:
+    def __post_init__(self) -> None:
+        # Read on every request: plain attributes rather than properties.
+        self.edits_responses = bool(self._responses or self.spec.error_pages)
         """Whether responses toward clients change (response rules or error pages)."""
-        return bool(self._responses or self.spec.error_pages)
+        self.keys_fields = bool(self.key.headers or self.key.cookies)
+        """Whether the cache key has a secondary part from request fields or cookies."""
 
     @classmethod
     def compile(cls, spec: ServiceSpec, version: int) -> CompiledService:
@@ -127,6 +142,21 @@ class CompiledService:
         )
         return cls(spec, version, KeyRule.compile(spec.cache_key), cache, bypass,
                    tuple(requests), responses)
+
+    def prepare(self, method: str, scheme: str, host: str, target: str) -> Prepared:
+        """The plan and cache key for a request line (normalised host and target),
+        memoised: a hit costs one dictionary lookup here however many rules there are."""
+        memo_key = (method, scheme, host, target)
+        found = self._prepared.get(memo_key)
+        if found is None:
+            path, _, query = target.partition("?")
+            plan = self.request_plan(method, scheme, host, path, query)
+            key = f"{key_url(scheme, host, path, query, self.key)}{SEPARATOR}{self.spec.name}"
+            found = Prepared(plan, key, path, query)
+            if len(self._prepared) >= MEMO_ENTRIES:
+                self._prepared.clear()
+            self._prepared[memo_key] = found
+        return found
 
     def request_plan(self, method: str, scheme: str, host: str, path: str,
                      query: str = "") -> RequestPlan:
@@ -208,17 +238,23 @@ class ServiceSet:
     (:class:`~cdn_core.services.matching.HostMap`). Immutable: a node builds a new set
     and swaps it in at once, so a request sees one version of a service throughout."""
 
-    __slots__ = ("services", "_hosts")
+    __slots__ = ("services", "_hosts", "by_host")
 
     def __init__(self, services: Mapping[str, CompiledService]) -> None:
         self.services = dict(services)
         self._hosts: HostMap[CompiledService] = HostMap(
             {d: s for s in self.services.values() for d in s.spec.domains})
+        self.by_host: dict[str, CompiledService | None] = {}
+        """Hosts already looked up (the hit path reads it first)."""
 
     def select(self, host: str) -> CompiledService | None:
         """The service for a normalised host name, or None (421 Misdirected Request,
-        RFC 9110 15.5.20)."""
-        return self._hosts.lookup(host)
+        RFC 9110 15.5.20); remembered in :attr:`by_host`."""
+        found = self._hosts.lookup(host)
+        if len(self.by_host) >= MEMO_ENTRIES:
+            self.by_host.clear()
+        self.by_host[host] = found
+        return found
 
     def versions(self) -> dict[str, int]:
         """``{service: version}`` (what a node reports in its heartbeat)."""

@@ -43,7 +43,6 @@ from cdn_core.node.proxy.passthrough import Passthrough
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
 from cdn_core.services.compiled import NO_CHANGE, ServiceSet
-from cdn_core.services.keys import service_key
 from cdn_core.store import CacheStore, StoredResponse
 
 log = logging.getLogger("cdn.node")
@@ -171,25 +170,26 @@ class CachingProxy:
             if services is None:
                 key = primary_key(req.scheme, key_host, target)
             else:
-                svc = services.select(key_host)
+                svc = services.by_host.get(key_host) or services.select(key_host)
                 if svc is None:
                     # RFC 9110 15.5.20: not a host this CDN serves; never another site's
                     # content, never a request to any origin.
                     self._fail(conn, 421, "Misdirected Request",
                                f"no site here for host {key_host[:253]}")
                     return
-                path, _, query = target.partition("?")
-                plan = svc.request_plan(req.method, req.scheme, key_host, path, query)
+                prep = svc.prepare(req.method, req.scheme, key_host, target)
+                plan = prep.plan
                 if plan.redirect is not None:
                     self._redirect(conn, *plan.redirect)
                     return
-                req.service, req.service_path = svc, path
+                req.service, req.service_path = svc, prep.path
+                key = prep.key
+                if svc.keys_fields:
+                    key += svc.key.secondary(fields.get)
                 if plan is not NO_CHANGE:
-                    target = apply_plan(req, plan, path, query) or target
-                key = service_key(svc.name, req.scheme, key_host, path, query, svc.key,
-                                  fields.get)
+                    target = apply_plan(req, plan, prep.path, prep.query) or target
                 if svc.edits_responses and self._edge:
-                    conn = EditedChannel(conn, svc, req.method, path)
+                    conn = EditedChannel(conn, svc, req.method, prep.path)
                 if plan.bypass:
                     _take_interim(req, conn)
                     self.spawn(self._guard(conn, self.passthrough.forward(req, conn, key,

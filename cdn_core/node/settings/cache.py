@@ -24,7 +24,7 @@ class CacheSettings(StrictModel):
         "wtinylfu", description="admission/eviction policy of the memory store"
     )
     disk_path: str | None = Field(
-        None, description="directory of the on-disk tier (mid tiers); none: memory only"
+        None, description="directory of the on-disk tier (mid tiers); null: memory only"
     )
     disk_max_bytes: int = Field(
         10 * 1024 * 1024 * 1024, gt=0, description="on-disk tier budget, bytes"

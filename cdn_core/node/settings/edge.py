@@ -22,7 +22,7 @@ class TlsSettings(StrictModel):
     """The edge's HTTPS listener: certificates chosen by SNI, HTTP/2 by ALPN, HTTP/3 over
     QUIC on the same port number (UDP), and an optional cleartext h2c port."""
 
-    port: int | None = Field(None, ge=0, le=65535, description="HTTPS listener; None: off")
+    port: int | None = Field(None, ge=0, le=65535, description="HTTPS listener; null: off")
     certificates: list[TlsCertificate] = Field(
         default_factory=list, description="list of {cert_file, key_file, hostnames}: PEM "
         "chain and key, served for the hostnames (SNI; default: the certificate's DNS "
@@ -35,7 +35,7 @@ class TlsSettings(StrictModel):
         None,
         ge=0,
         le=65535,
-        description="cleartext HTTP/2 with prior knowledge (RFC 9113 3.3); None: off",
+        description="cleartext HTTP/2 with prior knowledge (RFC 9113 3.3); null: off",
     )
 
 

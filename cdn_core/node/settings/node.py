@@ -57,7 +57,7 @@ class NodeConfig(StrictModel):
         None,
         description="downstream networks whose X-Forwarded-* / Forwarded fields are kept "
         "and whose X-Forwarded-Proto is the client's scheme in the cache key; "
-        "none: loopback for a mid tier (its edges), nobody for an edge",
+        "null: loopback for a mid tier (its edges), nobody for an edge",
     )
     failover_window: float = Field(
         0.0, ge=0, description="seconds a stale object may answer when upstreams fail"

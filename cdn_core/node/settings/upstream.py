@@ -35,7 +35,7 @@ class UpstreamSettings(StrictModel):
         "first healthy upstream in list order (an origin and its replicas)",
     )
     health_path: str | None = Field(
-        None, description="path probed on each upstream for active health checks; None: off"
+        None, description="path probed on each upstream for active health checks; null: off"
     )
     health_interval: float = Field(2.0, gt=0, description="seconds between probes")
     health_timeout: float = Field(1.0, gt=0, description="seconds per probe")

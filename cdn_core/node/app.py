@@ -168,7 +168,10 @@ class Node:
             ),
             set_services=self.services.apply,
             running_services=self.services.running,
+            on_synced=self.services.synced,
         )
+        if self.sync.enabled:
+            self.services.confirm_with(self.sync.beat)
 
     def _protocol(self, scheme: str = "http") -> HttpServerProtocol:
         proto = HttpServerProtocol(self.proxy.handle, self.config.limits, self.stats, scheme)

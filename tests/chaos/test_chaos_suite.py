@@ -38,6 +38,7 @@ SCENARIOS = [
     "control-killed-during-purge",
     "hot-key",
     "child-crashed",
+    "edge-stopped-during-activation",
 ]
 HERD = "failing origin asked at most once per key per expiry (serve-stale mode)"
 SECRETS = "no credential in any log or admin /status"

@@ -213,3 +213,21 @@ async def test_a_service_can_turn_compression_off(cp, origin, make_node, http):
             _, h, body = await get(http, edge, "/s.css", host, Accept_Encoding="br, gzip")
             assert ("Content-Encoding" in h) is coded, (host, h)
             assert (body == css) is not coded
+
+
+async def test_a_node_back_from_a_partition_catches_up_before_it_serves(cp, origin,
+                                                                       make_node, http,
+                                                                       clock):
+    origin.routes["/a"] = Route(headers=CC60, body=b"a")
+    edge = await make_node([origin.url], control={**control(cp), "interval": 5})
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await beat(edge)
+    # While the node is away (no heartbeat for more than three intervals), version 2
+    # starts to redirect everything.
+    await apply(cp, service("shop", "shop.example.test", origin.url, request_rules=[
+        {"redirect": {"status": 302, "to": "https://elsewhere.example/"}}]))
+    clock.advance(20)
+    status, h, _ = await get(http, edge, "/a", "shop.example.test")
+    assert status == 302 and edge.services.running() == {"shop": 2}
+    # in touch again: requests are not held up any more
+    assert edge.proxy.services_confirmed_until > clock.time()

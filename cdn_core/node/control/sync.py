@@ -72,6 +72,7 @@ class NodeSync:
         set_signing_keys: Callable[[dict[str, str]], None] | None = None,
         set_services: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
         running_services: Callable[[], dict[str, int] | None] | None = None,
+        on_synced: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -84,6 +85,7 @@ class NodeSync:
         self._set_signing_keys = set_signing_keys
         self._set_services = set_services
         self._running_services = running_services
+        self._on_synced = on_synced
         self.signing_version: int | None = None
         self.services_generation: int | None = None
         self.token: str | None = None
@@ -238,6 +240,8 @@ class NodeSync:
                     "%s: in sync with the control plane (purge seq %s)", self.name, self.watermark
                 )
             self.ok, self.last_error = True, None
+            if self._on_synced is not None:
+                self._on_synced()
             return True
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ from cdn_core.store import PurgeSelector
 
 log = logging.getLogger("cdn.node.services")
 
+CONFIRMED_BEATS = 3  # heartbeat intervals the services stay confirmed after a good one
+
 
 class ServiceRouting:
     """Owned by the node; :meth:`apply` is the sync's ``set_services`` callback. A mid
@@ -48,6 +51,34 @@ class ServiceRouting:
         self._retired: set[asyncio.Task[None]] = set()
         if config.tier == "mid":
             proxy.filler.upstream_for = self.upstream_for
+        self._beat: Callable[[], Awaitable[bool]] | None = None
+        self._resyncing: asyncio.Lock = asyncio.Lock()
+
+    def confirm_with(self, beat: Callable[[], Awaitable[bool]]) -> None:
+        """Catch up through ``beat`` (one heartbeat) when the node was out of touch."""
+        self._beat = beat
+        self.proxy.resync = self.resync
+
+    def synced(self) -> None:
+        """A heartbeat succeeded: the services are current for :data:`CONFIRMED_BEATS`
+        heartbeat intervals."""
+        self.proxy.services_confirmed_until = (
+            self.clock.time() + CONFIRMED_BEATS * self.config.control.interval)
+
+    async def resync(self) -> None:
+        """Called by the proxy for a request that came after the confirmation ran out
+        (the node was stopped or partitioned): one heartbeat first, so the request sees
+        the versions the control plane has now. When the control plane does not answer,
+        the node serves with what it has and asks again an interval later."""
+        async with self._resyncing:
+            if self.clock.time() <= self.proxy.services_confirmed_until:
+                return  # another request's heartbeat already did it
+            ok = self._beat is not None and await self._beat()
+            if not ok:
+                log.warning("%s: cannot confirm the services' versions; serving the last "
+                            "ones", self.name)
+                self.proxy.services_confirmed_until = (
+                    self.clock.time() + self.config.control.interval)
 
     def upstream_for(self, req: Request) -> UpstreamPool:
         """The pool a request's fill goes to: its service's origins, else the node's."""

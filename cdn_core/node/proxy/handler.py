@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+import math
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from cdn_core.clock import Clock
@@ -100,6 +101,11 @@ class CachingProxy:
         # The services this node runs (cdn_core.node.policy.services swaps the whole set
         # at once); None: one implicit site for every host.
         self.services: ServiceSet | None = None
+        # Until when (wall seconds) the services are known current; past it, a request
+        # first waits for ``resync`` (a node back from a partition catches up on versions
+        # before it serves a service again).
+        self.services_confirmed_until = math.inf
+        self.resync: Callable[[], Awaitable[None]] | None = None
         self._edge = config.tier == "edge"  # response rules apply toward clients only
 
     # task ownership ----------------------------------------------------------------------
@@ -169,6 +175,10 @@ class CachingProxy:
             services = self.services
             if services is None:
                 key = primary_key(req.scheme, key_host, target)
+            elif self.resync is not None and self._now() > self.services_confirmed_until:
+                _take_interim(req, conn)
+                self.spawn(self._guard(conn, self._after_resync(req, conn)))
+                return
             else:
                 svc = services.by_host.get(key_host) or services.select(key_host)
                 if svc is None:
@@ -223,6 +233,11 @@ class CachingProxy:
             self._fail(conn, 500, "Internal Server Error", "internal error")
 
     __call__ = handle
+
+    async def _after_resync(self, req: Request, conn: ResponseChannel) -> None:
+        assert self.resync is not None
+        await self.resync()
+        self.handle(req, conn)
 
     def _redirect(self, conn: ResponseChannel, status: int, location: str) -> None:
         """A service's redirect, answered here and stored nowhere (RFC 9110 15.4)."""

@@ -135,6 +135,23 @@
     $("purges-empty").hidden = rows.length > 0;
   }
 
+  function renderServices(services) {
+    const rows = services.map((s) => {
+      const tr = document.createElement("tr");
+      tr.dataset.service = s.name;
+      const p = s.progress;
+      const rollout = p ? `${p.done}/${p.total} nodes` + (p.pending_nodes.length
+        ? ` (waiting for ${p.pending_nodes.join(", ")})` : "") : "not active";
+      const cls = !p ? "down" : p.state === "complete" ? "up" : "pending";
+      tr.append(cell(s.name), cell(s.domains.join(", "), "target"),
+        cell(s.active_version === null ? "–" : `v${s.active_version}`, "num"),
+        cell(`v${s.latest_version}`, "num"), badge(rollout, cls));
+      return tr;
+    });
+    fill($("services").tBodies[0], rows);
+    $("services-empty").hidden = rows.length > 0;
+  }
+
   function renderOrigins(data) {
     const f = data.failover || {};
     const p = $("failover");
@@ -175,8 +192,9 @@
     timer = null;
     try {
       const since = lastT === null ? "" : `?since=${lastT}`;
-      const [hist, purges, origins] = await Promise.all([
+      const [hist, purges, origins, services] = await Promise.all([
         api("/v1/stats/history" + since), api("/v1/purges?limit=10"), api("/v1/origins"),
+        api("/v1/services"),
       ]);
       windowS = hist.window || windowS;
       for (const p of hist.points) if (lastT === null || p.t > lastT) points.push(p);
@@ -187,6 +205,7 @@
       renderNodes(hist.nodes || []);
       renderCharts();
       renderPurges(purges.purges || []);
+      renderServices(services.services || []);
       renderOrigins(origins);
       setLive(true, "live · " + new Date().toLocaleTimeString());
     } catch (err) {

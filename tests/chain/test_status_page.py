@@ -198,6 +198,12 @@ async def test_status_page_in_chromium(stack, tmp_path: Path) -> None:
             stop.set()
             await asyncio.to_thread(feeder.join)
         assert await cdp.eval("document.getElementById('c-failover').innerText") == "off"
+        service = await cdp.wait_for(
+            "(() => { const tr = document.querySelector('#services tr[data-service=\"example\"]');"
+            " return tr ? [...tr.cells].map(c => c.innerText) : null })()"
+        )
+        assert service[1] == "www.example.test" and service[2] == "v1"
+        assert service[4].startswith("5/5 nodes")
         assert await cdp.eval("document.querySelectorAll('#origins tbody tr').length") == 1
 
         height = await cdp.eval("document.documentElement.scrollHeight")

@@ -29,6 +29,7 @@ from cdn_core.node.policy.ratelimit import RateLimiter
 from cdn_core.node.policy.services import ServiceRouting
 from cdn_core.node.policy.signed import SignedUrlGate
 from cdn_core.node.proxy.handler import CachingProxy
+from cdn_core.node.proxy.prewarm import prewarm
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.node.wire.h2 import H2ServerProtocol
 from cdn_core.node.wire.h3 import H3ServerProtocol, serve_h3
@@ -377,7 +378,7 @@ class Node:
         self.sync.note_applied(seq)
 
     async def prewarm(self, url: str) -> str:
-        return await self.proxy.prewarm(url)
+        return await prewarm(self.proxy, url)
 
     def purge(self, selector: PurgeSelector) -> int:
         selector = self.services.purge_selector(selector)

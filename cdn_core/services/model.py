@@ -216,16 +216,12 @@ class Rewrite(StrictModel):
     to: str = Field(description="what replaces it toward the origin", pattern=r"^/")
 
 
-class RequestRule(StrictModel):
-    """A change to matching requests before the cache: a redirect answered at the edge
-    (and cached by no one), or fields set/removed and a path rewrite toward the origin.
-    Redirect rules stop evaluation; the others all apply, in order."""
+class _FieldEdits(StrictModel):
+    """What request and response rules share: a match and the fields set and removed."""
 
     match: Match = Match()
-    redirect: Redirect | None = None
     set_headers: dict[str, str] = Field(default_factory=dict)
     remove_headers: list[str] = Field(default_factory=list)
-    rewrite: Rewrite | None = None
 
     @field_validator("set_headers")
     @classmethod
@@ -236,6 +232,15 @@ class RequestRule(StrictModel):
     @classmethod
     def _remove(cls, value: list[str]) -> list[str]:
         return _names(value)
+
+
+class RequestRule(_FieldEdits):
+    """A change to matching requests before the cache: a redirect answered at the edge
+    (and cached by no one), or fields set/removed and a path rewrite toward the origin.
+    Redirect rules stop evaluation; the others all apply, in order."""
+
+    redirect: Redirect | None = None
+    rewrite: Rewrite | None = None
 
     @model_validator(mode="after")
     def _something(self) -> RequestRule:
@@ -249,24 +254,10 @@ class RequestRule(StrictModel):
         return self
 
 
-class ResponseRule(StrictModel):
+class ResponseRule(_FieldEdits):
     """Fields set or removed on matching responses toward clients (HSTS, CORS,
     Cache-Control for browsers); every matching rule applies, in order. The stored
     response is never changed."""
-
-    match: Match = Match()
-    set_headers: dict[str, str] = Field(default_factory=dict)
-    remove_headers: list[str] = Field(default_factory=list)
-
-    @field_validator("set_headers")
-    @classmethod
-    def _set(cls, value: dict[str, str]) -> dict[str, str]:
-        return _fields(value)
-
-    @field_validator("remove_headers")
-    @classmethod
-    def _remove(cls, value: list[str]) -> list[str]:
-        return _names(value)
 
     @model_validator(mode="after")
     def _something(self) -> ResponseRule:

@@ -231,3 +231,13 @@ async def test_a_node_back_from_a_partition_catches_up_before_it_serves(cp, orig
     assert status == 302 and edge.services.running() == {"shop": 2}
     # in touch again: requests are not held up any more
     assert edge.proxy.services_confirmed_until > clock.time()
+
+
+async def test_prewarm_stores_under_the_services_key(cp, origin, make_node, http):
+    origin.routes["/warm"] = Route(headers=CC60, body=b"warm")
+    edge = await make_node([origin.url], control=control(cp))
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await beat(edge)
+    assert "stored" in await edge.prewarm("http://shop.example.test/warm")
+    _, h, _ = await get(http, edge, "/warm", "shop.example.test")
+    assert "hit" in h["Cache-Status"] and fetched(origin, "/warm") == 1

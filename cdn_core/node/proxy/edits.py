@@ -12,6 +12,7 @@ that have such rules: every other request pays nothing.
 
 from __future__ import annotations
 
+from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import ResponseChannel
 from cdn_core.node.exchange.request import Request
 from cdn_core.services.compiled import CompiledService, RequestPlan, ResponseEdits
@@ -38,6 +39,26 @@ def apply_plan(req: Request, plan: RequestPlan, path: str, query: str) -> str | 
     if plan.path is None:
         return None
     return f"{plan.path}?{query}" if query else plan.path
+
+
+REDIRECT_REASONS = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect",
+                    308: "Permanent Redirect"}
+
+
+def send_redirect(conn: ResponseChannel, status: int, location: str) -> None:
+    """A service's redirect, answered at the node and stored nowhere (RFC 9110 15.4)."""
+    head, body = plain_response(status, REDIRECT_REASONS[status], f"see {location}",
+                                location=location)
+    conn.respond(head, b"", body, False)
+
+
+def optimisation_off(req: Request, kind: str) -> bool:
+    """Whether the request's service turned off the optimisation of ``kind`` (the
+    transformer's kinds: ``image``, ``text``, ``encoded``)."""
+    features = req.service.spec.features
+    if kind == "image":
+        return not features.image_optimisation
+    return kind in ("text", "encoded") and not features.compression
 
 
 def status_of(head: bytes) -> int:

@@ -25,7 +25,6 @@ from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.decision import Action, decide
 from cdn_core.node.exchange.channel import Gate, ResponseChannel
 from cdn_core.node.exchange.keys import (
-    key_from_url,
     normalize_host,
     normalize_target,
     primary_key,
@@ -39,7 +38,12 @@ from cdn_core.node.filling.upstream import UpstreamPool
 from cdn_core.node.observe.accesslog import AccessLog
 from cdn_core.node.observe.metrics import NodeMetrics
 from cdn_core.node.proxy.delivery import ResponseWriter
-from cdn_core.node.proxy.edits import EditedChannel, apply_plan
+from cdn_core.node.proxy.edits import (
+    EditedChannel,
+    apply_plan,
+    optimisation_off,
+    send_redirect,
+)
 from cdn_core.node.proxy.passthrough import Passthrough
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
@@ -53,8 +57,6 @@ REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
 # What a 405 offers instead (RFC 9110 15.5.6): GET and HEAD from the cache, the rest
 # passed through to the origin.
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-REDIRECT_REASONS = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect",
-                    308: "Permanent Redirect"}
 
 
 class CachingProxy:
@@ -190,7 +192,7 @@ class CachingProxy:
                 prep = svc.prepare(req.method, req.scheme, key_host, target)
                 plan = prep.plan
                 if plan.redirect is not None:
-                    self._redirect(conn, *plan.redirect)
+                    send_redirect(conn, *plan.redirect)
                     return
                 req.service, req.service_path = svc, prep.path
                 key = prep.key
@@ -238,12 +240,6 @@ class CachingProxy:
         assert self.resync is not None
         await self.resync()
         self.handle(req, conn)
-
-    def _redirect(self, conn: ResponseChannel, status: int, location: str) -> None:
-        """A service's redirect, answered here and stored nowhere (RFC 9110 15.4)."""
-        head, body = plain_response(status, REDIRECT_REASONS[status], f"see {location}\n",
-                                    location=location)
-        conn.respond(head, b"", body, False)
 
     def _fail(
         self,
@@ -370,7 +366,7 @@ class CachingProxy:
                 cs += b"; stored"
         t = self.transformer
         if (fill is not None and t is not None and t.needs_body(meta, req)
-                and not (req.service is not None and _switched_off(req, t.kind(meta)))):
+                and not (req.service is not None and optimisation_off(req, t.kind(meta)))):
             # A variant is made from the whole body: wait for it, then answer as a hit does.
             await fill.wait_done()
             if fill.entry is not None:
@@ -399,7 +395,7 @@ class CachingProxy:
             kind = entry.opt_kind
             if kind is None:
                 kind = entry.opt_kind = t.kind(entry)
-            if kind == "fixed" or (req.service is not None and _switched_off(req, kind)):
+            if kind == "fixed" or (req.service is not None and optimisation_off(req, kind)):
                 # Sent as stored to every client (see cdn_core.optimize.transform).
                 self.writer.send_entry(req, conn, entry, lines)
                 return
@@ -433,43 +429,9 @@ class CachingProxy:
         finally:
             self._revalidating.discard(key)
 
-    async def prewarm(self, url: str) -> str:
-        """Fetch ``url`` through this tier (collapsed with client misses) and store it if
-        RFC 9111 allows; a fresh stored copy is left alone. Returns the Cache-Status
-        parameters of the outcome (``hit``, ``fwd=uri-miss; fwd-status=200; stored``...).
-
-        Raises:
-            ValueError: ``url`` is not an absolute http(s) URL.
-        """
-        key = key_from_url(url)
-        host = url.split("://", 1)[1].split("/", 1)[0]
-        target = "/" + key.split("://", 1)[1].partition("/")[2]
-        req = Request(
-            "GET", target, [("Host", host)], {"host": host}, "1.1", True, b"", "127.0.0.1",
-            scheme=key.partition("://")[0],
-        )
-        stale = self.store.lookup(key, req.fields)
-        if stale is not None and stale.freshness.age(self.clock.time()) < (
-            stale.freshness.freshness_lifetime
-        ):
-            return "hit"
-        result = await self.filler.collapsed(
-            key, req, target, stale, "stale" if stale else "uri-miss"
-        )
-        await result.complete()
-        return result.cache_status
-
 
 def _take_interim(req: Request, conn: ResponseChannel) -> None:
     """Let 1xx responses from upstream reach this client while it waits (RFC 9110 15.2:
     never to an HTTP/1.0 client)."""
     if req.version != "1.0":
         req.interim = conn.interim
-
-
-def _switched_off(req: Request, kind: str) -> bool:
-    """Whether the request's service turned off the optimisation of ``kind``."""
-    features = req.service.spec.features
-    if kind == "image":
-        return not features.image_optimisation
-    return kind in ("text", "encoded") and not features.compression

@@ -173,6 +173,8 @@ class Node:
         )
         if self.sync.enabled:
             self.services.confirm_with(self.sync.beat)
+        if self.ratelimiter is not None:
+            self.ratelimiter.service_of = self.services.service_of
 
     def _protocol(self, scheme: str = "http") -> HttpServerProtocol:
         proto = HttpServerProtocol(self.proxy.handle, self.config.limits, self.stats, scheme)

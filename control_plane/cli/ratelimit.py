@@ -1,5 +1,5 @@
 """``cdnctl ratelimit list [--json] | add NAME --limit N --window S
-[--by client|api_key|host|path_prefix] [--host H] [--path-prefix P] [--header NAME]
+[--by client|api_key|host|path_prefix] [--host H] [--service S] [--path-prefix P] [--header NAME]
 [--shadow] [--cluster] | update NAME [same options] | remove NAME``: the edges'
 rate-limit policies."""
 
@@ -26,6 +26,11 @@ def _by_name(args: argparse.Namespace, name: str) -> dict[str, Any]:
     raise CliError(f"no rate-limit policy named {name!r}")
 
 
+def _match(p: dict[str, Any]) -> str:
+    where = (p["host"] or "*") + p["path_prefix"]
+    return f"{where} (service {p['service']})" if p.get("service") else where
+
+
 def cmd_ratelimit_list(args: argparse.Namespace) -> int:
     if args.json:
         dump(call(args, "GET", "/v1/ratelimits")[1])
@@ -36,7 +41,7 @@ def cmd_ratelimit_list(args: argparse.Namespace) -> int:
         return 0
     rows = [["NAME", "KEY", "MATCH", "LIMIT", "MODE", "COUNTERS"]]
     for p in policies:
-        match = (p["host"] or "*") + p["path_prefix"]
+        match = _match(p)
         rows.append(
             [p["name"], p["key"], match, f"{p['limit']}/{p['window']}s", p["mode"], p["counters"]]
         )
@@ -47,6 +52,7 @@ def cmd_ratelimit_list(args: argparse.Namespace) -> int:
 _FIELDS = {
     "by": "key",
     "host": "host",
+    "service": "service",
     "path_prefix": "path_prefix",
     "header": "api_key_header",
     "limit": "limit",
@@ -67,7 +73,7 @@ def _policy_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_policy(verb: str, p: dict[str, Any]) -> None:
-    match = (p["host"] or "*") + p["path_prefix"]
+    match = _match(p)
     print(
         f"policy {p['name']} {verb}: {p['limit']} requests per {p['window']} s by {p['key']}"
         f" on {match} ({p['mode']}, {p['counters']} counters)"
@@ -85,8 +91,9 @@ def cmd_ratelimit_add(args: argparse.Namespace) -> int:
 
 def cmd_ratelimit_update(args: argparse.Namespace) -> int:
     current = _by_name(args, args.name)
-    keep = ("name", "key", "host", "path_prefix", "api_key_header", "limit", "window", "mode")
-    body = {k: current[k] for k in (*keep, "counters")}
+    keep = ("name", "key", "host", "service", "path_prefix", "api_key_header", "limit",
+            "window", "mode")
+    body = {k: current[k] for k in (*keep, "counters") if k in current}
     body.update(_policy_fields(args))
     _, policy = call(args, "PUT", "/v1/ratelimits/" + quote(current["id"], safe=""), body)
     _print_policy("updated", policy)
@@ -106,6 +113,7 @@ def _policy_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--window", type=float, help="seconds")
     q.add_argument("--by", choices=KINDS, help="what gets its own bucket (default client)")
     q.add_argument("--host", help="only this host (default any)")
+    q.add_argument("--service", help="only requests to this service (any of its hosts)")
     q.add_argument("--path-prefix", help="only paths starting with this (default /)")
     q.add_argument("--header", help="request field holding the API key (key api_key)")
     q.add_argument("--shadow", dest="mode", action="store_const", const="shadow")

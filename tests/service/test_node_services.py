@@ -241,3 +241,19 @@ async def test_prewarm_stores_under_the_services_key(cp, origin, make_node, http
     assert "stored" in await edge.prewarm("http://shop.example.test/warm")
     _, h, _ = await get(http, edge, "/warm", "shop.example.test")
     assert "hit" in h["Cache-Status"] and fetched(origin, "/warm") == 1
+
+
+async def test_a_rate_limit_policy_can_name_a_service(cp, origin, make_node, http):
+    from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
+
+    origin.routes["/r"] = Route(headers=CC60, body=b"r")
+    edge = await make_node([origin.url], control=control(cp))
+    await apply(cp, service("shop", "*.shop.example.test", origin.url))
+    await apply(cp, service("blog", "blog.example.test", origin.url))
+    await beat(edge)
+    edge.ratelimiter.set_policies([RateLimitPolicy(name="shop-only", service="shop",
+                                                   limit=1, window=60)])
+    statuses = [(await get(http, edge, "/r", host))[0]
+                for host in ("a.shop.example.test", "b.shop.example.test",
+                             "blog.example.test", "blog.example.test")]
+    assert statuses == [200, 429, 200, 200]  # one bucket per client across the service

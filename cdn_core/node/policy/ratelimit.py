@@ -114,6 +114,9 @@ class RateLimiter:
         self._by_host: dict[str, tuple[_Rule, ...]] = {}
         self._any_host: tuple[_Rule, ...] = ()
         self._admitted: set[int] = set()  # ids of requests admitted by an async check
+        # The service a host belongs to, for policies that name one (set by the node
+        # when it runs services; cdn_core.node.policy.services).
+        self.service_of: Callable[[str], str | None] = lambda host: None
         self.counts: dict[str, dict[str, int]] = {}
         m = MetricSet(registry)
         decisions = m.counter(
@@ -179,9 +182,16 @@ class RateLimiter:
             return True
         path = _path(req.target)
         matched: list[tuple[_Rule, str]] = []
+        service: str | None = None
+        looked = False
         for r in rules:
             if not path.startswith(r.prefix):
                 continue
+            if r.policy.service is not None:
+                if not looked:
+                    service, looked = self.service_of(host), True
+                if service != r.policy.service:
+                    continue
             kind = r.policy.key
             if kind == "client":
                 value = req.client

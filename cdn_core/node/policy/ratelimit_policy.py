@@ -37,6 +37,8 @@ class RateLimitPolicy(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     key: Literal["client", "api_key", "host", "path_prefix"] = "client"
     host: str | None = Field(default=None, max_length=253)
+    service: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    """Only requests to this service (issue 20; whatever host of it); None: any."""
     path_prefix: str = Field(default="/", min_length=1, max_length=2048)
     api_key_header: str = "x-api-key"
     limit: StrictInt = Field(ge=1, le=1_000_000_000)

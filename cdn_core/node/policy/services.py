@@ -80,6 +80,13 @@ class ServiceRouting:
                 self.proxy.services_confirmed_until = (
                     self.clock.time() + self.config.control.interval)
 
+    def service_of(self, host: str) -> str | None:
+        """The name of the service a normalised host belongs to (rate-limit policies
+        that name a service), or None."""
+        services = self.proxy.services
+        svc = services.select(host) if services is not None else None
+        return svc.name if svc is not None else None
+
     def upstream_for(self, req: Request) -> UpstreamPool:
         """The pool a request's fill goes to: its service's origins, else the node's."""
         svc = req.service

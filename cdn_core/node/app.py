@@ -98,9 +98,13 @@ class Node:
                                   self.transformer)
         self.services = ServiceRouting(self.proxy, config, self.clock)
         self.signed_urls: SignedUrlGate | None = None
-        if config.tier == "edge" and config.signed_urls.path_prefixes:
+        if config.tier == "edge":
+            # Every edge holds the gate (services may ask for signed URLs); it is among
+            # the proxy's gates only while some prefix needs a signature.
             self.signed_urls = SignedUrlGate(config.signed_urls, self.clock)
-            self.proxy.gates.append(self.signed_urls)
+            self.services.signed = self.signed_urls
+            if config.signed_urls.path_prefixes:
+                self.proxy.gates.append(self.signed_urls)
         self._policy_hooks()
         self._server: asyncio.base_events.Server | None = None
         self._tls_server: asyncio.base_events.Server | None = None

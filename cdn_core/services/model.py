@@ -272,6 +272,17 @@ class Features(StrictModel):
 
     compression: bool = Field(True, description="br/gzip variants of compressible types")
     image_optimisation: bool = Field(True, description="AVIF/WebP variants and resizes")
+    signed_url_prefixes: list[str] = Field(
+        default_factory=list, description="paths that need a signed URL (403 without), with "
+        "the edges' signing keys (cdnctl signing)")
+
+    @field_validator("signed_url_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not prefix.startswith("/") or any(ch.isspace() for ch in prefix):
+                raise ValueError(f"{prefix!r} must start with / and have no spaces")
+        return value
 
 
 class ServiceSpec(StrictModel):

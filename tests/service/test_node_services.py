@@ -257,3 +257,24 @@ async def test_a_rate_limit_policy_can_name_a_service(cp, origin, make_node, htt
                 for host in ("a.shop.example.test", "b.shop.example.test",
                              "blog.example.test", "blog.example.test")]
     assert statuses == [200, 429, 200, 200]  # one bucket per client across the service
+
+
+async def test_a_service_can_ask_for_signed_urls(cp, origin, make_node, http, clock):
+    from cdn_core.node.policy.signed import sign_url
+
+    secret = "s" * 32
+    origin.routes["/private/doc"] = Route(headers=CC60, body=b"secret doc")
+    edge = await make_node([origin.url], control=control(cp))
+    assert (await cp.put("/v1/signing-keys/k1", json={"secret": secret})).status == 200
+    await apply(cp, service("shop", "shop.example.test", origin.url,
+                            features={"signed_url_prefixes": ["/private/"]}))
+    await apply(cp, service("blog", "blog.example.test", origin.url))
+    await beat(edge)
+    status, _, body = await get(http, edge, "/private/doc", "shop.example.test")
+    assert status == 403 and b"signed URL refused" in body
+    signed = sign_url("/private/doc", kid="k1", secret=secret, expires=int(clock.time()) + 60)
+    assert (await get(http, edge, signed, "shop.example.test"))[0] == 200
+    assert (await get(http, edge, "/private/doc", "blog.example.test"))[0] == 200
+    assert (await cp.delete("/v1/services/shop")).status == 204
+    await beat(edge)
+    assert edge.signed_urls not in edge.proxy.gates  # nobody needs it any more

@@ -22,6 +22,7 @@ from cdn_core.clock import Clock
 from cdn_core.node.exchange.keys import normalize_host, normalize_target
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.filling.upstream import UpstreamPool
+from cdn_core.node.policy.signed import SignedUrlGate
 from cdn_core.node.proxy.handler import CachingProxy
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.node.settings.upstream import UpstreamSettings
@@ -51,6 +52,7 @@ class ServiceRouting:
         self._retired: set[asyncio.Task[None]] = set()
         if config.tier == "mid":
             proxy.filler.upstream_for = self.upstream_for
+        self.signed: SignedUrlGate | None = None  # the edge's gate (set by the node)
         self._beat: Callable[[], Awaitable[bool]] | None = None
         self._resyncing: asyncio.Lock = asyncio.Lock()
 
@@ -79,6 +81,28 @@ class ServiceRouting:
                             "ones", self.name)
                 self.proxy.services_confirmed_until = (
                     self.clock.time() + self.config.control.interval)
+
+    def _place_signed_gate(self, services: dict[str, CompiledService]) -> None:
+        """The signed-URL gate checks the prefixes of the services that have some, and
+        is among the proxy's gates only while any prefix (configured or a service's)
+        needs a signature: other nodes pay nothing for it."""
+        gate = self.signed
+        if gate is None:
+            return
+        wanted = any(s.spec.features.signed_url_prefixes for s in services.values())
+        gate.service_prefixes = self.signed_prefixes if wanted else None
+        needed = wanted or bool(gate.prefixes)
+        gates = self.proxy.gates
+        if needed and gate not in gates:
+            gates.insert(0, gate)
+        elif not needed and gate in gates:
+            gates.remove(gate)
+
+    def signed_prefixes(self, host: str) -> tuple[str, ...]:
+        """The signed-URL prefixes of the service of ``host`` (none for other hosts)."""
+        services = self.proxy.services
+        svc = services.select(host) if services is not None else None
+        return tuple(svc.spec.features.signed_url_prefixes) if svc is not None else ()
 
     def service_of(self, host: str) -> str | None:
         """The name of the service a normalised host belongs to (rate-limit policies
@@ -121,6 +145,7 @@ class ServiceRouting:
         if self.config.tier == "mid":
             await self._pools_for(compiled)
         self.proxy.services = ServiceSet(compiled) if compiled else None
+        self._place_signed_gate(compiled)
         after = self.running()
         if before != after:
             log.info("%s: services now %s", self.name, after or "none (one implicit site)")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from cdn_core.clock import Clock
 from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import ResponseChannel
+from cdn_core.node.exchange.keys import normalize_host
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.edge import SignedUrlSettings
 
@@ -60,6 +62,9 @@ class SignedUrlGate:
         self.bind_client = settings.bind_client
         self.clock = clock
         self.refused = 0
+        # Prefixes of the services that ask for signed URLs, by host (set by
+        # cdn_core.node.policy.services while any service has some; else None).
+        self.service_prefixes: Callable[[str], tuple[str, ...]] | None = None
 
     def set_distributed_keys(self, keys: dict[str, str]) -> None:
         """Keys from the control plane (``/v1/signing-keys``), beside the configured ones;
@@ -86,7 +91,10 @@ class SignedUrlGate:
         return None, stripped
 
     def __call__(self, req: Request, conn: ResponseChannel) -> bool:
-        if not self.prefixes or not req.target.startswith(self.prefixes):
+        prefixes = self.prefixes
+        if self.service_prefixes is not None:
+            prefixes += self.service_prefixes(normalize_host(req.fields.get("host", "")))
+        if not prefixes or not req.target.startswith(prefixes):
             return True
         reason, target = self.check(req.target, req.client)
         if reason is None:

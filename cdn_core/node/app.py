@@ -177,6 +177,7 @@ class Node:
         )
         if self.sync.enabled:
             self.services.confirm_with(self.sync.beat)
+            self.services.mid_tiers = self.sync.mid_tiers
         if self.ratelimiter is not None:
             self.ratelimiter.service_of = self.services.service_of
 

@@ -11,7 +11,7 @@ checks across fields and across services are in :mod:`cdn_core.services.validate
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -135,6 +135,9 @@ class Origins(StrictModel):
     read_timeout: float = Field(30.0, gt=0, le=3600, description="seconds for the response")
     health_path: str | None = Field(None, description="path probed for active health checks")
     verify_tls: bool = Field(True, description="check https origins' certificates")
+    shields: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] | None = Field(
+        None, min_length=1, description="names of the mid tiers that shield this service "
+        "(edges send its misses only to those of them that are registered); null: all")
 
 
 class CacheRule(StrictModel):

@@ -278,3 +278,21 @@ async def test_a_service_can_ask_for_signed_urls(cp, origin, make_node, http, cl
     assert (await cp.delete("/v1/services/shop")).status == 204
     await beat(edge)
     assert edge.signed_urls not in edge.proxy.gates  # nobody needs it any more
+
+
+async def test_shields_name_the_mid_tiers_an_edge_uses(cp, origin, make_node, http):
+    for i in range(8):
+        origin.routes[f"/k{i}"] = Route(headers=CC60, body=b"k")
+    mids = [await make_node([origin.url], tier="mid", name=f"mid{i}", control=control(cp))
+            for i in (1, 2)]
+    for mid in mids:
+        await beat(mid)  # registers it under its name
+    edge = await make_node([f"http://127.0.0.1:{m.port}" for m in mids], name="edge1",
+                           control=control(cp))
+    await apply(cp, service("shop", "shop.example.test", origin.url,
+                            origins={"servers": [{"url": origin.url}], "shields": ["mid2"]}))
+    await beat(edge)
+    before = [m.stats.requests for m in mids]
+    for i in range(8):  # rendezvous would spread these over both mid tiers
+        assert (await get(http, edge, f"/k{i}", "shop.example.test"))[0] == 200
+    assert mids[0].stats.requests == before[0] and mids[1].stats.requests == before[1] + 8

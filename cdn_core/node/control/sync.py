@@ -244,6 +244,12 @@ class NodeSync:
                 self._on_synced()
             return True
 
+    async def mid_tiers(self) -> dict[str, str]:
+        """``{name: "http://host:port"}`` of the registered mid tiers (a service's
+        shields name them)."""
+        data = await self._call("GET", "/v1/nodes?tier=mid")
+        return {str(n["name"]): f"http://{n['host']}:{n['port']}" for n in data["nodes"]}
+
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         if self._session is None:
             raise ControlError("not started")

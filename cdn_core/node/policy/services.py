@@ -40,7 +40,8 @@ class ServiceRouting:
     """Owned by the node; :meth:`apply` is the sync's ``set_services`` callback. A mid
     tier fetches each service from the service's own origins (one
     :class:`~cdn_core.node.filling.upstream.UpstreamPool` per service, so health is per
-    origin per service); an edge from its configured upstreams (the mid tiers)."""
+    origin per service); an edge from its configured upstreams (the mid tiers), or only
+    from the registered mid tiers a service names as its shields."""
 
     def __init__(self, proxy: CachingProxy, config: NodeConfig, clock: Clock) -> None:
         self.proxy = proxy
@@ -50,8 +51,9 @@ class ServiceRouting:
         self.rejected: dict[str, str] = {}  # service -> why its document was not used
         self.pools: dict[str, UpstreamPool] = {}
         self._retired: set[asyncio.Task[None]] = set()
-        if config.tier == "mid":
-            proxy.filler.upstream_for = self.upstream_for
+        proxy.filler.upstream_for = self.upstream_for
+        # The registered mid tiers by name (an edge's view, for services with shields).
+        self.mid_tiers: Callable[[], Awaitable[dict[str, str]]] | None = None
         self.signed: SignedUrlGate | None = None  # the edge's gate (set by the node)
         self._beat: Callable[[], Awaitable[bool]] | None = None
         self._resyncing: asyncio.Lock = asyncio.Lock()
@@ -142,8 +144,7 @@ class ServiceRouting:
                 continue
             compiled[name] = CompiledService.compile(spec, version)
         before = self.running()
-        if self.config.tier == "mid":
-            await self._pools_for(compiled)
+        await self._pools_for(compiled)
         self.proxy.services = ServiceSet(compiled) if compiled else None
         self._place_signed_gate(compiled)
         after = self.running()
@@ -154,8 +155,18 @@ class ServiceRouting:
         """One started pool per service, kept while its origins stay the same; pools no
         longer used close once their requests had time to finish."""
         old, self.pools = self.pools, {}
+        mids: dict[str, str] = {}
+        if self.config.tier == "edge" and self.mid_tiers is not None and any(
+                s.spec.origins.shields for s in services.values()):
+            mids = await self.mid_tiers()
         for name, svc in services.items():
-            settings = origin_settings(self.config.upstream, svc)
+            if self.config.tier == "mid":
+                settings = origin_settings(self.config.upstream, svc)
+            else:
+                shields = [mids[n] for n in svc.spec.origins.shields or () if n in mids]
+                if not shields:
+                    continue  # no shields (or none registered): the edge's mid tiers
+                settings = self.config.upstream.model_copy(update={"urls": shields})
             pool = old.get(name)
             if pool is not None and pool.settings == settings:
                 self.pools[name] = old.pop(name)

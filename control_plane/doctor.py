@@ -31,10 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cdn_core.config import load_config
 from cdn_core.errors import ConfigError
+from cdn_core.node.settings.node import NodeConfig
 from control_plane import stack_cli
+from control_plane.config import ControlPlaneConfig
 from control_plane.netcheck import bind_error
-from control_plane.stack import listeners
+from control_plane.stack import StackConfig, listeners
 
 MIN_PYTHON = (3, 11)
 
@@ -212,6 +215,23 @@ def control_plane_answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def check_service_configs(stack: StackConfig, base: Path) -> list[Check]:
+    """The settings files of the caching tiers and the control plane load (the origin's
+    and the router's are checked by those services when they start)."""
+    files = [(stack.mid_tier.config, NodeConfig), (stack.edges.config, NodeConfig),
+             (stack.control_plane.config, ControlPlaneConfig)]
+    out = []
+    for name, model in files:
+        path = base / name
+        try:
+            load_config(model, path)
+        except ConfigError as exc:
+            out.append(Check("error", "settings", str(exc), f"fix {path}"))
+    if not out:
+        out.append(Check("ok", "settings", "the tiers' and the control plane's files load"))
+    return out
+
+
 def run_checks(args: argparse.Namespace, *, path: str | None = None) -> list[Check]:
     """Every check, in report order (see the module docstring), of the stack ``args``
     select (:func:`control_plane.stack_cli.select`)."""
@@ -224,6 +244,7 @@ def run_checks(args: argparse.Namespace, *, path: str | None = None) -> list[Che
     stack = sel.stack
     checks.append(Check("ok", "stack file", str(sel.file)
                         + (f" on {sel.net}.0/24" if sel.net else "")))
+    checks += check_service_configs(stack, sel.base)
     cp = stack.control_plane
     running = control_plane_answers(cp.host, cp.port)
     checks.append(Check("ok", "running stack", f"control plane at {cp.host}:{cp.port} "

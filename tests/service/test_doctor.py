@@ -116,3 +116,15 @@ def test_an_address_that_is_not_local_is_an_error_with_the_macos_fix():
 def test_an_old_python_is_an_error():
     assert doctor.check_python((3, 10, 4)).level == "error"
     assert doctor.check_python((3, 12, 0)).level == "ok"
+
+
+def test_a_bad_tier_settings_file_is_an_error_naming_the_field(tmp_path):
+    cfg = stack_file(tmp_path, origin_port=free_port(), control_port=free_port())
+    data = yaml.safe_load(cfg.read_text())
+    bad = tmp_path / "edge.yaml"
+    bad.write_text("cache:\n  max_byts: 5\n")
+    data["edges"]["config"] = str(bad)
+    cfg.write_text(yaml.safe_dump(data))
+    checks = doctor.run_checks(argparse.Namespace(config=str(cfg), state_dir=None, net=None))
+    line = next(c for c in checks if c.name == "settings")
+    assert line.level == "error" and "cache.max_byts" in line.message

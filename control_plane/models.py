@@ -141,6 +141,8 @@ class FailoverIn(_Body):
 
     forced: StrictBool
     reason: StrictStr | None = Field(default=None, max_length=500)
+    service: StrictStr | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    """Force (or lift) failover for this service only; None: for every service."""
 
 
 class NodeIn(_Body):

@@ -147,12 +147,15 @@ async def watch_once(app: web.Application) -> State | None:
     if change == "down" and not state.get("forced"):
         await store.set_setting(
             FAILOVER,
-            {"forced": True, "auto": True, "reason": f"automatic: {reason}", "since": now},
+            {**state, "forced": True, "auto": True, "reason": f"automatic: {reason}",
+             "since": now},
         )
         app[METRICS].failover_forced.set(1)
         log.warning("origin down (%s): mid tiers now serve from cache", reason)
     elif change == "up" and state.get("forced") and state.get("auto"):
-        await store.set_setting(FAILOVER, {"forced": False, "reason": None, "since": None})
+        # (failover forced for single services stays as the operator set it)
+        await store.set_setting(FAILOVER, {**state, "forced": False, "auto": False,
+                                           "reason": None, "since": None})
         app[METRICS].failover_forced.set(0)
         log.warning("origin back: automatic failover lifted, revalidation resumes")
     return change

@@ -429,6 +429,7 @@ class Node:
             "services": self.services.describe(),
             "ratelimit": self.ratelimiter.status() if self.ratelimiter else None,
             "failover": None if self.failover is None else {
-                "forced": self.failover.forced, "served": self.failover.served
+                "forced": self.failover.forced, "served": self.failover.served,
+                "services": sorted(self.failover.services)
             },
         }

@@ -1,6 +1,6 @@
-"""``cdnctl failover [status] | on [--reason TEXT] | off [--json]`` (force the mid tiers
-to serve from cache) and ``cdnctl origins [--json]`` (origin health, failover state, and
-each mid tier's view of its upstreams)."""
+"""``cdnctl failover [status] | on [--reason TEXT] | off [--service NAME] [--json]``
+(force the mid tiers to serve from cache, for every service or one) and ``cdnctl origins
+[--json]`` (origin health, failover state, and each mid tier's view of its upstreams)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def _print_failover(state: dict[str, Any]) -> None:
         print(f"failover FORCED {by} since {state['since']}{reason} (mid tiers serve from cache)")
     else:
         print("failover not forced (mid tiers go to the origin as usual)")
+    for name, s in sorted((state.get("services") or {}).items()):
+        reason = f": {s['reason']}" if s.get("reason") else ""
+        print(f"failover FORCED for service {name} since {s['since']}{reason}")
 
 
 def cmd_failover(args: argparse.Namespace) -> int:
@@ -25,6 +28,8 @@ def cmd_failover(args: argparse.Namespace) -> int:
         state = data["failover"]
     else:
         body = {"forced": args.action == "on", "reason": args.reason}
+        if args.service:
+            body["service"] = args.service
         _, state = call(args, "PUT", "/v1/origins/failover", body)
     if args.json:
         dump(state)
@@ -63,6 +68,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("action", nargs="?", choices=("status", "on", "off"), default="status")
     p.add_argument("--reason", help="why (shown in status)")
+    p.add_argument("--service", help="on/off for this service only (the others unchanged)")
     p.add_argument("--json", action="store_true")
     bind(p, cmd_failover)
 

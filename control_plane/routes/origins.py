@@ -8,7 +8,8 @@
   tiers see it (from their ``/status``); ``up`` is true while any mid tier reaches it.
   ``watch`` is the automatic failover's verdict (:mod:`control_plane.origin_watch`);
   ``auto`` is true while failover is forced by it rather than by an operator.
-- ``PUT /v1/origins/failover`` (admin) body ``{"forced": bool, "reason": str}`` -> 200 the
+- ``PUT /v1/origins/failover`` (admin) body ``{"forced": bool, "reason": str, "service":
+  str | null}`` (with ``service``: for that service only, ``failover.services``) -> 200 the
   failover state. While forced, the mid tiers answer every request they hold a usable
   copy for from their cache (stale included, unless the response forbids it) without
   asking the origin; they learn the state from their next heartbeat answer (about a
@@ -38,6 +39,8 @@ async def failover_state(request: web.Request) -> dict[str, Any]:
         "auto": bool(state.get("forced") and state.get("auto")),
         "reason": state.get("reason"),
         "since": rfc3339(state.get("since")),
+        "services": {name: {"reason": s.get("reason"), "since": rfc3339(s.get("since"))}
+                     for name, s in (state.get("services") or {}).items()},
     }
 
 
@@ -75,13 +78,21 @@ async def list_origins(request: web.Request) -> web.Response:
 
 async def set_failover(request: web.Request) -> web.Response:
     body = await read_body(request, FailoverIn)
-    state = {
-        "forced": body.forced,
-        "reason": body.reason,
-        "since": request.app[CLOCK].time() if body.forced else None,
-    }
-    await request.app[STORE].set_setting(FAILOVER, state)
-    request.app[METRICS].failover_forced.set(1 if body.forced else 0)
+    store, now = request.app[STORE], request.app[CLOCK].time()
+    state = await store.get_setting(FAILOVER) or {"forced": False}
+    if body.service is not None:
+        # One service: the global state stays as it is.
+        services = dict(state.get("services") or {})
+        if body.forced:
+            services[body.service] = {"reason": body.reason, "since": now}
+        else:
+            services.pop(body.service, None)
+        state = {**state, "services": services}
+    else:
+        state = {**state, "forced": body.forced, "auto": False, "reason": body.reason,
+                 "since": now if body.forced else None}
+    await store.set_setting(FAILOVER, state)
+    request.app[METRICS].failover_forced.set(1 if state.get("forced") else 0)
     return body_of(await failover_state(request))
 
 

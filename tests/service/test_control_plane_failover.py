@@ -131,7 +131,7 @@ async def test_origin_down_forces_failover_and_back_lifts_it(
     origin.fail = False
     assert await rounds(cp, 2) == [None, "up"]
     assert (await failover(cp))["failover"] == {
-        "forced": False, "auto": False, "reason": None, "since": None,
+        "forced": False, "auto": False, "reason": None, "since": None, "services": {},
     }
 
 

@@ -263,7 +263,8 @@ async def test_origins_and_failover(cp: TestClient, aiohttp_server: Any) -> None
     await fake(cp, aiohttp_server, "mid1", "mid", status={"upstreams": ups})
     await fake(cp, aiohttp_server, "mid2", "mid", status={"upstreams": [{**ups[0], "up": True}]})
     data = await ok(await cp.get("/v1/origins"))
-    assert data["failover"] == {"forced": False, "auto": False, "reason": None, "since": None}
+    assert data["failover"] == {"forced": False, "auto": False, "reason": None, "since": None,
+                                "services": {}}
     assert [o["name"] for o in data["origins"]] == ["origin"] and data["origins"][0]["healthy"]
     (up,) = data["upstreams"]
     assert up["url"] == ups[0]["url"] and up["up"] is True
@@ -277,4 +278,5 @@ async def test_origins_and_failover(cp: TestClient, aiohttp_server: Any) -> None
     resp = await cp.put("/v1/origins/failover", json={"forced": "yes"})
     assert resp.status == 400 and "forced" in (await resp.json())["error"]
     state = await ok(await cp.put("/v1/origins/failover", json={"forced": False}))
-    assert state == {"forced": False, "auto": False, "reason": None, "since": None}
+    assert state == {"forced": False, "auto": False, "reason": None, "since": None,
+                     "services": {}}

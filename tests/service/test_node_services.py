@@ -296,3 +296,30 @@ async def test_shields_name_the_mid_tiers_an_edge_uses(cp, origin, make_node, ht
     for i in range(8):  # rendezvous would spread these over both mid tiers
         assert (await get(http, edge, f"/k{i}", "shop.example.test"))[0] == 200
     assert mids[0].stats.requests == before[0] and mids[1].stats.requests == before[1] + 8
+
+
+async def test_failover_can_be_forced_for_one_service(cp, origin, make_node, http, clock):
+    origin.routes["/f"] = Route(headers={"Cache-Control": "max-age=1"}, body=b"f")
+    mid = await make_node([origin.url], tier="mid", name="mid1", control=control(cp))
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await apply(cp, service("blog", "blog.example.test", origin.url))
+    await beat(mid)
+    for host in ("shop.example.test", "blog.example.test"):
+        await get(http, mid, "/f", host)
+    resp = await cp.put("/v1/origins/failover", json={"forced": True, "service": "shop"})
+    state = await resp.json()
+    assert resp.status == 200 and state["forced"] is False and "shop" in state["services"]
+    await beat(mid)
+    clock.advance(30)  # both copies are stale now
+    before = fetched(origin, "/f")
+    _, shop, _ = await get(http, mid, "/f", "shop.example.test")
+    assert "detail=failover" in shop["Cache-Status"] and fetched(origin, "/f") == before
+    _, blog, _ = await get(http, mid, "/f", "blog.example.test")
+    assert "detail=failover" not in blog["Cache-Status"] and fetched(origin, "/f") == before + 1
+    await cp.put("/v1/origins/failover", json={"forced": False, "service": "shop"})
+    await cp.put("/v1/origins/failover", json={"forced": True})  # every service now
+    await beat(mid)
+    assert mid.failover.services == frozenset() and mid.failover.forced
+    clock.advance(30)
+    _, blog, _ = await get(http, mid, "/f", "blog.example.test")
+    assert "detail=failover" in blog["Cache-Status"]  # service keys found by the override

@@ -68,7 +68,7 @@ class NodeSync:
         purge: Callable[[PurgeSelector], int],
         selector: Callable[[Any], PurgeSelector],
         set_policies: Callable[[list[RateLimitPolicy]], None] | None = None,
-        set_failover: Callable[[bool], None] | None = None,
+        set_failover: Callable[[bool, frozenset[str]], None] | None = None,
         set_signing_keys: Callable[[dict[str, str]], None] | None = None,
         set_services: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
         running_services: Callable[[], dict[str, int] | None] | None = None,
@@ -94,6 +94,7 @@ class NodeSync:
         self._applied: set[int] = set()  # seqs above the watermark already applied
         self.policy_version: int | None = None
         self.failover = False
+        self.failover_services: frozenset[str] = frozenset()
         self.ok: bool | None = None
         self.last_error: str | None = None
         self.caught_up = 0  # purges applied by catch-up (not pushed)
@@ -204,15 +205,23 @@ class NodeSync:
                 elif head > self.watermark:
                     await self._catch_up()
                 failover = answer.get("failover") or {}
-                forced = bool(failover.get("forced")) if isinstance(failover, dict) else False
-                if forced != self.failover and self._set_failover is not None:
+                if not isinstance(failover, dict):
+                    failover = {}
+                forced = bool(failover.get("forced"))
+                per_service = failover.get("services")
+                services = frozenset(per_service) if isinstance(per_service, dict) else \
+                    frozenset()
+                if ((forced, services) != (self.failover, self.failover_services)
+                        and self._set_failover is not None):
                     log.warning(
-                        "%s: failover %s by the control plane",
+                        "%s: failover %s by the control plane%s",
                         self.name,
                         "forced" if forced else "released",
+                        f" (and forced for services {', '.join(sorted(services))})"
+                        if services else "",
                     )
-                    self._set_failover(forced)
-                self.failover = forced
+                    self._set_failover(forced, services)
+                self.failover, self.failover_services = forced, services
                 version = answer.get("ratelimit_version")
                 if self._set_policies is not None and version != self.policy_version:
                     await self._fetch_policies()

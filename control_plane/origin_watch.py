@@ -64,6 +64,25 @@ def judge(origins: list[dict[str, Any]], mids: list[dict[str, Any]]) -> tuple[bo
     return False, "origin healthy"
 
 
+def judge_service(mids: list[dict[str, Any]], service: str) -> tuple[bool | None, str]:
+    """One round's verdict on ``service``'s own origins, from what the mid tiers' pools of
+    that service report (``/status`` ``services.upstreams``; health per origin per
+    service): failing when mid tiers report its origins and none reaches any."""
+    upstreams = []
+    for m in mids:
+        status = m.get("status")
+        services = status.get("services") if isinstance(status, dict) else None
+        pools = services.get("upstreams") if isinstance(services, dict) else None
+        found = pools.get(service) if isinstance(pools, dict) else None
+        if isinstance(found, list):
+            upstreams += [u for u in found if isinstance(u, dict)]
+    if not upstreams:
+        return None, f"no mid tier reports origins of service {service}"
+    if not any(u.get("up") for u in upstreams):
+        return True, f"no mid tier reaches an origin of service {service}"
+    return False, f"origins of service {service} healthy"
+
+
 FLAP_WINDOW = 30.0  # seconds: an origin that falls again this soon after rising was not back
 MAX_BACKOFF = 32  # the most the rise threshold is multiplied by
 
@@ -128,6 +147,7 @@ class OriginWatch:
 
 
 WATCH = web.AppKey("origin_watch", OriginWatch)
+SERVICE_WATCHES = web.AppKey("service_watches", dict)  # service name -> OriginWatch
 
 
 async def watch_once(app: web.Application) -> State | None:
@@ -158,7 +178,37 @@ async def watch_once(app: web.Application) -> State | None:
                                            "reason": None, "since": None})
         app[METRICS].failover_forced.set(0)
         log.warning("origin back: automatic failover lifted, revalidation resumes")
+    await _watch_services(app, list(probed[len(origins):]), now)
     return change
+
+
+async def _watch_services(app: web.Application, mids: list[dict[str, Any]],
+                          now: float) -> None:
+    """The same verdicts per service, on each service's own origins: failover forced
+    (``auto``) for that service alone when they are down, lifted when they are back; an
+    operator's per-service failover is never lifted here."""
+    store, watches = app[STORE], app[SERVICE_WATCHES]
+    names = [v.service for v in await store.active_documents()]
+    for gone in set(watches) - set(names):
+        del watches[gone]
+    cfg = app[CONFIG].failover
+    for name in names:
+        watch = watches.setdefault(name, OriginWatch(fall=cfg.fall, rise=cfg.rise))
+        failing, reason = judge_service(mids, name)
+        change = watch.observe(failing, reason, now)
+        if change is None:
+            continue
+        state = await store.get_setting(FAILOVER) or {"forced": False}
+        services = dict(state.get("services") or {})
+        if change == "down" and name not in services:
+            services[name] = {"reason": f"automatic: {reason}", "since": now, "auto": True}
+            log.warning("service %s: %s; its mid tiers now serve from cache", name, reason)
+        elif change == "up" and services.get(name, {}).get("auto"):
+            del services[name]
+            log.warning("service %s: origins back, automatic failover lifted", name)
+        else:
+            continue
+        await store.set_setting(FAILOVER, {**state, "services": services})
 
 
 async def _watch_forever(app: web.Application) -> None:
@@ -190,4 +240,5 @@ def install(app: web.Application) -> None:
     opens the store and the node session)."""
     cfg = app[CONFIG].failover
     app[WATCH] = OriginWatch(fall=cfg.fall, rise=cfg.rise)
+    app[SERVICE_WATCHES] = {}
     app.cleanup_ctx.append(lifecycle)

@@ -39,7 +39,8 @@ async def failover_state(request: web.Request) -> dict[str, Any]:
         "auto": bool(state.get("forced") and state.get("auto")),
         "reason": state.get("reason"),
         "since": rfc3339(state.get("since")),
-        "services": {name: {"reason": s.get("reason"), "since": rfc3339(s.get("since"))}
+        "services": {name: {"reason": s.get("reason"), "since": rfc3339(s.get("since")),
+                            "auto": bool(s.get("auto"))}
                      for name, s in (state.get("services") or {}).items()},
     }
 

@@ -323,3 +323,27 @@ async def test_failover_can_be_forced_for_one_service(cp, origin, make_node, htt
     clock.advance(30)
     _, blog, _ = await get(http, mid, "/f", "blog.example.test")
     assert "detail=failover" in blog["Cache-Status"]  # service keys found by the override
+
+
+async def test_automatic_failover_per_service_from_the_mid_tiers_pools(cp, origin, make_node,
+                                                                       http):
+    from control_plane.origin_watch import judge_service, watch_once
+
+    origin.routes["/ok"] = Route(headers=CC60, body=b"ok")
+    mid = await make_node([origin.url], tier="mid", name="mid1", control=control(cp))
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await apply(cp, service("blog", "blog.example.test", "http://127.0.0.1:1"))  # refused
+    await beat(mid)
+    assert (await get(http, mid, "/ok", "shop.example.test"))[0] == 200
+    assert (await get(http, mid, "/ok", "blog.example.test"))[0] == 502
+    app = cp.server.app
+    for _ in range(3):  # failover.fall rounds
+        await watch_once(app)
+    state = (await (await cp.get("/v1/origins")).json())["failover"]
+    assert state["forced"] is False and list(state["services"]) == ["blog"]
+    assert state["services"]["blog"]["auto"] is True
+    await beat(mid)
+    assert mid.failover.services == frozenset({"blog"})
+    status = {"status": {"services": {"upstreams": {"x": [{"up": True}]}}}}
+    assert judge_service([status], "x")[0] is False
+    assert judge_service([status], "y")[0] is None

@@ -216,7 +216,8 @@ class ServiceRouting:
 
     def describe(self) -> dict[str, Any]:
         """For ``/status``: what runs, and what could not."""
-        return {"running": self.running(), "rejected": self.rejected}
+        return {"running": self.running(), "rejected": self.rejected,
+                "upstreams": {name: pool.status() for name, pool in self.pools.items()}}
 
 
 def origin_settings(node: UpstreamSettings, svc: CompiledService) -> UpstreamSettings:

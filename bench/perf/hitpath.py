@@ -113,10 +113,8 @@ async def per_request_us(kind: str, n: int, passes: int = 3, services: int = 0,
     key = "http://127.0.0.1/obj/1k"
     if services:
         node.proxy.services = service_set(services, rules)
-        from cdn_core.services.keys import service_key
-
         svc = node.proxy.services.select("127.0.0.1")
-        key = service_key(svc.name, "http", "127.0.0.1", "/obj/1k", "", svc.key, {}.get)
+        key = svc.prepare("GET", "http", "127.0.0.1", "/obj/1k").key
     now = time.time()
     req = Request("GET", "/obj/1k", [("Host", "127.0.0.1")], {"host": "127.0.0.1"}, "1.1",
                   True, b"", "127.0.0.1")  # fmt: skip

@@ -15,11 +15,11 @@ path at most 5%).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from cdn_core.services.keys import SEPARATOR, KeyRule, key_url
+from cdn_core.services.keys import KeyRule, service_key
 from cdn_core.services.matching import HostMap, PathMatcher
 from cdn_core.services.model import CacheRule, ServiceSpec
 
@@ -151,12 +151,18 @@ class CompiledService:
         if found is None:
             path, _, query = target.partition("?")
             plan = self.request_plan(method, scheme, host, path, query)
-            key = f"{key_url(scheme, host, path, query, self.key)}{SEPARATOR}{self.spec.name}"
+            key = service_key(self.spec.name, scheme, host, path, query, self.key)
             found = Prepared(plan, key, path, query)
             if len(self._prepared) >= MEMO_ENTRIES:
                 self._prepared.clear()
             self._prepared[memo_key] = found
         return found
+
+    def full_key(self, prep: Prepared, field: Callable[[str], str | None]) -> str:
+        """The whole cache key of a prepared request: ``prep.key`` plus the secondary
+        part from the request's fields (``field(name)``) when the service keys on them.
+        (The proxy's hit path tests :attr:`keys_fields` itself before calling this.)"""
+        return prep.key + self.key.secondary(field) if self.keys_fields else prep.key
 
     def request_plan(self, method: str, scheme: str, host: str, path: str,
                      query: str = "") -> RequestPlan:
@@ -250,6 +256,8 @@ class ServiceSet:
     def select(self, host: str) -> CompiledService | None:
         """The service for a normalised host name, or None (421 Misdirected Request,
         RFC 9110 15.5.20); remembered in :attr:`by_host`."""
+        if host in self.by_host:
+            return self.by_host[host]
         found = self._hosts.lookup(host)
         if len(self.by_host) >= MEMO_ENTRIES:
             self.by_host.clear()

@@ -77,14 +77,14 @@ def _cookies(header: str) -> dict[str, str]:
 
 
 def service_key(service: str, scheme: str, host: str, path: str, query: str,
-                rule: KeyRule, field: Callable[[str], str | None]) -> str:
-    """The primary cache key of a request to ``service``: ``scheme://host path[?query]
-    SEP service`` plus :meth:`KeyRule.secondary`. The URL comes first so that prefix and
+                rule: KeyRule) -> str:
+    """The cache key of a request to ``service`` before its secondary part
+    (:meth:`KeyRule.secondary`, appended when the rule keys on fields or cookies):
+    ``scheme://host path[?query] SEP service``. The URL comes first so that prefix and
     host purges work on service keys as on plain ones, and a URL purge reaches every key
     that starts with the URL and :data:`SEPARATOR` (``cdn_core.store.PurgeSelector``).
     ``host`` and the path are expected in normal form (:mod:`cdn_core.node.exchange.keys`)."""
-    return f"{key_url(scheme, host, path, query, rule)}{SEPARATOR}{service}" \
-        f"{rule.secondary(field)}"
+    return f"{key_url(scheme, host, path, query, rule)}{SEPARATOR}{service}"
 
 
 def key_url(scheme: str, host: str, path: str, query: str, rule: KeyRule) -> str:

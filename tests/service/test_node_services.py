@@ -241,6 +241,13 @@ async def test_prewarm_stores_under_the_services_key(cp, origin, make_node, http
     assert "stored" in await edge.prewarm("http://shop.example.test/warm")
     _, h, _ = await get(http, edge, "/warm", "shop.example.test")
     assert "hit" in h["Cache-Status"] and fetched(origin, "/warm") == 1
+    # a service keying on a request field: the prewarmed key is a field-less request's
+    await apply(cp, service("shop", "shop.example.test", origin.url,
+                            cache_key={"headers": ["X-Device"]}))
+    await beat(edge)
+    assert "stored" in await edge.prewarm("http://shop.example.test/warm")
+    _, h, _ = await get(http, edge, "/warm", "shop.example.test")
+    assert "hit" in h["Cache-Status"] and fetched(origin, "/warm") == 2
 
 
 async def test_a_rate_limit_policy_can_name_a_service(cp, origin, make_node, http):

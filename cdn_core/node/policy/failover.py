@@ -54,9 +54,8 @@ class ForcedFailover:
             svc = services.select(name)
             if svc is None or not (self.forced or svc.name in self.services):
                 return True
-            key = svc.prepare(req.method, req.scheme, name, target).key
-            if svc.keys_fields:
-                key += svc.key.secondary(req.fields.get)
+            key = svc.full_key(svc.prepare(req.method, req.scheme, name, target),
+                               req.fields.get)
         entry = proxy.store.lookup(key, req.fields)
         if entry is None:
             return True

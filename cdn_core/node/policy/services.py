@@ -102,15 +102,13 @@ class ServiceRouting:
 
     def signed_prefixes(self, host: str) -> tuple[str, ...]:
         """The signed-URL prefixes of the service of ``host`` (none for other hosts)."""
-        services = self.proxy.services
-        svc = services.select(host) if services is not None else None
+        svc = self.proxy.service_for(host)
         return tuple(svc.spec.features.signed_url_prefixes) if svc is not None else ()
 
     def service_of(self, host: str) -> str | None:
         """The name of the service a normalised host belongs to (rate-limit policies
         that name a service), or None."""
-        services = self.proxy.services
-        svc = services.select(host) if services is not None else None
+        svc = self.proxy.service_for(host)
         return svc.name if svc is not None else None
 
     def upstream_for(self, req: Request) -> UpstreamPool:

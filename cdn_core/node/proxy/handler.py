@@ -47,7 +47,7 @@ from cdn_core.node.proxy.edits import (
 from cdn_core.node.proxy.passthrough import Passthrough
 from cdn_core.node.settings.node import NodeConfig
 from cdn_core.optimize.transform import NEEDS_ENCODING, Transformer
-from cdn_core.services.compiled import NO_CHANGE, ServiceSet
+from cdn_core.services.compiled import NO_CHANGE, CompiledService, ServiceSet
 from cdn_core.store import CacheStore, StoredResponse
 
 log = logging.getLogger("cdn.node")
@@ -195,9 +195,7 @@ class CachingProxy:
                     send_redirect(conn, *plan.redirect)
                     return
                 req.service, req.service_path = svc, prep.path
-                key = prep.key
-                if svc.keys_fields:
-                    key += svc.key.secondary(fields.get)
+                key = svc.full_key(prep, fields.get) if svc.keys_fields else prep.key
                 if plan is not NO_CHANGE:
                     target = apply_plan(req, plan, prep.path, prep.query) or target
                 if svc.edits_responses and self._edge:
@@ -235,6 +233,12 @@ class CachingProxy:
             self._fail(conn, 500, "Internal Server Error", "internal error")
 
     __call__ = handle
+
+    def service_for(self, host: str) -> CompiledService | None:
+        """The service this node runs for a normalised host, or None (none for the host,
+        or no services at all)."""
+        services = self.services
+        return services.select(host) if services is not None else None
 
     async def _after_resync(self, req: Request, conn: ResponseChannel) -> None:
         assert self.resync is not None

@@ -24,10 +24,11 @@ async def prewarm(proxy: CachingProxy, url: str) -> str:
         "GET", target, [("Host", host)], {"host": host}, "1.1", True, b"", "127.0.0.1",
         scheme=key.partition("://")[0],
     )
-    svc = proxy.services.select(normalize_host(host)) if proxy.services else None
+    svc = proxy.service_for(normalize_host(host))
     if svc is not None:  # the key and rules the service's own requests get
         prep = svc.prepare("GET", req.scheme, normalize_host(host), target)
-        key, req.service, req.service_path = prep.key, svc, prep.path
+        key = svc.full_key(prep, req.fields.get)
+        req.service, req.service_path = svc, prep.path
     stale = proxy.store.lookup(key, req.fields)
     if stale is not None and stale.freshness.age(proxy.clock.time()) < (
         stale.freshness.freshness_lifetime

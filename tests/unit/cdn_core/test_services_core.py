@@ -111,8 +111,9 @@ def test_error_pages_replace_bodies_by_status():
 # Cache keys ------------------------------------------------------------------------------
 def key(rule: CacheKey, query: str, fields: dict[str, str] | None = None,
         service: str = "shop") -> str:
-    return service_key(service, "https", "shop.example.com", "/p", query,
-                       KeyRule.compile(rule), (fields or {}).get)
+    compiled = KeyRule.compile(rule)
+    return service_key(service, "https", "shop.example.com", "/p", query, compiled) \
+        + compiled.secondary((fields or {}).get)
 
 
 def test_the_key_always_includes_the_service():

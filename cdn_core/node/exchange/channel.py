@@ -74,6 +74,45 @@ class ResponseChannel(Protocol):
         ...
 
 
+class ForwardingChannel:
+    """A :class:`ResponseChannel` that passes every call on to ``conn``: the base of the
+    wrappers that stand in for a request's channel (the access log's, a service's
+    response edits), each overriding what it looks at or changes."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: ResponseChannel) -> None:
+        self._conn = conn
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
+        self._conn.interim(status, fields)
+
+    def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
+        self._conn.respond(head, lines, body, keep_alive)
+
+    def start(self, head: bytes, lines: bytes, *, length: int | None, keep_alive: bool) -> None:
+        self._conn.start(head, lines, length=length, keep_alive=keep_alive)
+
+    def send(self, chunk: bytes) -> None:
+        self._conn.send(chunk)
+
+    async def drain(self) -> None:
+        await self._conn.drain()
+
+    def end(self, keep_alive: bool) -> None:
+        self._conn.end(keep_alive)
+
+    def abort(self) -> None:
+        self._conn.abort()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 Handler = Callable[[Request, ResponseChannel], None]
 """What a wire protocol calls with each request (the node's request path)."""
 

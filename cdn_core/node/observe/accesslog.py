@@ -46,7 +46,7 @@ import time
 import weakref
 from typing import IO, Any
 
-from cdn_core.node.exchange.channel import ResponseChannel
+from cdn_core.node.exchange.channel import ForwardingChannel, ResponseChannel
 from cdn_core.node.exchange.request import PROTOCOL_OF_VERSION, Request
 from cdn_core.node.settings.observe import AccessLogSettings
 
@@ -166,16 +166,15 @@ class AccessLog:
         self._sink.close()
 
 
-class LoggedConnection:
+class LoggedConnection(ForwardingChannel):
     """Stands in for a request's channel while one sampled request is answered: passes
     everything through and notes the response head, the body bytes and the times."""
 
-    __slots__ = ("_log", "_conn", "req", "wall", "started", "head", "head_at", "body_bytes",
-                 "_logged")
+    __slots__ = ("_log", "req", "wall", "started", "head", "head_at", "body_bytes", "_logged")
 
     def __init__(self, log: AccessLog, req: Request, conn: ResponseChannel) -> None:
+        super().__init__(conn)
         self._log = log
-        self._conn = conn
         self.req = req
         self.wall = time.time()
         self.started = time.perf_counter()
@@ -194,14 +193,7 @@ class LoggedConnection:
             self._logged = True
             self._log.emit(self)
 
-    # ResponseChannel ---------------------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        return self._conn.closed
-
-    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
-        self._conn.interim(status, fields)
-
+    # ResponseChannel (what is not here passes through: ForwardingChannel) -------------------
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
         self._see_head(head, lines)
         self.body_bytes += len(body)
@@ -216,9 +208,6 @@ class LoggedConnection:
         self.body_bytes += len(chunk)
         self._conn.send(chunk)
 
-    async def drain(self) -> None:
-        await self._conn.drain()
-
     def end(self, keep_alive: bool) -> None:
         self._conn.end(keep_alive)
         self._logged_once()
@@ -226,9 +215,6 @@ class LoggedConnection:
     def abort(self) -> None:
         self._conn.abort()
         self._logged_once()
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 def _parse_head(head: bytes) -> tuple[int | None, str | None]:

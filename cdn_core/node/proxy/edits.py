@@ -13,7 +13,7 @@ that have such rules: every other request pays nothing.
 from __future__ import annotations
 
 from cdn_core.heads import plain_response
-from cdn_core.node.exchange.channel import ResponseChannel
+from cdn_core.node.exchange.channel import ForwardingChannel, ResponseChannel
 from cdn_core.node.exchange.request import Request
 from cdn_core.services.compiled import CompiledService, RequestPlan, ResponseEdits
 
@@ -89,15 +89,15 @@ def edit_head(head: bytes, edits: ResponseEdits, *, page_length: int | None = No
     return b"\r\n".join(kept) + b"\r\n"
 
 
-class EditedChannel:
+class EditedChannel(ForwardingChannel):
     """The request's channel with ``service``'s response rules and error pages applied
     (see the module docstring)."""
 
-    __slots__ = ("_conn", "_service", "_method", "_path", "_replaced")
+    __slots__ = ("_service", "_method", "_path", "_replaced")
 
     def __init__(self, conn: ResponseChannel, service: CompiledService, method: str,
                  path: str) -> None:
-        self._conn = conn
+        super().__init__(conn)
         self._service = service
         self._method = method
         self._path = path
@@ -111,13 +111,6 @@ class EditedChannel:
         if body is None and not edits:
             return head, None
         return edit_head(head, edits, page_length=None if body is None else len(body)), body
-
-    @property
-    def closed(self) -> bool:
-        return self._conn.closed
-
-    def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
-        self._conn.interim(status, fields)
 
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
         head, page = self._edit(head)
@@ -133,6 +126,7 @@ class EditedChannel:
             return
         self._conn.start(head, lines, length=length, keep_alive=keep_alive)
 
+    # After an error page answered, the origin's body goes nowhere.
     def send(self, chunk: bytes) -> None:
         if not self._replaced:
             self._conn.send(chunk)
@@ -148,6 +142,3 @@ class EditedChannel:
     def abort(self) -> None:
         if not self._replaced:
             self._conn.abort()
-
-    def close(self) -> None:
-        self._conn.close()

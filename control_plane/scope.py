@@ -5,7 +5,7 @@ anything else, another service's routes and every route that is not about servic
 - ``/v1/services...`` routes naming a service check :func:`require`; the list shows only
   the key's services;
 - ``/v1/purges``: a limited key purges its services whole (type ``service``) or by URL,
-  prefix or host of their active domains (:func:`service_of_host`); tag and whole-cache purges need
+  prefix or host of their active domains (:func:`active_hosts`); tag and whole-cache purges need
   an unlimited key; the purge log shows it only purges of its hosts;
 - every other route refuses it (:data:`SCOPED_PREFIXES`, checked by the guard).
 """
@@ -49,13 +49,18 @@ def require(request: web.Request, service: str) -> None:
                        f"not {service!r}")
 
 
-async def service_of_host(request: web.Request, host: str) -> str | None:
-    """The active service whose domains take ``host`` (exact beats wildcard), or None."""
+async def active_hosts(request: web.Request) -> HostMap[str]:
+    """Host name -> active service (exact beats wildcard), from the active versions."""
     domains: dict[str, str] = {}
     for version in await request.app[STORE].active_documents():
         for domain in version.document.get("domains", []):
             domains[domain] = version.service
-    return HostMap(domains).lookup(host.lower().rstrip("."))
+    return HostMap(domains)
+
+
+def service_of_host(hosts: HostMap[str], host: str) -> str | None:
+    """The service of ``host`` in ``hosts`` (:func:`active_hosts`), or None."""
+    return hosts.lookup(host.lower().rstrip("."))
 
 
 def purge_host(kind: str, value: str | None) -> str | None:
@@ -83,7 +88,7 @@ async def check_purge(request: web.Request, kind: str, value: str | None) -> Non
     host = purge_host(kind, value)
     if host is None:
         raise ApiError(403, "a key limited to services purges by url, prefix or host only")
-    service = await service_of_host(request, host)
+    service = service_of_host(await active_hosts(request), host)
     if service is None or service not in scope:
         raise ApiError(403, f"{host} is not a domain of {', '.join(sorted(scope))}")
 
@@ -93,6 +98,7 @@ async def visible_purges(request: web.Request, purges: list[Any]) -> list[Any]:
     scope = limited_to(request)
     if scope is None:
         return purges
+    hosts = await active_hosts(request)  # once for the whole list
     out = []
     for p in purges:
         if p.type == "service":
@@ -100,6 +106,6 @@ async def visible_purges(request: web.Request, purges: list[Any]) -> list[Any]:
                 out.append(p)
             continue
         host = purge_host(p.type, p.value)
-        if host is not None and await service_of_host(request, host) in scope:
+        if host is not None and service_of_host(hosts, host) in scope:
             out.append(p)
     return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from cdn_core.services.keys import KeyRule, service_key
 from cdn_core.services.matching import HostMap, PathMatcher
@@ -268,7 +267,3 @@ class ServiceSet:
         """``{service: version}`` (what a node reports in its heartbeat)."""
         return {name: s.version for name, s in self.services.items()}
 
-
-def origin_host(url: str) -> str:
-    """``host[:port]`` of an origin URL (what Host is when the service sets none)."""
-    return urlsplit(url).netloc

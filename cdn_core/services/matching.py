@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -73,14 +73,6 @@ class PathMatcher:
         return other.prefix is not None and other.prefix.startswith(self.prefix)
 
 
-def domain_conflicts(domains: Iterable[str], taken: Mapping[str, str]) -> dict[str, str]:
-    """Of ``domains``, those another service already has: ``{domain: other service}``.
-    ``taken`` maps each domain of the other services to its service (exact names and
-    wildcards compare as written: ``*.example.com`` and ``a.example.com`` may belong to
-    two services, the exact one winning)."""
-    return {d: taken[d] for d in domains if d in taken}
-
-
 class HostMap(Generic[T]):
     """Host name -> value (a service), by exact name, else the longest wildcard.
 
@@ -111,6 +103,3 @@ class HostMap(Generic[T]):
                 return found
             dot = host.find(".", dot + 1)
         return None
-
-    def __len__(self) -> int:
-        return len(self._exact) + len(self._wild)

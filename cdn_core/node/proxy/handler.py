@@ -182,6 +182,7 @@ class CachingProxy:
                 self.spawn(self._guard(conn, self._after_resync(req, conn)))
                 return
             else:
+                # select() memoises too; reading its memo here saves a call per hit
                 svc = services.by_host.get(key_host) or services.select(key_host)
                 if svc is None:
                     # RFC 9110 15.5.20: not a host this CDN serves; never another site's

@@ -4,6 +4,11 @@
         --host 127.0.0.1 --port 9000 --db run/control.db \\
         --admin-key-file run/admin.key --control-token-file run/node.token
 
+    python -m control_plane --db postgresql://cdn@db.internal/cdn --port 9000
+
+The database (``--db``, else ``$CDN_DB``, else ``db`` in the config file) is a SQLite path
+or a ``sqlite:///`` / ``postgresql://`` URL; its schema is migrated on start.
+
 An admin key may also come from ``$CDN_ADMIN_KEY``; see :mod:`control_plane.auth`.
 
 Flags override the config file. Bad configuration prints one line naming the file and
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from cdn_core.config import load_config
@@ -27,6 +33,7 @@ from cdn_core.service import (
     run_service,
     start_site,
 )
+from control_plane.api import STORE
 from control_plane.app import create_app
 from control_plane.config import ENV_PREFIX, ControlPlaneConfig
 
@@ -38,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m control_plane", description="CDN control plane (REST API)"
     )
     add_common_args(parser, admin=False)
-    parser.add_argument("--db", help="SQLite file for nodes and purges (created if missing)")
+    parser.add_argument(
+        "--db", help="SQLite file or sqlite:///, postgresql://user@host/db URL (else $CDN_DB)")
     parser.add_argument("--admin-key-file", help="file holding a bootstrap admin API key")
     parser.add_argument("--reader-key-file", help="file holding a bootstrap read-only API key")
     parser.add_argument("--control-token", help="node token (prefer --control-token-file)")
@@ -52,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": args.name,
         "host": args.host,
         "port": args.port,
-        "db": args.db,
+        "db": args.db or os.environ.get("CDN_DB") or None,
         "auth": {
             "admin_key_file": args.admin_key_file,
             "reader_key_file": args.reader_key_file,
@@ -66,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         return config_error_exit(exc)
 
     async def serve(stop: asyncio.Event) -> None:
-        runner = await start_site(create_app(config), config.host, config.port)
+        app = create_app(config)
+        runner = await start_site(app, config.host, config.port)
         log.info(
             "control plane listening on http://%s:%d (db %s)",
             config.host,
             bound_port(runner),
-            config.db,
+            app[STORE].display,
         )
         try:
             await stop.wait()

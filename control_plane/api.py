@@ -18,7 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from cdn_core.clock import Clock
 from cdn_core.metrics import status_class
+from control_plane.cluster import Cluster
 from control_plane.config import ControlPlaneConfig
+from control_plane.db import DatabaseUnavailable
 from control_plane.metrics import ControlPlaneMetrics
 from control_plane.purge import PurgeFanout
 from control_plane.store import Store
@@ -40,6 +42,7 @@ class Live:
     def __init__(self) -> None:
         self.session: aiohttp.ClientSession | None = None
         self.fanout: PurgeFanout | None = None
+        self.cluster: Cluster | None = None
 
 
 LIVE = web.AppKey("live", Live)
@@ -51,6 +54,13 @@ def session_of(app: web.Application) -> aiohttp.ClientSession:
     if session is None:
         raise RuntimeError("control plane app is not running")
     return session
+
+
+def is_leader(app: web.Application) -> bool:
+    """True when this replica runs the work that must happen once (see
+    :mod:`control_plane.cluster`); also before the cluster is set up."""
+    cluster = app[LIVE].cluster
+    return cluster is None or cluster.is_leader
 
 
 def fanout_of(app: web.Application) -> PurgeFanout:
@@ -140,6 +150,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         resp = await handler(request)
     except ApiError as exc:
         resp = json_error(exc.status, exc.message, exc.extra, **exc.headers)
+    except DatabaseUnavailable as exc:
+        # Nothing was written (the transaction did not commit); the client may retry.
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        resp = json_error(503, str(exc), {"retryable": True}, **{"Retry-After": "1"})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -23,11 +23,13 @@ from cdn_core.node.policy.buckets import LocalBuckets
 from control_plane import origin_watch
 from control_plane.api import CLOCK, CONFIG, LIVE, METRICS, STORE, Live, api_middleware
 from control_plane.auth import ACCESS, AUTHN, Authenticator
+from control_plane.cluster import Cluster
 from control_plane.config import ControlPlaneConfig
 from control_plane.guard import API_BUCKETS, auth_middleware
 from control_plane.metrics import ControlPlaneMetrics
 from control_plane.purge import PurgeFanout
 from control_plane.routes import (
+    cluster,
     health,
     keys,
     nodes,
@@ -79,7 +81,7 @@ def create_app(
     app[LIVE] = Live()
     app.cleanup_ctx.append(_lifecycle(owns_store=store is None))
     for module in (health, keys, nodes, purges, status, prewarm, ratelimits, signing, origins,
-                   services, openapi, stats, ui):
+                   services, cluster, openapi, stats, ui):
         module.add_routes(app)
     origin_watch.install(app)
     return app
@@ -94,8 +96,14 @@ def _lifecycle(*, owns_store: bool) -> Callable[[web.Application], AsyncIterator
             await store.open()
         session = None
         retry: asyncio.Task[None] | None = None
+        beat: asyncio.Task[None] | None = None
         try:
-            authn.load(await store.list_keys())
+            url = config.cluster.url or f"http://{config.host}:{config.port}"
+            live.cluster = Cluster(store, app[CLOCK], authn, config.cluster, name=config.name,
+                                   url=url)
+            # Before serving: a lone replica (SQLite) leads from the start; keys loaded.
+            await live.cluster.tick()
+            beat = asyncio.get_running_loop().create_task(live.cluster.run())
             if not authn.has_admin:
                 log.warning(
                     "no admin credential: set auth.admin_key_file or $%s to manage keys",
@@ -117,6 +125,7 @@ def _lifecycle(*, owns_store: bool) -> Callable[[web.Application], AsyncIterator
                 app[METRICS],
                 node_timeout=config.purge.node_timeout,
                 retry_interval=config.purge.retry_interval,
+                leading=lambda: live.cluster is None or live.cluster.is_leader,
             )
             retry = asyncio.get_running_loop().create_task(live.fanout.retry_loop())
             yield
@@ -128,6 +137,13 @@ def _lifecycle(*, owns_store: bool) -> Callable[[web.Application], AsyncIterator
             if live.fanout is not None:
                 await live.fanout.close()
                 live.fanout = None
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+            if live.cluster is not None:
+                await live.cluster.resign()
+                live.cluster = None
             if session is not None:
                 live.session = None
                 await session.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from cdn_core.config import StrictModel
 from control_plane.models import NODE_NAME, is_hostname, is_http_url
@@ -117,6 +117,31 @@ class FailoverConfig(StrictModel):
     """Healthy rounds in a row that make it up again."""
 
 
+class ClusterConfig(StrictModel):
+    """Several replicas on one PostgreSQL database: each announces itself, and one of
+    them, the leader, holds a lease in the database and runs the work that must happen
+    once (the origin watch, purge retries, stats sampling)."""
+
+    url: str | None = None
+    """The base URL other replicas and ``GET /v1/cluster`` show for this replica
+    (default ``http://<host>:<port>``)."""
+    lease_ttl: float = Field(default=3.0, gt=0, le=300)
+    """Seconds a leader's lease lasts without renewal: a dead leader is replaced within
+    ``lease_ttl + interval`` seconds."""
+    interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between a replica's lease attempts, heartbeats and API-key reloads."""
+    forget_after: float = Field(default=3600.0, gt=0)
+    """Seconds after which a silent replica is dropped from ``GET /v1/cluster``."""
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> ClusterConfig:
+        if self.interval >= self.lease_ttl:
+            raise ValueError(f"interval ({self.interval} s) must be shorter than lease_ttl"
+                             f" ({self.lease_ttl} s), or the leader's lease lapses between"
+                             " renewals")
+        return self
+
+
 class ControlPlaneConfig(StrictModel):
     """Top level of ``configs/control_plane.yaml``."""
 
@@ -124,7 +149,10 @@ class ControlPlaneConfig(StrictModel):
     host: str = Field("127.0.0.1", description="address of the REST API")
     port: int = Field(default=9000, ge=0, le=65535, description="port of the REST API")
     db: str = Field(default="run/control.db", min_length=1)
-    """SQLite file holding nodes, purges and acknowledgements (created if missing)."""
+    """The database: a SQLite file (created if missing; the one-host default) or a URL,
+    ``sqlite:///path`` or ``postgresql://user:password@host:5432/db`` (several replicas
+    share one PostgreSQL database). ``$CDN_DB`` overrides the file; ``--db`` overrides
+    both. The schema is migrated on start."""
     status_timeout: float = Field(default=1.0, gt=0, le=60)
     """Seconds to wait for each node's admin ``/status`` and ``/healthz`` in ``/v1/status``."""
     heartbeat_timeout: float = Field(default=10.0, gt=0, le=3600)
@@ -134,6 +162,7 @@ class ControlPlaneConfig(StrictModel):
     api: ApiLimitConfig = ApiLimitConfig()
     push: PushConfig = PushConfig()
     failover: FailoverConfig = FailoverConfig()
+    cluster: ClusterConfig = ClusterConfig()
     nodes: dict[str, SeedNode] = Field(default_factory=dict)
     """Nodes upserted into the registry at startup, keyed by name (optional; nodes can
     also register themselves through the API)."""

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
-from control_plane.api import CLOCK, CONFIG, METRICS, STORE, session_of
+from control_plane.api import CLOCK, CONFIG, METRICS, STORE, is_leader, session_of
 from control_plane.routes.nodes import FAILOVER
 from control_plane.routes.status import node_status
 
@@ -215,7 +215,8 @@ async def _watch_forever(app: web.Application) -> None:
     interval = app[CONFIG].failover.interval
     while True:
         try:
-            await watch_once(app)
+            if is_leader(app):  # one replica watches for all of them
+                await watch_once(app)
         except Exception:
             log.exception("origin watch round failed")
         await asyncio.sleep(interval)

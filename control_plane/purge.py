@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -49,6 +49,7 @@ class PurgeFanout:
         *,
         node_timeout: float,
         retry_interval: float,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._session = session
@@ -56,6 +57,7 @@ class PurgeFanout:
         self._metrics = metrics
         self._timeout = aiohttp.ClientTimeout(total=node_timeout)
         self._retry_interval = retry_interval
+        self._leading = leading
         self._inflight: set[str] = set()  # purge ids being fanned out right now
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -92,9 +94,12 @@ class PurgeFanout:
         return done
 
     async def retry_loop(self) -> None:
-        """Forever: wait ``retry_interval`` seconds, then :meth:`retry_pass`."""
+        """Forever: wait ``retry_interval`` seconds, then :meth:`retry_pass` when this
+        replica leads (``leading()``; one replica retries for all of them)."""
         while True:
             await asyncio.sleep(self._retry_interval)
+            if not self._leading():
+                continue
             try:
                 await self.retry_pass()
             except Exception:

@@ -1,54 +1,25 @@
-"""Durable state of the control plane in SQLite (via aiosqlite): nodes, purges, purge_acks.
+"""Durable state of the control plane (SQLite or PostgreSQL, see :mod:`control_plane.db`):
+nodes, purges, purge_acks.
 
-The schema is created on :meth:`Store.open` (see :mod:`control_plane.db`). Every write
-runs in one ``BEGIN IMMEDIATE`` transaction, so a crash never leaves a purge without its
-acknowledgement rows or a half-recorded ack. ``purges.seq`` is ``AUTOINCREMENT`` and
-therefore never reused, even after rows are deleted. Keys, rate-limit policies and
-settings live in :mod:`control_plane.store_admin`.
+The schema is Alembic's (``control_plane/migrations``), brought up to date on
+:meth:`Store.open`. Every write runs in one serialised transaction, so a crash never
+leaves a purge without its acknowledgement rows or a half-recorded ack. A purge's seq is
+the setting ``purge_seq`` bumped in the purge's own transaction: unique, never reused,
+and committed in seq order across every replica. Keys, rate-limit policies and settings
+live in :mod:`control_plane.store_admin`; services in :mod:`control_plane.store_services`;
+replicas and the leader lease in :mod:`control_plane.store_cluster`.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from control_plane.models import PURGED_TIERS, Ack, Node, Purge, PurgeType
-from control_plane.store_admin import ADMIN_SCHEMA, AdminTables
-from control_plane.store_services import SERVICES_SCHEMA, ServiceTables
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS nodes (
-    name          TEXT PRIMARY KEY,
-    tier          TEXT NOT NULL CHECK (tier IN ('edge', 'mid', 'origin', 'router')),
-    host          TEXT NOT NULL,
-    port          INTEGER NOT NULL,
-    admin_url     TEXT NOT NULL,
-    registered_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS purges (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    id           TEXT NOT NULL UNIQUE,
-    type         TEXT NOT NULL,
-    value        TEXT,
-    soft         INTEGER NOT NULL,
-    created_at   REAL NOT NULL,
-    completed_at REAL
-);
-CREATE TABLE IF NOT EXISTS purge_acks (
-    purge_id TEXT NOT NULL REFERENCES purges(id) ON DELETE CASCADE,
-    node     TEXT NOT NULL,
-    tier     TEXT NOT NULL,
-    state    TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'acked', 'failed')),
-    purged   INTEGER,
-    acked_at REAL,
-    error    TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (purge_id, node)
-);
-CREATE INDEX IF NOT EXISTS purges_open ON purges (seq) WHERE completed_at IS NULL;
-"""
+from control_plane.store_admin import AdminTables, bump_setting
+from control_plane.store_cluster import ClusterTables
+from control_plane.store_services import ServiceTables
 
 # Fan-out order inside a purge: mid tier, then edges, each by name.
 _ACK_ORDER = "CASE a.tier WHEN 'mid' THEN 0 ELSE 1 END, a.node"
@@ -56,9 +27,11 @@ _ACK_SELECT = (
     "SELECT a.purge_id, a.node, a.tier, a.state, a.purged, a.acked_at, a.error, a.attempts,"
     " n.admin_url FROM purge_acks a LEFT JOIN nodes n ON n.name = a.node"
 )
+PURGE_SEQ = "purge_seq"
+Row = Mapping[str, Any]
 
 
-def _node(row: sqlite3.Row) -> Node:
+def _node(row: Row) -> Node:
     return Node(
         name=row["name"],
         tier=row["tier"],
@@ -71,7 +44,7 @@ def _node(row: sqlite3.Row) -> Node:
     )
 
 
-def _ack(row: sqlite3.Row) -> Ack:
+def _ack(row: Row) -> Ack:
     return Ack(
         node=row["node"],
         tier=row["tier"],
@@ -84,15 +57,9 @@ def _ack(row: sqlite3.Row) -> Ack:
     )
 
 
-class Store(AdminTables, ServiceTables):
-    """The control plane's SQLite database at ``path`` (``":memory:"`` for a throwaway)."""
-
-    SCHEMAS = (SCHEMA, ADMIN_SCHEMA, SERVICES_SCHEMA)
-    COLUMNS = (
-        ("nodes", "last_seen", "REAL"),
-        ("nodes", "purge_seq", "INTEGER"),
-        ("api_keys", "services", "TEXT"),  # JSON list: the key is limited to them
-    )
+class Store(AdminTables, ServiceTables, ClusterTables):
+    """The control plane's database at ``target``: a SQLite path (``":memory:"`` for a
+    throwaway) or a ``sqlite:///`` / ``postgresql://`` URL."""
 
     # -- nodes ---------------------------------------------------------------------------
 
@@ -101,12 +68,12 @@ class Store(AdminTables, ServiceTables):
     ) -> Node:
         """Insert or replace the node ``name``; returns it as stored."""
         async with self._tx() as db:
-            await db.execute(
+            await db.run(
                 "INSERT INTO nodes (name, tier, host, port, admin_url, registered_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-                " tier = excluded.tier, host = excluded.host, port = excluded.port,"
+                " VALUES (:name, :tier, :host, :port, :url, :now) ON CONFLICT (name) DO UPDATE"
+                " SET tier = excluded.tier, host = excluded.host, port = excluded.port,"
                 " admin_url = excluded.admin_url, registered_at = excluded.registered_at",
-                (name, tier, host, port, admin_url, now),
+                name=name, tier=tier, host=host, port=port, url=admin_url, now=now,
             )
         node = await self.get_node(name)
         assert node is not None
@@ -114,19 +81,14 @@ class Store(AdminTables, ServiceTables):
 
     async def list_nodes(self, tier: str | None = None) -> list[Node]:
         """All nodes (or those of ``tier``), by tier then name."""
-        sql = "SELECT * FROM nodes"
-        params: tuple[Any, ...] = ()
-        if tier is not None:
-            sql, params = sql + " WHERE tier = ?", (tier,)
-        async with self._read() as db, db.execute(sql + " ORDER BY tier, name", params) as cur:
-            return [_node(r) for r in await cur.fetchall()]
+        where = " WHERE tier = :tier" if tier is not None else ""
+        async with self._read() as db:
+            rows = await db.all(f"SELECT * FROM nodes{where} ORDER BY tier, name", tier=tier)
+        return [_node(r) for r in rows]
 
     async def get_node(self, name: str) -> Node | None:
-        async with (
-            self._read() as db,
-            db.execute("SELECT * FROM nodes WHERE name = ?", (name,)) as cur,
-        ):
-            row = await cur.fetchone()
+        async with self._read() as db:
+            row = await db.one("SELECT * FROM nodes WHERE name = :name", name=name)
         return _node(row) if row else None
 
     async def delete_node(self, name: str) -> bool:
@@ -134,14 +96,13 @@ class Store(AdminTables, ServiceTables):
         cannot acknowledge); returns False when there was no such node. Purges that thereby
         have every remaining node acked are completed by :meth:`complete_settled`."""
         async with self._tx() as db:
-            cur = await db.execute("DELETE FROM nodes WHERE name = ?", (name,))
-            found = cur.rowcount > 0
-            await db.execute(
-                "DELETE FROM purge_acks WHERE node = ? AND state != 'acked'"
+            found = await db.run("DELETE FROM nodes WHERE name = :name", name=name) > 0
+            await db.run(
+                "DELETE FROM purge_acks WHERE node = :name AND state != 'acked'"
                 " AND purge_id IN (SELECT id FROM purges WHERE completed_at IS NULL)",
-                (name,),
+                name=name,
             )
-            await db.execute("DELETE FROM node_services WHERE node = ?", (name,))
+            await db.run("DELETE FROM node_services WHERE node = :name", name=name)
         return found
 
     async def heartbeat(
@@ -158,13 +119,14 @@ class Store(AdminTables, ServiceTables):
         """Record a node's heartbeat: register it (or update its address) and remember
         when it was last seen and the last purge seq it applied."""
         async with self._tx() as db:
-            await db.execute(
+            await db.run(
                 "INSERT INTO nodes (name, tier, host, port, admin_url, registered_at,"
-                " last_seen, purge_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET tier = excluded.tier, host = excluded.host,"
-                " port = excluded.port, admin_url = excluded.admin_url,"
+                " last_seen, purge_seq) VALUES (:name, :tier, :host, :port, :url, :now, :now,"
+                " :seq) ON CONFLICT (name) DO UPDATE SET tier = excluded.tier,"
+                " host = excluded.host, port = excluded.port, admin_url = excluded.admin_url,"
                 " last_seen = excluded.last_seen, purge_seq = excluded.purge_seq",
-                (name, tier, host, port, admin_url, now, now, purge_seq),
+                name=name, tier=tier, host=host, port=port, url=admin_url, now=now,
+                seq=purge_seq,
             )
         node = await self.get_node(name)
         assert node is not None
@@ -172,19 +134,16 @@ class Store(AdminTables, ServiceTables):
 
     async def head_seq(self) -> int:
         """The highest purge seq ever given (0 before the first purge)."""
-        async with (
-            self._read() as db,
-            db.execute("SELECT COALESCE(MAX(seq), 0) AS head FROM purges") as cur,
-        ):
-            row = await cur.fetchone()
+        async with self._read() as db:
+            row = await db.one("SELECT COALESCE(MAX(seq), 0) AS head FROM purges")
         return int(row["head"]) if row else 0
 
     async def purges_after(self, seq: int, limit: int) -> list[Purge]:
         """Up to ``limit`` purges with a seq above ``seq``, lowest first (for catch-up)."""
-        sql = "SELECT id FROM purges WHERE seq > ? ORDER BY seq LIMIT ?"
-        async with self._read() as db, db.execute(sql, (seq, limit)) as cur:
-            ids = [r["id"] for r in await cur.fetchall()]
-        return await self._purges_by_ids(ids)
+        async with self._read() as db:
+            rows = await db.all("SELECT id FROM purges WHERE seq > :seq ORDER BY seq"
+                                " LIMIT :limit", seq=seq, limit=limit)
+        return await self._purges_by_ids([r["id"] for r in rows])
 
     # -- purges --------------------------------------------------------------------------
 
@@ -194,19 +153,21 @@ class Store(AdminTables, ServiceTables):
         """Record a purge with one pending ack per mid-tier and edge node registered now,
         in one transaction. With no such node the purge is complete at once."""
         purge_id = str(uuid.uuid4())
-        tiers = ",".join("?" * len(PURGED_TIERS))
         async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO purges (id, type, value, soft, created_at) VALUES (?, ?, ?, ?, ?)",
-                (purge_id, kind, value, int(soft), now),
+            seq = await bump_setting(db, PURGE_SEQ)
+            await db.run(
+                "INSERT INTO purges (seq, id, type, value, soft, created_at)"
+                " VALUES (:seq, :id, :type, :value, :soft, :now)",
+                seq=seq, id=purge_id, type=kind, value=value, soft=int(soft), now=now,
             )
-            cur = await db.execute(
+            targets = await db.run(
                 "INSERT INTO purge_acks (purge_id, node, tier)"
-                f" SELECT ?, name, tier FROM nodes WHERE tier IN ({tiers})",
-                (purge_id, *PURGED_TIERS),
+                " SELECT CAST(:id AS TEXT), name, tier FROM nodes WHERE tier IN :tiers",
+                id=purge_id, tiers=tuple(PURGED_TIERS),
             )
-            if cur.rowcount == 0:
-                await db.execute("UPDATE purges SET completed_at = ? WHERE id = ?", (now, purge_id))
+            if targets == 0:
+                await db.run("UPDATE purges SET completed_at = :now WHERE id = :id",
+                             now=now, id=purge_id)
         purge = await self.get_purge(purge_id)
         assert purge is not None
         return purge
@@ -225,54 +186,54 @@ class Store(AdminTables, ServiceTables):
         (every node acked; ``completed_at`` set in the same transaction), else None."""
         async with self._tx() as db:
             if ok:
-                cur = await db.execute(
-                    "UPDATE purge_acks SET state = 'acked', purged = ?, acked_at = ?,"
-                    " error = NULL, attempts = attempts + 1 WHERE purge_id = ? AND node = ?",
-                    (purged, now, purge_id, node),
+                changed = await db.run(
+                    "UPDATE purge_acks SET state = 'acked', purged = :purged, acked_at = :now,"
+                    " error = NULL, attempts = attempts + 1"
+                    " WHERE purge_id = :id AND node = :node",
+                    purged=purged, now=now, id=purge_id, node=node,
                 )
             else:
-                cur = await db.execute(
-                    "UPDATE purge_acks SET state = 'failed', error = ?,"
-                    " attempts = attempts + 1 WHERE purge_id = ? AND node = ?",
-                    (error, purge_id, node),
+                changed = await db.run(
+                    "UPDATE purge_acks SET state = 'failed', error = :error,"
+                    " attempts = attempts + 1 WHERE purge_id = :id AND node = :node",
+                    error=error, id=purge_id, node=node,
                 )
-            if cur.rowcount == 0 or not ok:
+            if changed == 0 or not ok:
                 return None
-            cur = await db.execute(
-                "UPDATE purges SET completed_at = ? WHERE id = ? AND completed_at IS NULL"
-                " AND NOT EXISTS (SELECT 1 FROM purge_acks WHERE purge_id = ?"
+            completed = await db.run(
+                "UPDATE purges SET completed_at = :now WHERE id = :id AND completed_at IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM purge_acks WHERE purge_id = :id"
                 " AND state != 'acked')",
-                (now, purge_id, purge_id),
-            )
-            completed = cur.rowcount > 0
+                now=now, id=purge_id,
+            ) > 0
         return await self.get_purge(purge_id) if completed else None
 
     async def reopen(self, purge_id: str, nodes: Iterable[str]) -> None:
         """Set the acks of ``nodes`` for an open purge back to ``pending`` (to be sent
         again)."""
-        names = list(nodes)
+        names = tuple(nodes)
         if not names:
             return
-        marks = ",".join("?" * len(names))
         async with self._tx() as db:
-            await db.execute(
+            await db.run(
                 "UPDATE purge_acks SET state = 'pending', acked_at = NULL"
-                f" WHERE purge_id = ? AND state = 'acked' AND node IN ({marks})"
+                " WHERE purge_id = :id AND state = 'acked' AND node IN :names"
                 " AND purge_id IN (SELECT id FROM purges WHERE completed_at IS NULL)",
-                (purge_id, *names),
+                id=purge_id, names=names,
             )
 
     async def complete_settled(self, now: float) -> list[Purge]:
         """Complete open purges that have no unacknowledged node left (for example after
         a node was removed); returns them."""
         async with self._tx() as db:
-            cur = await db.execute(
+            rows = await db.all(
                 "SELECT id FROM purges p WHERE completed_at IS NULL AND NOT EXISTS"
                 " (SELECT 1 FROM purge_acks a WHERE a.purge_id = p.id AND a.state != 'acked')"
             )
-            ids = [r["id"] for r in await cur.fetchall()]
-            for purge_id in ids:
-                await db.execute("UPDATE purges SET completed_at = ? WHERE id = ?", (now, purge_id))
+            ids = [r["id"] for r in rows]
+            if ids:
+                await db.run("UPDATE purges SET completed_at = :now WHERE id IN :ids",
+                             now=now, ids=tuple(ids))
         return await self._purges_by_ids(ids)
 
     async def get_purge(self, purge_id: str) -> Purge | None:
@@ -281,36 +242,32 @@ class Store(AdminTables, ServiceTables):
 
     async def list_purges(self, limit: int = 20) -> list[Purge]:
         """The newest ``limit`` purges, newest first."""
-        async with (
-            self._read() as db,
-            db.execute("SELECT id FROM purges ORDER BY seq DESC LIMIT ?", (limit,)) as cur,
-        ):
-            ids = [r["id"] for r in await cur.fetchall()]
-        return await self._purges_by_ids(ids)
+        async with self._read() as db:
+            rows = await db.all("SELECT id FROM purges ORDER BY seq DESC LIMIT :limit",
+                                limit=limit)
+        return await self._purges_by_ids([r["id"] for r in rows])
 
     async def open_purges(self, exclude: Iterable[str] = (), limit: int = 500) -> list[Purge]:
         """Up to ``limit`` purges not yet complete, oldest (lowest seq) first, except the
         ``exclude`` ids."""
         skip = set(exclude)
-        sql = "SELECT id FROM purges WHERE completed_at IS NULL ORDER BY seq LIMIT ?"
-        async with self._read() as db, db.execute(sql, (limit + len(skip),)) as cur:
-            ids = [r["id"] for r in await cur.fetchall() if r["id"] not in skip]
+        async with self._read() as db:
+            rows = await db.all("SELECT id FROM purges WHERE completed_at IS NULL"
+                                " ORDER BY seq LIMIT :limit", limit=limit + len(skip))
+        ids = [r["id"] for r in rows if r["id"] not in skip]
         return await self._purges_by_ids(ids[:limit])
 
     async def _purges_by_ids(self, ids: list[str]) -> list[Purge]:
         """Load purges with their acks, keeping the order of ``ids``."""
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
         async with self._read() as db:
-            async with db.execute(f"SELECT * FROM purges WHERE id IN ({marks})", ids) as cur:
-                rows = {r["id"]: r for r in await cur.fetchall()}
-            async with db.execute(
-                f"{_ACK_SELECT} WHERE a.purge_id IN ({marks}) ORDER BY {_ACK_ORDER}", ids
-            ) as cur:
-                acks: dict[str, list[Ack]] = {}
-                for r in await cur.fetchall():
-                    acks.setdefault(r["purge_id"], []).append(_ack(r))
+            rows = {r["id"]: r for r in await db.all(
+                "SELECT * FROM purges WHERE id IN :ids", ids=tuple(ids))}
+            acks: dict[str, list[Ack]] = {}
+            for r in await db.all(f"{_ACK_SELECT} WHERE a.purge_id IN :ids"
+                                  f" ORDER BY {_ACK_ORDER}", ids=tuple(ids)):
+                acks.setdefault(r["purge_id"], []).append(_ack(r))
         return [
             Purge(
                 id=r["id"],

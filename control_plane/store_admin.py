@@ -7,40 +7,20 @@ Mixed into :class:`control_plane.store.Store`; uses its transaction helpers.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
-from control_plane.db import Database
+import sqlalchemy as sa
+
+from control_plane.db import Database, Tx
 from control_plane.models import ApiKey, StoredPolicy
 
-ADMIN_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id         TEXT PRIMARY KEY,
-    name       TEXT NOT NULL,
-    role       TEXT NOT NULL CHECK (role IN ('admin', 'purger', 'reader')),
-    salt       BLOB NOT NULL,
-    hash       BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS ratelimits (
-    id         TEXT PRIMARY KEY,
-    name       TEXT NOT NULL UNIQUE,
-    policy     TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS settings (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-
 RATELIMIT_VERSION = "ratelimit_version"
+Row = Mapping[str, Any]
 
 
-def _key(row: sqlite3.Row) -> ApiKey:
+def _key(row: Row) -> ApiKey:
     return ApiKey(
         id=row["id"],
         name=row["name"],
@@ -53,7 +33,7 @@ def _key(row: sqlite3.Row) -> ApiKey:
     )
 
 
-def _policy(row: sqlite3.Row) -> StoredPolicy:
+def _policy(row: Row) -> StoredPolicy:
     return StoredPolicy(
         id=row["id"],
         policy=json.loads(row["policy"]),
@@ -62,14 +42,18 @@ def _policy(row: sqlite3.Row) -> StoredPolicy:
     )
 
 
-async def bump_setting(db: Any, name: str) -> None:
+async def bump_setting(db: Tx, name: str) -> int:
     """Add one to the integer setting ``name`` (1 when unset), inside the caller's
-    transaction: the version numbers heartbeats carry."""
-    await db.execute(
-        "INSERT INTO settings (name, value) VALUES (?, '1') ON CONFLICT (name)"
-        " DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        (name,),
+    transaction, and return the new value: the version numbers heartbeats carry, and
+    purge seqs."""
+    row = await db.one(
+        "INSERT INTO settings (name, value) VALUES (:name, '1') ON CONFLICT (name)"
+        " DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
+        " RETURNING value",
+        name=name,
     )
+    assert row is not None
+    return int(row["value"])
 
 
 class NameTaken(Exception):
@@ -86,31 +70,27 @@ class AdminTables(Database):
         """Store a new key; ``services`` limits it to those services (issue 20)."""
         scope = json.dumps(sorted(services)) if services is not None else None
         async with self._tx() as db:
-            await db.execute(
+            await db.run(
                 "INSERT INTO api_keys (id, name, role, salt, hash, created_at, services)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key_id, name, role, salt, digest, now, scope),
+                " VALUES (:id, :name, :role, :salt, :hash, :now, :scope)",
+                id=key_id, name=name, role=role, salt=salt, hash=digest, now=now, scope=scope,
             )
         return ApiKey(key_id, name, role, salt, digest, now, None,  # type: ignore[arg-type]
                       tuple(sorted(services)) if services is not None else None)
 
     async def list_keys(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
-        async with (
-            self._read() as db,
-            db.execute("SELECT * FROM api_keys ORDER BY created_at, id") as cur,
-        ):
-            return [_key(r) for r in await cur.fetchall()]
+        async with self._read() as db:
+            return [_key(r) for r in await db.all("SELECT * FROM api_keys ORDER BY created_at, id")]
 
     async def revoke_key(self, key_id: str, now: float) -> ApiKey | None:
         """Mark a key revoked (idempotent); None when there is no such key."""
         async with self._tx() as db:
-            await db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (now, key_id),
+            await db.run(
+                "UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL",
+                now=now, id=key_id,
             )
-            async with db.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)) as cur:
-                row = await cur.fetchone()
+            row = await db.one("SELECT * FROM api_keys WHERE id = :id", id=key_id)
         return _key(row) if row else None
 
     # -- rate-limit policies --------------------------------------------------------------
@@ -129,44 +109,38 @@ class AdminTables(Database):
             async with self._tx() as db:
                 if policy_id is None:
                     policy_id = str(uuid.uuid4())
-                    await db.execute(
+                    await db.run(
                         "INSERT INTO ratelimits (id, name, policy, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (policy_id, policy["name"], text, now, now),
+                        " VALUES (:id, :name, :policy, :now, :now)",
+                        id=policy_id, name=policy["name"], policy=text, now=now,
                     )
                 else:
-                    cur = await db.execute(
-                        "UPDATE ratelimits SET name = ?, policy = ?, updated_at = ? WHERE id = ?",
-                        (policy["name"], text, now, policy_id),
+                    changed = await db.run(
+                        "UPDATE ratelimits SET name = :name, policy = :policy, updated_at = :now"
+                        " WHERE id = :id",
+                        name=policy["name"], policy=text, now=now, id=policy_id,
                     )
-                    if cur.rowcount == 0:
+                    if changed == 0:
                         raise KeyError(policy_id)
                 await bump_setting(db, RATELIMIT_VERSION)
-        except sqlite3.IntegrityError as exc:
+        except sa.exc.IntegrityError as exc:
             raise NameTaken(policy["name"]) from exc
         found = await self.get_policy(policy_id)
         assert found is not None
         return found
 
     async def get_policy(self, policy_id: str) -> StoredPolicy | None:
-        async with (
-            self._read() as db,
-            db.execute("SELECT * FROM ratelimits WHERE id = ?", (policy_id,)) as cur,
-        ):
-            row = await cur.fetchone()
+        async with self._read() as db:
+            row = await db.one("SELECT * FROM ratelimits WHERE id = :id", id=policy_id)
         return _policy(row) if row else None
 
     async def list_policies(self) -> list[StoredPolicy]:
-        async with (
-            self._read() as db,
-            db.execute("SELECT * FROM ratelimits ORDER BY name") as cur,
-        ):
-            return [_policy(r) for r in await cur.fetchall()]
+        async with self._read() as db:
+            return [_policy(r) for r in await db.all("SELECT * FROM ratelimits ORDER BY name")]
 
     async def delete_policy(self, policy_id: str) -> bool:
         async with self._tx() as db:
-            cur = await db.execute("DELETE FROM ratelimits WHERE id = ?", (policy_id,))
-            found = cur.rowcount > 0
+            found = await db.run("DELETE FROM ratelimits WHERE id = :id", id=policy_id) > 0
             if found:
                 await bump_setting(db, RATELIMIT_VERSION)
         return found
@@ -175,17 +149,14 @@ class AdminTables(Database):
 
     async def get_setting(self, name: str) -> Any:
         """The JSON value of setting ``name``, or None."""
-        async with (
-            self._read() as db,
-            db.execute("SELECT value FROM settings WHERE name = ?", (name,)) as cur,
-        ):
-            row = await cur.fetchone()
+        async with self._read() as db:
+            row = await db.one("SELECT value FROM settings WHERE name = :name", name=name)
         return json.loads(row["value"]) if row else None
 
     async def set_setting(self, name: str, value: Any) -> None:
         async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name)"
+            await db.run(
+                "INSERT INTO settings (name, value) VALUES (:name, :value) ON CONFLICT (name)"
                 " DO UPDATE SET value = excluded.value",
-                (name, json.dumps(value)),
+                name=name, value=json.dumps(value),
             )

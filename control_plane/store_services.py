@@ -12,37 +12,12 @@ and the router know when to fetch the active set again.
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from control_plane.db import Database
 from control_plane.store_admin import bump_setting
-
-SERVICES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS services (
-    name             TEXT PRIMARY KEY,
-    active_version   INTEGER,
-    previous_version INTEGER,
-    created_at       REAL NOT NULL,
-    activated_at     REAL,
-    deleted_at       REAL
-);
-CREATE TABLE IF NOT EXISTS service_versions (
-    service    TEXT NOT NULL,
-    version    INTEGER NOT NULL,
-    document   TEXT NOT NULL,
-    comment    TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    PRIMARY KEY (service, version)
-);
-CREATE TABLE IF NOT EXISTS node_services (
-    node    TEXT NOT NULL,
-    service TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (node, service)
-);
-"""
 
 SERVICES_GENERATION = "services_generation"
 
@@ -80,13 +55,13 @@ class VersionRow:
         return out
 
 
-def _service(row: sqlite3.Row) -> ServiceRow:
+def _service(row: Mapping[str, Any]) -> ServiceRow:
     return ServiceRow(row["name"], row["active_version"], row["previous_version"],
                       row["latest_version"] or 0, row["created_at"], row["activated_at"],
                       row["deleted_at"])
 
 
-def _version(row: sqlite3.Row) -> VersionRow:
+def _version(row: Mapping[str, Any]) -> VersionRow:
     return VersionRow(row["service"], row["version"], json.loads(row["document"]),
                       row["comment"], row["created_at"])
 
@@ -103,53 +78,53 @@ class ServiceTables(Database):
         """Store the next version of ``name`` (1 for a new service; a deleted service
         comes back with its version numbers continuing)."""
         async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO services (name, created_at) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET deleted_at = NULL", (name, now))
-            async with db.execute(
+            await db.run(
+                "INSERT INTO services (name, created_at) VALUES (:name, :now)"
+                " ON CONFLICT (name) DO UPDATE SET deleted_at = NULL", name=name, now=now)
+            row = await db.one(
                 "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM service_versions"
-                " WHERE service = ?", (name,)) as cur:
-                row = await cur.fetchone()
+                " WHERE service = :name", name=name)
             version = int(row["next"]) if row else 1
-            await db.execute(
+            await db.run(
                 "INSERT INTO service_versions (service, version, document, comment, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (name, version, json.dumps(document, sort_keys=True), comment, now))
+                " VALUES (:name, :version, :document, :comment, :now)",
+                name=name, version=version, document=json.dumps(document, sort_keys=True),
+                comment=comment, now=now)
         return VersionRow(name, version, document, comment, now)
 
     async def get_service(self, name: str) -> ServiceRow | None:
-        async with self._read() as db, db.execute(
-                f"{_SELECT_SERVICE} WHERE s.name = ?", (name,)) as cur:
-            row = await cur.fetchone()
+        async with self._read() as db:
+            row = await db.one(f"{_SELECT_SERVICE} WHERE s.name = :name", name=name)
         return _service(row) if row else None
 
     async def list_services(self) -> list[ServiceRow]:
         """Every service not deleted, by name."""
-        async with self._read() as db, db.execute(
-                f"{_SELECT_SERVICE} WHERE s.deleted_at IS NULL ORDER BY s.name") as cur:
-            return [_service(r) for r in await cur.fetchall()]
+        async with self._read() as db:
+            rows = await db.all(f"{_SELECT_SERVICE} WHERE s.deleted_at IS NULL ORDER BY s.name")
+        return [_service(r) for r in rows]
 
     async def get_version(self, name: str, version: int) -> VersionRow | None:
-        async with self._read() as db, db.execute(
-                "SELECT * FROM service_versions WHERE service = ? AND version = ?",
-                (name, version)) as cur:
-            row = await cur.fetchone()
+        async with self._read() as db:
+            row = await db.one(
+                "SELECT * FROM service_versions WHERE service = :name AND version = :version",
+                name=name, version=version)
         return _version(row) if row else None
 
     async def list_versions(self, name: str) -> list[VersionRow]:
-        async with self._read() as db, db.execute(
-                "SELECT * FROM service_versions WHERE service = ? ORDER BY version",
-                (name,)) as cur:
-            return [_version(r) for r in await cur.fetchall()]
+        async with self._read() as db:
+            rows = await db.all(
+                "SELECT * FROM service_versions WHERE service = :name ORDER BY version",
+                name=name)
+        return [_version(r) for r in rows]
 
     async def activate(self, name: str, version: int, now: float) -> ServiceRow:
         """Make ``version`` the active one (the one before becomes ``previous_version``,
         unless it is the same); bumps the generation."""
         async with self._tx() as db:
-            await db.execute(
-                "UPDATE services SET previous_version = CASE WHEN active_version = ? THEN"
-                " previous_version ELSE active_version END, active_version = ?,"
-                " activated_at = ? WHERE name = ?", (version, version, now, name))
+            await db.run(
+                "UPDATE services SET previous_version = CASE WHEN active_version = :version"
+                " THEN previous_version ELSE active_version END, active_version = :version,"
+                " activated_at = :now WHERE name = :name", version=version, now=now, name=name)
             await bump_setting(db, SERVICES_GENERATION)
         row = await self.get_service(name)
         assert row is not None
@@ -158,48 +133,51 @@ class ServiceTables(Database):
     async def delete_service(self, name: str, now: float) -> bool:
         """Stop serving ``name`` everywhere (versions are kept); False when unknown."""
         async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE services SET deleted_at = ?, active_version = NULL,"
-                " previous_version = NULL WHERE name = ? AND deleted_at IS NULL", (now, name))
-            if cur.rowcount == 0:
+            changed = await db.run(
+                "UPDATE services SET deleted_at = :now, active_version = NULL,"
+                " previous_version = NULL WHERE name = :name AND deleted_at IS NULL",
+                now=now, name=name)
+            if changed == 0:
                 return False
             await bump_setting(db, SERVICES_GENERATION)
         return True
 
     async def active_documents(self) -> list[VersionRow]:
         """The active version of every service, by name."""
-        async with self._read() as db, db.execute(
+        async with self._read() as db:
+            rows = await db.all(
                 "SELECT v.* FROM services s JOIN service_versions v ON v.service = s.name"
                 " AND v.version = s.active_version WHERE s.deleted_at IS NULL"
-                " ORDER BY s.name") as cur:
-            return [_version(r) for r in await cur.fetchall()]
+                " ORDER BY s.name")
+        return [_version(r) for r in rows]
 
     async def taken_domains(self, except_service: str) -> dict[str, str]:
         """``{domain: service}`` over the active and latest versions of every other
         service not deleted (a domain belongs to one service)."""
         out: dict[str, str] = {}
-        async with self._read() as db, db.execute(
+        async with self._read() as db:
+            rows = await db.all(
                 "SELECT v.service, v.document FROM services s JOIN service_versions v"
-                " ON v.service = s.name WHERE s.deleted_at IS NULL AND s.name != ? AND"
+                " ON v.service = s.name WHERE s.deleted_at IS NULL AND s.name != :name AND"
                 " (v.version = s.active_version OR v.version = (SELECT MAX(version) FROM"
-                " service_versions w WHERE w.service = s.name))", (except_service,)) as cur:
-            for row in await cur.fetchall():
-                for domain in json.loads(row["document"]).get("domains", []):
-                    out[domain] = row["service"]
+                " service_versions w WHERE w.service = s.name))", name=except_service)
+        for row in rows:
+            for domain in json.loads(row["document"]).get("domains", []):
+                out[domain] = row["service"]
         return out
 
     async def report_services(self, node: str, running: dict[str, int]) -> None:
         """What ``node`` runs now (from its heartbeat): replaces its previous report."""
         async with self._tx() as db:
-            await db.execute("DELETE FROM node_services WHERE node = ?", (node,))
-            await db.executemany(
-                "INSERT INTO node_services (node, service, version) VALUES (?, ?, ?)",
-                [(node, s, v) for s, v in running.items()])
+            await db.run("DELETE FROM node_services WHERE node = :node", node=node)
+            await db.run_many(
+                "INSERT INTO node_services (node, service, version)"
+                " VALUES (:node, :service, :version)",
+                [{"node": node, "service": s, "version": v} for s, v in running.items()])
 
     async def running_versions(self, service: str) -> dict[str, int]:
         """``{node: version}`` of the nodes that reported running ``service``."""
-        async with self._read() as db, db.execute(
-                "SELECT node, version FROM node_services WHERE service = ?",
-                (service,)) as cur:
-            return {r["node"]: r["version"] for r in await cur.fetchall()}
-
+        async with self._read() as db:
+            rows = await db.all("SELECT node, version FROM node_services WHERE service = :service",
+                                service=service)
+        return {r["node"]: r["version"] for r in rows}

@@ -220,7 +220,8 @@ class ControlPlaneSettings(StrictModel):
     """Optional node registry: edges from ``GET {url}/v1/nodes`` are merged with ours."""
 
     url: str | None = Field(None, description="control plane base URL (a read-only key as "
-                            "Basic credentials in it); null: only the edges listed here")
+                            "Basic credentials in it), or several replicas as URL1,URL2; "
+                            "null: only the edges listed here")
     poll_interval: float = Field(default=3.0, gt=0, description="seconds")
     timeout: float = Field(default=2.0, gt=0, description="seconds")
 

@@ -19,6 +19,7 @@ import aiohttp
 from yarl import URL
 
 from cdn_core.clock import Clock
+from cdn_core.endpoints import Endpoints, should_fail_over, split_urls
 from router.config import ControlPlaneSettings
 from router.health import PROBE_ERRORS
 from router.table import EdgeSpec
@@ -92,12 +93,10 @@ class ControlPlaneSync:
     ) -> None:
         if not settings.url:
             raise ValueError("control_plane.url is not set")
-        self._url = settings.url.rstrip("/") + "/v1/nodes"
-        self._services_url = settings.url.rstrip("/") + "/v1/services/active"
+        # Several replicas (URL1,URL2): each poll asks the one that answered last first.
+        self._endpoints = Endpoints(split_urls(settings.url))
         self._apply_domains = apply_domains
         self.domains: list[str] | None = None
-        # The URL may carry credentials (user:key@host): never log or show them.
-        self._shown = str(URL(self._url).with_user(None))
         self._cfg = settings
         self._session = session
         self._clock = clock
@@ -111,10 +110,7 @@ class ControlPlaneSync:
     async def poll(self) -> bool:
         """One poll; True when the registry answered with a usable list."""
         try:
-            async with self._session.get(self._url, timeout=self._timeout) as resp:
-                if resp.status != 200:
-                    raise ValueError(f"HTTP {resp.status}")
-                edges = parse_nodes(await resp.json(content_type=None))
+            edges = parse_nodes(await self._get("/v1/nodes"))
         except PROBE_ERRORS as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
             if self.ok is not False:
@@ -138,10 +134,7 @@ class ControlPlaneSync:
     async def _poll_domains(self) -> None:
         """The domains of the active services (issue 20); on failure the last ones stay."""
         try:
-            async with self._session.get(self._services_url, timeout=self._timeout) as resp:
-                if resp.status != 200:
-                    raise ValueError(f"HTTP {resp.status}")
-                domains = parse_domains(await resp.json(content_type=None))
+            domains = parse_domains(await self._get("/v1/services/active"))
         except PROBE_ERRORS as exc:
             log.warning("control plane %s: cannot read services, keeping the last domains:"
                         " %s", self._shown, f"{type(exc).__name__}: {exc}"[:200])
@@ -152,6 +145,36 @@ class ControlPlaneSync:
             self.domains = domains
             assert self._apply_domains is not None
             self._apply_domains(domains)
+
+    @property
+    def _shown(self) -> str:
+        # The URL may carry credentials (user:key@host): never log or show them.
+        return str(URL(self._endpoints.current).with_user(None))
+
+    async def _get(self, path: str) -> Any:
+        """The JSON of ``GET path`` from the first replica that answers 200.
+
+        Raises:
+            ValueError, aiohttp.ClientError, OSError, TimeoutError: none did (the last
+                replica's failure).
+        """
+        failures: list[str] = []
+        for base in self._endpoints.order():
+            try:
+                async with self._session.get(base + path, timeout=self._timeout) as resp:
+                    status = resp.status
+                    data = await resp.json(content_type=None) if status == 200 else None
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if should_fail_over(status):
+                failures.append(f"HTTP {status}")
+                continue
+            self._endpoints.answered(base)
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            return data
+        raise OSError("no control plane answered: " + "; ".join(failures))
 
     async def run(self) -> None:
         while True:

@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from cdn_core.endpoints import Endpoints, should_fail_over, split_urls
+
 # Seconds to wait for the API. A purge answers after its fan-out, which takes at most
 # two node timeouts (mid tier, then edges), so allow well beyond the 2 s default.
 TIMEOUT = 60.0
@@ -73,10 +75,45 @@ def request(
 ) -> tuple[int, Any]:
     """Call the API; returns ``(status, parsed JSON or None)`` for 2xx answers.
 
+    ``api`` may list several control-plane replicas (``URL1,URL2``): the one that answered
+    last in this process is asked first; one that cannot be reached or answers 502, 503 or
+    504 is passed over for the next (see :mod:`cdn_core.endpoints`). A request that was
+    sent and timed out is not sent again elsewhere unless it is a GET.
+
     Raises:
-        CliError: the API answered 4xx/5xx (its ``error`` text) or could not be reached.
+        CliError: the API answered 4xx/5xx (its ``error`` text) or no replica could be
+            reached.
     """
-    url = api.rstrip("/") + path
+    try:
+        endpoints = _ENDPOINTS.setdefault(api, Endpoints(split_urls(api)))
+    except ValueError as exc:
+        raise CliError(f"--api {api!r}: {exc}") from None
+    failures: list[str] = []
+    for base in endpoints.order():
+        try:
+            status, parsed = _request_one(base, method, path, body, key=key)
+        except _TryNext as exc:
+            failures.append(str(exc))
+            continue
+        endpoints.answered(base)
+        return status, parsed
+    if len(failures) == 1:
+        raise CliError(failures[0])
+    raise CliError("no control plane answered: " + "; ".join(failures))
+
+
+# Per ``--api`` value: which replica answered last in this process.
+_ENDPOINTS: dict[str, Endpoints] = {}
+
+
+class _TryNext(Exception):
+    """This replica did not take the request; another may."""
+
+
+def _request_one(
+    api: str, method: str, path: str, body: dict[str, Any] | None, *, key: str | None
+) -> tuple[int, Any]:
+    url = api + path
     data = json.dumps(body).encode() if body is not None else None
     try:
         req = urllib.request.Request(url, data=data, method=method)
@@ -104,10 +141,18 @@ def request(
             message = raw.decode(errors="replace").strip()[:200] or exc.reason
         if exc.code == 401 and not key:
             message += " (no key: use --key, $CDN_API_KEY or run cdnctl up)"
-        raise CliError(f"control plane answered {exc.code}: {message}") from None
+        text = f"control plane answered {exc.code}: {message}"
+        if should_fail_over(exc.code):
+            raise _TryNext(text if api in text else f"{text} ({api})") from None
+        raise CliError(text) from None
+    except TimeoutError:
+        if method == "GET":
+            raise _TryNext(f"no answer from {api} within {TIMEOUT:g} s") from None
+        raise CliError(f"no answer from the control plane at {api} within {TIMEOUT:g} s"
+                       " (the request may have been applied)") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise CliError(f"cannot reach the control plane at {api}: {reason}") from None
+        raise _TryNext(f"cannot reach the control plane at {api}: {reason}") from None
 
 
 def run(func: Any, args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from cdn_core.version import package_version
 from control_plane import chaos, doctor, launcher, top
 from control_plane.cli import (
+    cluster,
     failover,
     keys,
     nodes,
@@ -24,7 +25,8 @@ from control_plane.cli import (
 from control_plane.cli.common import key_parent
 
 # The REST API's command groups, in the order ``cdnctl --help`` lists them.
-API_GROUPS = (status, purge, services, nodes, keys, prewarm, ratelimit, failover, signing)
+API_GROUPS = (status, purge, services, nodes, keys, prewarm, ratelimit, failover, signing,
+              cluster)
 
 
 def register_api(subparsers: Any) -> None:
@@ -41,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api",
         default=os.environ.get("CDN_API", "http://127.0.0.1:9000"),
-        help="control plane base URL (default $CDN_API or http://127.0.0.1:9000)",
+        help="control plane base URL, or several replicas as URL1,URL2 (default $CDN_API or"
+        " http://127.0.0.1:9000)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     launcher.register(sub)

@@ -31,6 +31,8 @@ from control_plane.routes.signing import SigningKeyIn
 
 OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None]] = {
     ("GET", "/v1/healthz"): ("Liveness of the control plane", None),
+    ("GET", "/v1/readyz"): ("Readiness: the database answered this replica's last tick", None),
+    ("GET", "/v1/cluster"): ("Control-plane replicas, the leader and its lease", None),
     ("GET", "/metrics"): ("Prometheus metrics", None),
     ("GET", "/v1/openapi.json"): ("This document", None),
     ("GET", "/v1/status"): ("Health and cache counters of every node", None),

@@ -6,7 +6,10 @@ Answers :meth:`control_plane.history.StatsHistory.to_json`: ``{"interval", "wind
 seconds) when given, so pollers fetch only what is new.
 
 Registering these routes also registers the sampler in the app's lifecycle: it runs
-from startup to cleanup, one round every ``interval`` seconds.
+from startup to cleanup, one round every ``interval`` seconds, on the leader replica only
+(one set of probes for the whole cluster). Another replica answers with the leader's
+history (fetched with the caller's credentials), and with its own (likely empty) when
+the leader cannot be reached.
 """
 
 from __future__ import annotations
@@ -19,7 +22,17 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from control_plane.api import CLOCK, CONFIG, METRICS, STORE, ApiError, body_of, session_of
+from control_plane.api import (
+    CLOCK,
+    CONFIG,
+    LIVE,
+    METRICS,
+    STORE,
+    ApiError,
+    body_of,
+    is_leader,
+    session_of,
+)
 from control_plane.auth import READ, add_route
 from control_plane.history import StatsHistory, sample_forever
 from control_plane.routes.nodes import FAILOVER
@@ -29,7 +42,10 @@ HISTORY = web.AppKey("stats_history", StatsHistory)
 
 
 async def sample_once(app: web.Application) -> None:
-    """Probe every registered node once and record the result (and the gauges)."""
+    """Probe every registered node once and record the result (and the gauges); nothing
+    on a replica that does not lead."""
+    if not is_leader(app):
+        return
     session = session_of(app)
     timeout = aiohttp.ClientTimeout(total=app[CONFIG].status_timeout)
     store, metrics, history = app[STORE], app[METRICS], app[HISTORY]
@@ -69,7 +85,28 @@ async def history(request: web.Request) -> web.Response:
             raise ApiError(400, f"since must be unix seconds, got {raw!r}") from None
         if not math.isfinite(since):
             raise ApiError(400, f"since must be unix seconds, got {raw!r}")
+    leader = await _from_leader(request)
+    if leader is not None:
+        return body_of(leader)
     return body_of(request.app[HISTORY].to_json(since))
+
+
+async def _from_leader(request: web.Request) -> object | None:
+    """The leader's answer to this same request, when another replica leads and answers."""
+    cluster = request.app[LIVE].cluster
+    url = await cluster.leader_url() if cluster is not None else None
+    if url is None or "Authorization" not in request.headers:
+        return None
+    timeout = aiohttp.ClientTimeout(total=request.app[CONFIG].status_timeout)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                url + request.path_qs,
+                headers={"Authorization": request.headers["Authorization"]}) as resp:
+            if resp.status == 200:
+                return await resp.json()
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+        pass
+    return None
 
 
 def add_routes(app: web.Application) -> None:

@@ -21,9 +21,9 @@ MakeNode = Callable[..., Awaitable[FakeNode]]
 
 
 @pytest.fixture
-def config(tmp_path: Any) -> ControlPlaneConfig:
+def config(tmp_path: Any, cp_db: str) -> ControlPlaneConfig:
     return ControlPlaneConfig(
-        db=str(tmp_path / "control.db"),
+        db=cp_db,
         status_timeout=0.5,
         purge=PurgeConfig(node_timeout=0.5, retry_interval=0.05),
         auth=auth_config(tmp_path),

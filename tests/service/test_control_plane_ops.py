@@ -25,9 +25,9 @@ SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> ControlPlaneConfig:
+def config(tmp_path: Path, cp_db: str) -> ControlPlaneConfig:
     return ControlPlaneConfig(
-        db=str(tmp_path / "control.db"),
+        db=cp_db,
         status_timeout=0.5,
         purge=PurgeConfig(node_timeout=0.5, retry_interval=30),
         auth=auth_config(tmp_path),

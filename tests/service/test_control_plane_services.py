@@ -23,8 +23,8 @@ READER = {"Authorization": f"Bearer {READER_KEY}"}
 
 
 @pytest.fixture
-async def cp(aiohttp_client: Any, tmp_path: Path) -> TestClient:
-    config = ControlPlaneConfig(db=str(tmp_path / "control.db"), auth=auth_config(tmp_path))
+async def cp(aiohttp_client: Any, tmp_path: Path, cp_db: str) -> TestClient:
+    config = ControlPlaneConfig(db=cp_db, auth=auth_config(tmp_path))
     return await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import aiohttp
 
 from cdn_core.clock import Clock
+from cdn_core.endpoints import Endpoints, should_fail_over
 from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
 from cdn_core.node.settings.control import ControlSettings
 from cdn_core.store import PurgeSelector
@@ -101,6 +102,9 @@ class NodeSync:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # Several control-plane replicas: calls go to the one that answered last (set up
+        # by open(), from the settings then).
+        self.endpoints: Endpoints | None = None
 
     @property
     def enabled(self) -> bool:
@@ -112,6 +116,7 @@ class NodeSync:
         self.token = token
         if not self.enabled:
             return
+        self.endpoints = Endpoints(self.settings.urls)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session = aiohttp.ClientSession(
             headers=headers, timeout=aiohttp.ClientTimeout(total=self.settings.timeout)
@@ -262,15 +267,28 @@ class NodeSync:
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         if self._session is None:
             raise ControlError("not started")
-        url = f"{self.settings.url}{path}"
-        async with self._session.request(method, url, json=body) as resp:
-            data = await resp.json(content_type=None)
-            if resp.status != 200:
+        if self.endpoints is None:
+            raise ControlError("not started")
+        failures: list[str] = []
+        for base in self.endpoints.order():
+            try:
+                async with self._session.request(method, base + path, json=body) as resp:
+                    data = await resp.json(content_type=None)
+                    status = resp.status
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                failures.append(f"{base}: {type(exc).__name__}: {exc}")
+                continue
+            if should_fail_over(status):
+                failures.append(f"{base}: HTTP {status}")
+                continue
+            self.endpoints.answered(base)
+            if status != 200:
                 error = data.get("error") if isinstance(data, dict) else None
-                raise ControlError(f"{method} {path}: HTTP {resp.status}: {error}")
-        if not isinstance(data, dict):
-            raise ControlError(f"{method} {path}: answer is not a JSON object")
-        return data
+                raise ControlError(f"{method} {path}: HTTP {status}: {error}")
+            if not isinstance(data, dict):
+                raise ControlError(f"{method} {path}: answer is not a JSON object")
+            return data
+        raise ControlError(f"{method} {path}: no control plane answered ({'; '.join(failures)})")
 
     async def _heartbeat(self) -> dict[str, Any]:
         if self.address is None:
@@ -355,7 +373,8 @@ class NodeSync:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "url": self.settings.url,
+            "url": self.endpoints.current if self.endpoints else None,
+            "urls": self.settings.urls,
             "ok": self.ok,
             "purge_seq": self.watermark,
             "caught_up": self.caught_up,

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 
 from cdn_core.config import StrictModel
+from cdn_core.endpoints import split_urls
 from cdn_core.errors import StartupError
 
 
@@ -16,7 +17,8 @@ class ControlSettings(StrictModel):
     sequence number, rate-limit policies, signing keys)."""
 
     url: str | None = Field(
-        None, description="control plane base URL: heartbeats, purge catch-up, rate limits"
+        None, description="control plane base URL: heartbeats, purge catch-up, rate limits; "
+        "several replicas as URL1,URL2 (the next one is tried when one fails)"
     )
     token: SecretStr | None = Field(None, description="node token (prefer token_file)")
     token_file: str | None = Field(None, description="file whose first line is the node token")
@@ -37,9 +39,12 @@ class ControlSettings(StrictModel):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError(f"control plane URL {url!r} must start with http:// or https://")
-        return url.rstrip("/") if url else url
+        return ",".join(split_urls(url)) if url else url
+
+    @property
+    def urls(self) -> list[str]:
+        """The control-plane replicas' base URLs, in the configured order."""
+        return split_urls(self.url) if self.url else []
 
     def resolve_token(self) -> str | None:
         """The node token: the first line of ``token_file``, else ``token``.

@@ -1,4 +1,4 @@
-"""SQLite store (control_plane.store): transactions, seq, persistence."""
+"""The store (control_plane.store) on SQLite and PostgreSQL: transactions, seq, persistence."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from cdn_core.errors import StartupError
 from control_plane.store import Store
 
 
-async def _store(path: Path) -> Store:
-    store = Store(path)
+async def _store(target: str | Path) -> Store:
+    store = Store(target)
     await store.open()
     return store
 
 
-async def test_purge_gets_one_ack_per_mid_and_edge(tmp_path: Path) -> None:
-    store = await _store(tmp_path / "db" / "c.db")  # parent directory created
+async def test_purge_gets_one_ack_per_mid_and_edge(cp_db: str) -> None:
+    store = await _store(cp_db)
     for name, tier in [("edge1", "edge"), ("mid1", "mid"), ("o", "origin"), ("r", "router")]:
         await store.upsert_node(name, tier=tier, host="h", port=1, admin_url="http://h", now=1.0)
     purge = await store.create_purge("url", "http://a/b", True, now=5.0)
@@ -33,19 +33,19 @@ async def test_purge_gets_one_ack_per_mid_and_edge(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_no_targets_is_complete_at_once(tmp_path: Path) -> None:
-    store = await _store(tmp_path / "c.db")
+async def test_no_targets_is_complete_at_once(cp_db: str) -> None:
+    store = await _store(cp_db)
     purge = await store.create_purge("all", None, False, now=5.0)
     assert purge.state == "complete" and purge.completed_at == 5.0
     await store.close()
 
 
-async def test_seq_and_rows_survive_reopen(tmp_path: Path) -> None:
-    store = await _store(tmp_path / "c.db")
+async def test_seq_and_rows_survive_reopen(cp_db: str) -> None:
+    store = await _store(cp_db)
     await store.upsert_node("e", tier="edge", host="h", port=1, admin_url="http://h", now=1.0)
     first = await store.create_purge("tag", "t", False, now=2.0)
     await store.close()
-    store = await _store(tmp_path / "c.db")
+    store = await _store(cp_db)
     assert [n.name for n in await store.list_nodes()] == ["e"]
     assert (await store.open_purges())[0].id == first.id
     second = await store.create_purge("tag", "t", False, now=3.0)
@@ -54,21 +54,21 @@ async def test_seq_and_rows_survive_reopen(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_failed_transaction_rolls_back(tmp_path: Path) -> None:
-    store = await _store(tmp_path / "c.db")
+async def test_failed_transaction_rolls_back(cp_db: str) -> None:
+    store = await _store(cp_db)
     with pytest.raises(RuntimeError):
         async with store._tx() as db:
-            await db.execute(
-                "INSERT INTO purges (id, type, value, soft, created_at)"
-                " VALUES ('x', 'all', NULL, 0, 1)"
+            await db.run(
+                "INSERT INTO purges (seq, id, type, value, soft, created_at)"
+                " VALUES (1, 'x', 'all', NULL, 0, 1)"
             )
             raise RuntimeError("crash between the purge row and its acks")
     assert await store.get_purge("x") is None
     await store.close()
 
 
-async def test_deleting_a_node_drops_its_open_work(tmp_path: Path) -> None:
-    store = await _store(tmp_path / "c.db")
+async def test_deleting_a_node_drops_its_open_work(cp_db: str) -> None:
+    store = await _store(cp_db)
     for name in ("e1", "e2"):
         await store.upsert_node(name, tier="edge", host="h", port=1, admin_url="http://h", now=1.0)
     purge = await store.create_purge("all", None, False, now=2.0)

@@ -419,9 +419,10 @@ def run(args: argparse.Namespace) -> int:
         for p in procs:
             print(f"{p.name:<9} {p.tier:<14} {p.listen:<28} {p.admin_url}")
         print(f"admin API key: {credentials.admin_key_file}", end="")
-        if sel.net or args.state_dir:
+        every = ",".join(stack.control_plane.urls())
+        if sel.net or args.state_dir or stack.control_plane.replicas > 1:
             # cdnctl looks in ./run and at 127.0.0.1:9000 unless told otherwise.
-            print(f"; for cdnctl: export CDN_API={api} CDN_STATE_DIR={sel.state}")
+            print(f"; for cdnctl: export CDN_API={every} CDN_STATE_DIR={sel.state}")
         else:
             print(" (cdnctl uses it by default)")
         status = "cdnctl status" + (" (after those exports)" if sel.net or args.state_dir

@@ -73,6 +73,18 @@ class ControlPlaneSection(StrictModel):
     config: str = Field(description=_CONFIG)
     host: str = Field("127.0.0.1", description="API address")
     port: int = Field(ge=1, le=65535, description="API port")
+    replicas: int = Field(1, ge=1, le=9, description="control-plane processes sharing the "
+                          "database, on ports port, port+1, ... (one leads; see GET "
+                          "/v1/cluster); nodes and cdnctl are given every one")
+    db: str | None = Field(None, description="database URL (postgresql://user@host/db); "
+                           "default: <state_dir>/control.db (SQLite)")
+
+    def urls(self) -> list[str]:
+        """Base URL of each replica, in order."""
+        return [f"http://{self.host}:{self.port + i}" for i in range(self.replicas)]
+
+    def replica_names(self) -> list[str]:
+        return ["control"] + [f"control{i + 1}" for i in range(1, self.replicas)]
 
 
 class StackConfig(StrictModel):
@@ -101,7 +113,7 @@ class StackConfig(StrictModel):
         would otherwise surface as a process exiting after the others started."""
         names = [n.name for n in self.mid_tier.nodes + self.edges.nodes]
         dupes = sorted({n for n in names if names.count(n) > 1} | (
-            set(names) & {"origin", "router", "control"}))
+            set(names) & {"origin", "router", *self.control_plane.replica_names()}))
         if dupes:
             raise ValueError(f"node names must be unique: {', '.join(dupes)}")
         seen: dict[tuple[str, int], str] = {}
@@ -123,7 +135,8 @@ def listeners(stack: StackConfig) -> list[tuple[str, str, int, str]]:
     out += [("origin", o.host, o.port, "tcp"), ("origin admin", o.host, o.admin_port, "tcp")]
     out += [("router", r.host, r.port, "udp"), ("router", r.host, r.port, "tcp"),
             ("router admin", r.host, r.admin_port, "tcp")]
-    out.append(("control_plane", c.host, c.port, "tcp"))
+    for i, name in enumerate(c.replica_names()):
+        out.append((name if i else "control_plane", c.host, c.port + i, "tcp"))
     for section in (stack.mid_tier, stack.edges):
         for n in section.nodes:
             out += [(n.name, n.host, n.port, "tcp"),
@@ -259,10 +272,14 @@ def processes(
         return str((base / p).resolve())
 
     cp = stack.control_plane
-    api = f"http://{cp.host}:{cp.port}"
-    out = [
-        Process(
-            "control",
+    # Every node and the router get all replicas (URL1,URL2): any of them will do.
+    api = ",".join(cp.urls())
+    db = cp.db or str(state / "control.db")
+    out = []
+    for name, url in zip(cp.replica_names(), cp.urls(), strict=True):
+        port = url.rsplit(":", 1)[1]
+        out.append(Process(
+            name,
             "control_plane",
             [
                 python,
@@ -270,12 +287,12 @@ def processes(
                 "control_plane",
                 "--config",
                 rel(cp.config),
+                "--name",
+                name,
                 "--host",
                 cp.host,
                 "--port",
-                str(cp.port),
-                "--db",
-                str(state / "control.db"),
+                port,
                 *(
                     [
                         "--admin-key-file",
@@ -289,15 +306,15 @@ def processes(
                     else []
                 ),
             ],
-            f"{api}/v1/healthz",
-            api,
+            f"{url}/v1/healthz",
+            url,
             cp.host,
-            cp.port,
-            f"{cp.host}:{cp.port}",
-            # Prewarm and sitemaps may name only the site this stack serves.
-            env={"CDN_CONTROL_PLANE__PUSH__HOSTS": json.dumps([stack.site])},
-        ),
-    ]
+            int(port),
+            f"{cp.host}:{port}",
+            # Prewarm and sitemaps may name only the site this stack serves. The database
+            # goes in the environment: a PostgreSQL URL may carry a password.
+            env={"CDN_CONTROL_PLANE__PUSH__HOSTS": json.dumps([stack.site]), "CDN_DB": db},
+        ))
     o = stack.origin
     origin_admin = f"http://{o.host}:{o.admin_port}"
     out.append(
@@ -403,7 +420,8 @@ def processes(
     if credentials:
         # The registry needs a key: a read-only one, as Basic credentials in the URL, passed
         # in the environment so that it does not show in ps.
-        authed = f"http://router:{credentials.reader_key}@{cp.host}:{cp.port}"
+        authed = ",".join(f"http://router:{credentials.reader_key}@{cp.host}:{cp.port + i}"
+                          for i in range(cp.replicas))
         router_env["CDN_ROUTER__CONTROL_PLANE__URL"] = authed
     else:
         argv += ["--control-plane", api]

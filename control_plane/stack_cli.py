@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from cdn_core.errors import ConfigError
 from cdn_core.shipped import config_file
 from control_plane.netcheck import free_net
@@ -39,8 +41,15 @@ def _net(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _replicas(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 9:
+        raise argparse.ArgumentTypeError(f"expected 1 to 9 replicas, got {text!r}")
+    return int(text)
+
+
 def add_arguments(p: Any) -> None:
-    """``--config``, ``--state-dir`` and ``--net`` on the sub-command parser ``p``."""
+    """``--config``, ``--state-dir``, ``--net``, ``--db`` and ``--control-replicas`` on the
+    sub-command parser ``p``."""
     p.add_argument(
         "--config",
         help="stack file (default ./configs/stack.yaml, else the one the package ships)",
@@ -58,6 +67,19 @@ def add_arguments(p: Any) -> None:
         "a second stack beside the first; 'auto' picks a free one; its default state dir "
         "gets net-127.X.Y",
     )
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="the control plane's database (postgresql://user@host/db; default $CDN_DB, "
+        "else the stack file's, else SQLite in the state dir)",
+    )
+    p.add_argument(
+        "--control-replicas",
+        type=_replicas,
+        metavar="N",
+        help="control-plane processes sharing the database, on consecutive ports (default: "
+        "the stack file's control_plane.replicas, 1)",
+    )
 
 
 def select(args: argparse.Namespace) -> SelectedStack:
@@ -68,6 +90,18 @@ def select(args: argparse.Namespace) -> SelectedStack:
     """
     file = Path(args.config) if args.config else config_file("stack.yaml")
     stack, base = load_stack(file)
+    cp: dict[str, Any] = {}
+    db = getattr(args, "db", None) or os.environ.get("CDN_DB")
+    if db:
+        cp["db"] = db
+    if getattr(args, "control_replicas", None):
+        cp["replicas"] = args.control_replicas
+    if cp:
+        try:
+            stack = StackConfig.model_validate({**stack.model_dump(), "control_plane": {
+                **stack.control_plane.model_dump(), **cp}})
+        except ValidationError as exc:
+            raise ConfigError(f"{file}: {exc.errors()[0]['msg']}") from None
     net = args.net
     if net == "auto":
         try:

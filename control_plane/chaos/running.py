@@ -182,14 +182,16 @@ class ChaosStack:
         if status != 200:
             raise RuntimeError(f"lifting failover: HTTP {status}")
 
-    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """Call the control plane with the admin key: ``(status, JSON body)``, status 0
-        when it is unreachable."""
+    async def api(self, method: str, path: str, body: Any = None,
+                  base: str | None = None) -> tuple[int, Any]:
+        """Call the control plane (its first replica, or the one at ``base``) with the
+        admin key: ``(status, JSON body)``, status 0 when it is unreachable."""
         headers = {"Authorization": f"Bearer {self.topo.admin_key}"}
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s,
-                s.request(method, f"{self.topo.api}{path}", json=body, headers=headers) as r,
+                s.request(method, f"{base or self.topo.api}{path}", json=body,
+                          headers=headers) as r,
             ):
                 return r.status, await r.json(content_type=None)
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):

@@ -10,7 +10,7 @@ stack, which uses 127.0.1.1-3:8080, 127.0.0.1:5353, 9000, 18080, 18201-18202, 19
     origin            NET.20:8080      admin :9080
     proxies mid-origin NET.21:8080 -> origin;   edge-mid1 NET.22:8080 -> mid1
     router            NET.40:5353      admin :9053
-    control plane     NET.50:9000
+    control plane     NET.50:9000 and NET.50:9001 (two replicas, one leads)
 
 The command lines come from :func:`control_plane.stack.processes` (the same code
 ``cdnctl up`` uses) over a generated :class:`~control_plane.stack.StackConfig`; only the
@@ -233,7 +233,10 @@ def build(workdir: Path, net: str = NET) -> Topology:
                 "port": 5353,
                 "admin_port": 9053,
             },
-            "control_plane": {"config": "control_plane.yaml", "host": f"{net}.50", "port": 9000},
+            # Two replicas sharing the SQLite file in the work directory (WAL; writes are
+            # serialised across processes), so one can be killed (control-replica-killed).
+            "control_plane": {"config": "control_plane.yaml", "host": f"{net}.50",
+                              "port": 9000, "replicas": 2},
         }
     )
     _write_yaml(workdir / "stack.yaml", stack.model_dump())

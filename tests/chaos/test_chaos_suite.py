@@ -36,6 +36,7 @@ SCENARIOS = [
     "edge-killed",
     "router-restarted",
     "control-killed-during-purge",
+    "control-replica-killed",
     "hot-key",
     "child-crashed",
     "edge-stopped-during-activation",

@@ -112,9 +112,10 @@ class Run:
             return None
         return next((str(e.get("state")) for e in edges if e.get("name") == name), None)
 
-    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def api(self, method: str, path: str, body: Any = None,
+                  base: str | None = None) -> tuple[int, Any]:
         """:meth:`ChaosStack.api`."""
-        return await self.stack.api(method, path, body)
+        return await self.stack.api(method, path, body, base)
 
 
 ScenarioFn = Callable[[Run], Awaitable[None]]

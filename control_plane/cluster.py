@@ -127,10 +127,17 @@ class Cluster:
         """``GET /v1/cluster``: ``{"self", "leader", "lease", "replicas": [...]}``; a
         replica is ``alive`` when seen within ``lease_ttl`` seconds."""
         now = self._clock.time()
-        lease = await self._store.get_lease(LEADER)
+        try:
+            lease = await self._store.get_lease(LEADER)
+            found = await self._store.list_replicas()
+        except DatabaseUnavailable as exc:
+            # What this replica last saw, so an operator still learns something.
+            lease, found, stale = self.lease, [], str(exc)
+        else:
+            stale = None
         live = lease if lease is not None and lease.expires_at > now else None
         replicas = []
-        for r in await self._store.list_replicas():
+        for r in found:
             replicas.append({
                 "id": r.id, "name": r.name, "url": r.url, "started_at": r.started_at,
                 "last_seen": r.last_seen, "age": round(now - r.last_seen, 3),
@@ -144,4 +151,5 @@ class Cluster:
             "lease": lease.to_json(now) if lease is not None else None,
             "lease_ttl": self._cfg.lease_ttl,
             "replicas": replicas,
+            **({"stale": stale} if stale else {}),
         }

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from control_plane.db import DatabaseUnavailable
 from control_plane.models import PURGED_TIERS, Ack, Node, Purge, PurgeType
 from control_plane.store_admin import AdminTables, bump_setting
 from control_plane.store_cluster import ClusterTables
@@ -61,6 +63,10 @@ class Store(AdminTables, ServiceTables, ClusterTables):
     """The control plane's database at ``target``: a SQLite path (``":memory:"`` for a
     throwaway) or a ``sqlite:///`` / ``postgresql://`` URL."""
 
+    def __init__(self, target: str | Path) -> None:
+        super().__init__(target)
+        self._last_nodes: dict[str | None, list[Node]] = {}  # by tier: for outages
+
     # -- nodes ---------------------------------------------------------------------------
 
     async def upsert_node(
@@ -85,6 +91,20 @@ class Store(AdminTables, ServiceTables, ClusterTables):
         async with self._read() as db:
             rows = await db.all(f"SELECT * FROM nodes{where} ORDER BY tier, name", tier=tier)
         return [_node(r) for r in rows]
+
+    async def nodes_or_last(self, tier: str | None = None) -> tuple[list[Node], str | None]:
+        """:meth:`list_nodes`, or while the database is unreachable the list this replica
+        last read: ``(nodes, None)`` fresh, ``(nodes, error)`` from memory (read
+        endpoints answer from what they can)."""
+        last = self._last_nodes
+        try:
+            nodes = await self.list_nodes(tier)
+        except DatabaseUnavailable as exc:
+            if tier not in last:
+                raise
+            return last[tier], str(exc)
+        last[tier] = nodes
+        return nodes, None
 
     async def get_node(self, name: str) -> Node | None:
         async with self._read() as db:

@@ -89,8 +89,11 @@ async def list_nodes(request: web.Request) -> web.Response:
     tier = request.query.get("tier")
     if tier is not None and tier not in TIERS:
         raise ApiError(400, f"tier must be one of {', '.join(TIERS)}; got {tier!r}")
-    nodes = await request.app[STORE].list_nodes(tier)
-    return body_of({"nodes": [node_json(request, n) for n in nodes]})
+    nodes, stale = await request.app[STORE].nodes_or_last(tier)
+    out: dict[str, object] = {"nodes": [node_json(request, n) for n in nodes]}
+    if stale:
+        out["stale"] = stale  # as last read: the database is unreachable
+    return body_of(out)
 
 
 async def get_node(request: web.Request) -> web.Response:

@@ -69,9 +69,12 @@ async def cluster_status(request: web.Request) -> web.Response:
     app = request.app
     session = session_of(app)
     timeout = aiohttp.ClientTimeout(total=app[CONFIG].status_timeout)
-    nodes = await app[STORE].list_nodes()
+    nodes, stale = await app[STORE].nodes_or_last()
     entries = await asyncio.gather(*(node_status(session, n, timeout) for n in nodes))
-    return body_of({"nodes": list(entries), "control_plane": {"restarts": supervised_restarts()}})
+    out = {"nodes": list(entries), "control_plane": {"restarts": supervised_restarts()}}
+    if stale:
+        out["stale"] = stale  # the registry as last read: the database is unreachable
+    return body_of(out)
 
 
 def add_routes(app: web.Application) -> None:

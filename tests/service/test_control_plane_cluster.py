@@ -138,7 +138,17 @@ async def test_database_outage_is_503_and_recovers(
     cp = await replica(aiohttp_server, aiohttp_client,
                        replica_config(tmp_path, own_pg.url(), "cp-a"))
     before = await (await cp.post("/v1/purges", json={"type": "all"})).json()
+    await register_fake(cp, aiohttp_server, "edge1", "edge")
+    assert len((await (await cp.get("/v1/nodes")).json())["nodes"]) == 1
     own_pg.stop("immediate")
+    # Reads answer from what this replica last read, and say so.
+    listed = await (await cp.get("/v1/nodes")).json()
+    assert [n["name"] for n in listed["nodes"]] == ["edge1"]
+    assert "database unavailable" in listed["stale"]
+    status = await (await cp.get("/v1/status")).json()
+    assert status["nodes"][0]["healthy"] is True and "stale" in status
+    view = await (await cp.get("/v1/cluster")).json()
+    assert "stale" in view and view["self"]["name"] == "cp-a"
     resp = await cp.post("/v1/purges", json={"type": "all"})
     body = await resp.json()
     assert resp.status == 503 and "database unavailable" in body["error"]

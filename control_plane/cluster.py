@@ -65,10 +65,10 @@ class Cluster:
         """
         started = time.monotonic()
         now = self._clock.time()
-        await self._store.replica_seen(self.id, name=self.name, url=self.url, now=now)
         was_leader = self.is_leader
-        change, lease = await self._store.acquire_lease(LEADER, self.id, now=now,
-                                                        ttl=self._cfg.lease_ttl)
+        change, lease = await self._store.cluster_round(
+            self.id, name=self.name, url=self.url, lease=LEADER, now=now,
+            ttl=self._cfg.lease_ttl, forget_before=now - self._cfg.forget_after)
         self.lease = lease
         if lease.holder == self.id:
             self._leading_until = started + self._cfg.lease_ttl
@@ -82,7 +82,6 @@ class Cluster:
                 log.warning("%s is no longer the leader: %s holds the lease (term %d)",
                             self.id, lease.holder, lease.term)
         self._authn.load(await self._store.list_keys())
-        await self._store.forget_replicas(now - self._cfg.forget_after)
 
     async def run(self) -> None:
         """Forever: :meth:`tick` every ``interval`` seconds; failures are logged once per

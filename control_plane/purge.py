@@ -10,9 +10,10 @@ whose JSON object carries ``"purged": <int>`` is an acknowledgement; anything el
 (status, body, timeout, refused connection) is a failure with an error text.
 
 Nodes that did not acknowledge are retried by :meth:`PurgeFanout.retry_loop` in seq
-order every ``retry_interval`` seconds until they do. While a mid-tier node has not
-acknowledged, the purge's edge acks are reopened (``pending``) and the edges are purged
-again after that mid acks, since they may have refilled from it meanwhile.
+order every ``retry_interval`` seconds until they do (on the leader replica only). While
+a mid-tier node has not acknowledged, the purge's edge acks are reopened (``pending``)
+and retries leave the edges alone; they are purged again once every mid tier acked,
+since they may have refilled from it meanwhile.
 """
 
 from __future__ import annotations
@@ -136,6 +137,12 @@ class PurgeFanout:
             await self._store.reopen(purge.id, reopened)
         results = await asyncio.gather(*(self._deliver(purge, a) for a in mids))
         down.update(a.node for a, ok in zip(mids, results, strict=True) if not ok)
+        acked_now = {a.node for a, ok in zip(mids, results, strict=True) if ok}
+        if any(a.tier == "mid" and a.state != "acked" and a.node not in acked_now
+               for a in purge.acks):
+            # An edge purged now could refill from that mid tier again: the edges wait
+            # until every mid has acked (then they are purged once more).
+            return
         mid_recovered = any(results)
         edges = [
             a

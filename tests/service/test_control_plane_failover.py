@@ -22,9 +22,9 @@ from control_plane.testing import ADMIN, NODE_TOKEN, auth_config, register_fake
 UP = {"url": "http://127.0.0.1:18080", "up": True, "failures": 0, "fetches": 5}
 
 
-def make_config(tmp_path: Path, **failover: Any) -> ControlPlaneConfig:
+def make_config(tmp_path: Path, db: str, **failover: Any) -> ControlPlaneConfig:
     return ControlPlaneConfig(
-        db=str(tmp_path / "control.db"),
+        db=db,
         status_timeout=0.5,
         auth=auth_config(tmp_path),
         failover=FailoverConfig(**{"auto": False, "fall": 2, "rise": 2, **failover}),
@@ -32,9 +32,9 @@ def make_config(tmp_path: Path, **failover: Any) -> ControlPlaneConfig:
 
 
 @pytest.fixture
-async def cp(aiohttp_client: Any, tmp_path: Path) -> TestClient:
+async def cp(aiohttp_client: Any, tmp_path: Path, cp_db: str) -> TestClient:
     return await aiohttp_client(
-        create_app(make_config(tmp_path), registry=new_registry()), headers=ADMIN
+        create_app(make_config(tmp_path, cp_db), registry=new_registry()), headers=ADMIN
     )
 
 
@@ -162,8 +162,8 @@ async def test_the_operator_wins(cp: TestClient, aiohttp_server: Any) -> None:
 
 
 async def test_the_watch_task_runs_on_its_own(aiohttp_client: Any, tmp_path: Path,
-                                              aiohttp_server: Any) -> None:
-    config = make_config(tmp_path, auto=True, interval=0.05)
+                                              aiohttp_server: Any, cp_db: str) -> None:
+    config = make_config(tmp_path, cp_db, auto=True, interval=0.05)
     cp = await aiohttp_client(create_app(config, registry=new_registry()), headers=ADMIN)
     await fake(cp, aiohttp_server, "origin", "origin", fail=True)
     for _ in range(200):  # bounded: 2 failing rounds of 0.05 s, with margin

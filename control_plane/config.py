@@ -130,7 +130,7 @@ class ClusterConfig(StrictModel):
     ``lease_ttl + interval`` seconds."""
     interval: float = Field(default=1.0, gt=0, le=60)
     """Seconds between a replica's lease attempts, heartbeats and API-key reloads."""
-    forget_after: float = Field(default=3600.0, gt=0)
+    forget_after: float = Field(default=600.0, gt=0)
     """Seconds after which a silent replica is dropped from ``GET /v1/cluster``."""
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,16 +37,43 @@ from cdn_core.errors import CdnError, StartupError
 
 # pg_advisory_xact_lock key of the single writer (any fixed 64-bit number; "cdnw").
 WRITE_LOCK_KEY = 0x63646E77
-# Seconds to wait for a PostgreSQL connection before the database counts as unavailable.
+# Seconds to wait for a PostgreSQL connection, and for one statement, before the database
+# counts as unavailable (the control plane's statements take milliseconds; a server that
+# hangs must not hold a heartbeat or an API call for longer).
 CONNECT_TIMEOUT = 3.0
+STATEMENT_TIMEOUT = 5.0
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
             "postgres": "postgresql+asyncpg"}
 
 
+# URL parameters passed on to asyncpg (the others would fail at connect time).
+_PG_PARAMS = {"ssl", "application_name", "prepared_statement_cache_size"}
+
+
 class DatabaseUnavailable(CdnError):
     """The database cannot be reached or refused the operation for a reason that is not
     the request's fault (connection refused or lost, server shutting down, timeout)."""
+
+
+class OutageNotice:
+    """For a background loop: a database outage logged once at WARNING (not a traceback
+    every round), and its end at INFO."""
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self._log = log
+        self._what = what
+        self.down = False
+
+    def failed(self, exc: DatabaseUnavailable) -> None:
+        if not self.down:
+            self._log.warning("%s paused: %s", self._what, exc)
+        self.down = True
+
+    def ok(self) -> None:
+        if self.down:
+            self._log.info("%s resumed: the database answers again", self._what)
+        self.down = False
 
 
 def engine_url(target: str | Path) -> sa.URL:
@@ -61,13 +89,22 @@ def engine_url(target: str | Path) -> sa.URL:
         return sa.URL.create("sqlite+aiosqlite", database=text)
     try:
         url = sa.make_url(text)
-    except sa.exc.ArgumentError as exc:
-        raise StartupError(f"bad database URL {text!r}: {exc}") from exc
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise StartupError(f"bad database URL: {exc}") from exc
     backend = url.get_backend_name()
     if backend not in _DRIVERS:
         raise StartupError(
             f"unsupported database {backend!r} in {redacted(url)}: use sqlite:/// or postgresql://")
-    return url.set(drivername=_DRIVERS[backend])
+    query = dict(url.query)
+    if backend != "sqlite":
+        # libpq's sslmode is asyncpg's ssl (disable, prefer, require, verify-ca, ...).
+        if "sslmode" in query:
+            query["ssl"] = query.pop("sslmode")
+        unknown = sorted(set(query) - _PG_PARAMS)
+        if unknown:
+            raise StartupError(f"unsupported parameter {unknown[0]!r} in {redacted(url)}:"
+                               f" use {', '.join(sorted(_PG_PARAMS))}")
+    return url.set(drivername=_DRIVERS[backend], query=query)
 
 
 def redacted(url: sa.URL) -> str:
@@ -143,7 +180,7 @@ class Database:
         """The target for logs: the SQLite path, or the URL without its password."""
         if self.dialect == "sqlite":
             return self.url.database or ":memory:"
-        return redacted(self.url)
+        return redacted(self.url.set(drivername=self.dialect))
 
     async def open(self) -> None:
         """Connect and bring the schema to the newest revision (creating it when new).
@@ -152,12 +189,15 @@ class Database:
             StartupError: the file cannot be created, is not a usable SQLite database,
                 the server cannot be reached, or a migration fails (naming the target).
         """
+        # Alembic announces each of its plugins at INFO when imported; its upgrades stay.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         from control_plane import migrate  # imports alembic: only when a store opens
 
         try:
             self._engine = self._create_engine()
             await migrate.upgrade(self._engine, self.dialect)
-        except (OSError, sa.exc.SQLAlchemyError) as exc:
+        except (OSError, sa.exc.SQLAlchemyError, ValueError, TypeError) as exc:
+            # (asyncpg raises ValueError/TypeError for bad connection parameters)
             await self.close()
             raise StartupError(f"cannot open database {self.display}: {_why(exc)}") from exc
 
@@ -166,7 +206,7 @@ class Database:
             return create_async_engine(
                 self.url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                 pool_timeout=CONNECT_TIMEOUT,
-                connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": 30})
+                connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": STATEMENT_TIMEOUT})
         path = self.url.database or ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

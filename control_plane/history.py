@@ -25,6 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from control_plane.db import DatabaseUnavailable, OutageNotice
+
 log = logging.getLogger("cdn.control_plane.history")
 
 DEFAULT_INTERVAL = 3.0
@@ -173,10 +175,14 @@ def _node_view(
 
 async def sample_forever(history: StatsHistory, sample: Any) -> None:
     """Call ``await sample()`` now and then every ``history.interval`` seconds; one
-    failed round is logged and the next one runs as usual."""
+    failed round is logged (a database outage once) and the next one runs as usual."""
+    outage = OutageNotice(log, "stats sampling")
     while True:
         try:
             await sample()
+            outage.ok()
+        except DatabaseUnavailable as exc:
+            outage.failed(exc)
         except Exception:
             log.exception("stats sample failed")
         await asyncio.sleep(history.interval)

@@ -16,7 +16,6 @@ and write its ``upgrade()`` by hand (statements that both SQLite and PostgreSQL 
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 
 import sqlalchemy as sa
@@ -29,8 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 SCRIPT_LOCATION = "control_plane:migrations"
 # pg_advisory_lock key held while migrating ("cdnm").
 MIGRATE_LOCK_KEY = 0x63646E6D
-# Alembic announces each of its plugins at INFO on every start; the upgrades it runs stay.
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 # Alembic's ``context`` and ``op`` are module-level proxies: one upgrade at a time per
 # process (per event loop, since an asyncio.Lock belongs to one).
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (

@@ -32,6 +32,7 @@ import aiohttp
 from aiohttp import web
 
 from control_plane.api import CLOCK, CONFIG, METRICS, STORE, is_leader, session_of
+from control_plane.db import DatabaseUnavailable, OutageNotice
 from control_plane.routes.nodes import FAILOVER
 from control_plane.routes.status import node_status
 
@@ -213,10 +214,14 @@ async def _watch_services(app: web.Application, mids: list[dict[str, Any]],
 
 async def _watch_forever(app: web.Application) -> None:
     interval = app[CONFIG].failover.interval
+    outage = OutageNotice(log, "origin watch")
     while True:
         try:
             if is_leader(app):  # one replica watches for all of them
                 await watch_once(app)
+            outage.ok()
+        except DatabaseUnavailable as exc:
+            outage.failed(exc)
         except Exception:
             log.exception("origin watch round failed")
         await asyncio.sleep(interval)

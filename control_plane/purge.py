@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from cdn_core.clock import Clock
+from control_plane.db import DatabaseUnavailable, OutageNotice
 from control_plane.metrics import ControlPlaneMetrics
 from control_plane.models import Ack, Purge
 from control_plane.store import Store
@@ -59,6 +60,7 @@ class PurgeFanout:
         self._timeout = aiohttp.ClientTimeout(total=node_timeout)
         self._retry_interval = retry_interval
         self._leading = leading
+        self._outage = OutageNotice(log, "purge retries")
         self._inflight: set[str] = set()  # purge ids being fanned out right now
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -103,6 +105,9 @@ class PurgeFanout:
                 continue
             try:
                 await self.retry_pass()
+                self._outage.ok()
+            except DatabaseUnavailable as exc:
+                self._outage.failed(exc)
             except Exception:
                 # Keep retrying: one bad pass (a locked database, a bug) must not end
                 # delivery of every later purge.

@@ -26,6 +26,9 @@ from cdn_core.endpoints import Endpoints, should_fail_over, split_urls
 # Seconds to wait for the API. A purge answers after its fan-out, which takes at most
 # two node timeouts (mid tier, then edges), so allow well beyond the 2 s default.
 TIMEOUT = 60.0
+# With several replicas, a GET waits this long before asking the next one (a replica
+# that hangs; one that is down is passed over at once).
+GET_TIMEOUT = 10.0
 TIERS = ("edge", "mid", "origin", "router")
 
 
@@ -61,8 +64,14 @@ def api_key(args: argparse.Namespace) -> str | None:
 def call(
     args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, Any]:
-    """:func:`request` with the API base URL and key of the command line."""
-    return request(args.api, method, path, body, key=api_key(args))
+    """:func:`request` with the API base URL and key of the command line. An answer the
+    control plane gave from memory because its database is unreachable (``"stale"``)
+    gets a warning line on stderr."""
+    status, data = request(args.api, method, path, body, key=api_key(args))
+    if isinstance(data, dict) and data.get("stale"):
+        print(f"cdnctl: warning: as last read by the control plane ({data['stale']})",
+              file=sys.stderr)
+    return status, data
 
 
 def request(
@@ -89,9 +98,10 @@ def request(
     except ValueError as exc:
         raise CliError(f"--api {api!r}: {exc}") from None
     failures: list[str] = []
+    timeout = GET_TIMEOUT if method == "GET" and len(endpoints.urls) > 1 else TIMEOUT
     for base in endpoints.order():
         try:
-            status, parsed = _request_one(base, method, path, body, key=key)
+            status, parsed = _request_one(base, method, path, body, key=key, timeout=timeout)
         except _TryNext as exc:
             failures.append(str(exc))
             continue
@@ -111,7 +121,8 @@ class _TryNext(Exception):
 
 
 def _request_one(
-    api: str, method: str, path: str, body: dict[str, Any] | None, *, key: str | None
+    api: str, method: str, path: str, body: dict[str, Any] | None, *, key: str | None,
+    timeout: float,
 ) -> tuple[int, Any]:
     url = api + path
     data = json.dumps(body).encode() if body is not None else None
@@ -124,7 +135,7 @@ def _request_one(
     if key:
         req.add_header("Authorization", f"Bearer {key}")
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
@@ -147,8 +158,8 @@ def _request_one(
         raise CliError(text) from None
     except TimeoutError:
         if method == "GET":
-            raise _TryNext(f"no answer from {api} within {TIMEOUT:g} s") from None
-        raise CliError(f"no answer from the control plane at {api} within {TIMEOUT:g} s"
+            raise _TryNext(f"no answer from {api} within {timeout:g} s") from None
+        raise CliError(f"no answer from the control plane at {api} within {timeout:g} s"
                        " (the request may have been applied)") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)

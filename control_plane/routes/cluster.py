@@ -29,9 +29,8 @@ async def readyz(request: web.Request) -> web.Response:
     found = request.app[LIVE].cluster
     if found is None:
         raise ApiError(503, "control plane is starting")
-    if found.ok is False:
-        raise ApiError(503, f"not ready: {found.last_error}")
-    return body_of({"status": "ready", "leader": found.is_leader})
+    database = "ok" if found.ok is not False else f"unavailable: {found.last_error}"
+    return body_of({"status": "ready", "leader": found.is_leader, "database": database})
 
 
 def add_routes(app: web.Application) -> None:

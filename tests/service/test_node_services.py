@@ -354,3 +354,34 @@ async def test_automatic_failover_per_service_from_the_mid_tiers_pools(cp, origi
     status = {"status": {"services": {"upstreams": {"x": [{"up": True}]}}}}
     assert judge_service([status], "x")[0] is False
     assert judge_service([status], "y")[0] is None
+
+
+async def test_a_control_plane_that_hangs_never_holds_requests_long(cp, origin, make_node,
+                                                                    http, clock):
+    """A control plane (or its database) that accepts connections and never answers:
+    a node whose confirmation ran out holds one request for at most one heartbeat
+    interval, then serves with its last state without holding any more."""
+    import socket
+    import time
+
+    from cdn_core.endpoints import Endpoints
+
+    origin.routes["/h"] = Route(headers=CC60, body=b"h")
+    edge = await make_node([origin.url], control={**control(cp), "interval": 0.3})
+    await apply(cp, service("shop", "shop.example.test", origin.url))
+    await beat(edge)
+    with socket.socket() as hung:  # listens, never accepts: connects, then silence
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        edge.sync.endpoints = Endpoints([f"http://127.0.0.1:{hung.getsockname()[1]}"])
+        clock.advance(20)
+        started = time.monotonic()
+        async with asyncio.timeout(5):
+            status, _, _ = await get(http, edge, "/h", "shop.example.test")
+        held = time.monotonic() - started
+        assert status == 200 and held < 1.5  # one interval (0.3 s), not the 2 s timeout
+        for _ in range(3):
+            clock.advance(20)  # each after the confirmation ran out again
+            started = time.monotonic()
+            status, _, _ = await get(http, edge, "/h", "shop.example.test")
+            assert status == 200 and time.monotonic() - started < 0.3  # not held again

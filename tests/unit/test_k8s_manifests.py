@@ -38,10 +38,14 @@ def test_rendered_example_has_the_topology() -> None:
     assert probes["livenessProbe"]["httpGet"]["path"] == "/v1/healthz"
     mid = docs[("StatefulSet", "mid")]["spec"]
     assert mid["replicas"] == 3 and mid["serviceName"] == "mid"
-    edge = docs[("DaemonSet", "edge")]["spec"]["template"]["spec"]["containers"][0]
-    assert "--upstream=http://mid-2.mid:8080" in edge["args"]
+    edge_pod = docs[("DaemonSet", "edge")]["spec"]["template"]["spec"]
+    edge = edge_pod["containers"][0]
+    assert edge_pod["hostNetwork"] is True  # admin port reachable at the registered IP
+    assert "--upstream=http://mid-2.mid:8080" in edge["args"] and "--tls-port=443" in edge["args"]
     assert {(p["hostPort"], p["protocol"]) for p in edge["ports"] if "hostPort" in p} == {
-        (80, "TCP"), (443, "TCP"), (443, "UDP")}
+        (80, "TCP"), (443, "TCP"), (443, "UDP"), (9080, "TCP")}
+    assert {v["secret"]["secretName"] for v in edge_pod["volumes"] if "secret" in v} == {
+        "cdn-secrets", "cdn-tls"}
     router = docs[("Service", "router")]["spec"]["ports"]
     assert {(p["port"], p["protocol"]) for p in router} == {(53, "UDP"), (53, "TCP")}
     for kind, name in (("StatefulSet", "postgres"), ("StatefulSet", "redis"),

@@ -57,6 +57,9 @@ class ServiceRouting:
         self.signed: SignedUrlGate | None = None  # the edge's gate (set by the node)
         self._beat: Callable[[], Awaitable[bool]] | None = None
         self._resyncing: asyncio.Lock = asyncio.Lock()
+        self._beating: asyncio.Task[bool] | None = None  # a resync's heartbeat
+        # The last resync's heartbeat failed: hold no request until one succeeds.
+        self._out_of_touch = False
 
     def confirm_with(self, beat: Callable[[], Awaitable[bool]]) -> None:
         """Catch up through ``beat`` (one heartbeat) when the node was out of touch."""
@@ -68,21 +71,45 @@ class ServiceRouting:
         heartbeat intervals."""
         self.proxy.services_confirmed_until = (
             self.clock.time() + CONFIRMED_BEATS * self.config.control.interval)
+        self._out_of_touch = False
 
     async def resync(self) -> None:
         """Called by the proxy for a request that came after the confirmation ran out
         (the node was stopped or partitioned): one heartbeat first, so the request sees
-        the versions the control plane has now. When the control plane does not answer,
-        the node serves with what it has and asks again an interval later."""
+        the versions the control plane has now. The request waits at most one heartbeat
+        interval; when the heartbeat fails or takes longer (the control plane or its
+        database is out of reach), the node serves with what it has and holds no request
+        again until a heartbeat succeeds."""
+        if self._out_of_touch:
+            self._serve_as_is()
+            return
         async with self._resyncing:
             if self.clock.time() <= self.proxy.services_confirmed_until:
                 return  # another request's heartbeat already did it
-            ok = self._beat is not None and await self._beat()
+            if self._out_of_touch:
+                self._serve_as_is()
+                return
+            ok = False
+            if self._beat is not None:
+                if self._beating is None or self._beating.done():
+                    self._beating = asyncio.get_running_loop().create_task(self._beat())
+                try:
+                    # shield: a slow heartbeat goes on; synced() records its success
+                    ok = await asyncio.wait_for(asyncio.shield(self._beating),
+                                                timeout=self.config.control.interval)
+                except TimeoutError:
+                    ok = False
             if not ok:
                 log.warning("%s: cannot confirm the services' versions; serving the last "
-                            "ones", self.name)
-                self.proxy.services_confirmed_until = (
-                    self.clock.time() + self.config.control.interval)
+                            "ones until the control plane answers", self.name)
+                self._out_of_touch = True
+                self._serve_as_is()
+
+    def _serve_as_is(self) -> None:
+        # The proxy asks again only an interval later (it would call resync at once).
+        self.proxy.services_confirmed_until = max(
+            self.proxy.services_confirmed_until,
+            self.clock.time() + self.config.control.interval)
 
     def _place_signed_gate(self, services: dict[str, CompiledService]) -> None:
         """The signed-URL gate checks the prefixes of the services that have some, and
@@ -185,7 +212,7 @@ class ServiceRouting:
 
     async def close(self) -> None:
         """Close every pool (the node is stopping)."""
-        for task in list(self._retired):
+        for task in [*self._retired, *([self._beating] if self._beating else [])]:
             task.cancel()
         for pool in [*self.pools.values()]:
             await pool.close()

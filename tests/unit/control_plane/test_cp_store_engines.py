@@ -33,6 +33,14 @@ def test_targets_become_async_driver_urls() -> None:
     with pytest.raises(StartupError) as info:
         engine_url("oracle://u:secret@h/db")
     assert "secret" not in str(info.value)
+    # libpq's sslmode becomes asyncpg's ssl; other parameters asyncpg would choke on are
+    # refused by name, and a malformed URL is one clear line (never the password).
+    assert engine_url("postgresql://u@h/db?sslmode=require").query == {"ssl": "require"}
+    with pytest.raises(StartupError, match="unsupported parameter 'foo'"):
+        engine_url("postgresql://u:secret@h/db?foo=bar")
+    with pytest.raises(StartupError, match="bad database URL") as info:
+        engine_url("postgresql://u:secret@[::1/x")
+    assert "secret" not in str(info.value)
 
 
 async def test_sqlite_parent_directory_is_created(tmp_path: Path) -> None:

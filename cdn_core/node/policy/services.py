@@ -92,7 +92,7 @@ class ServiceRouting:
             ok = False
             if self._beat is not None:
                 if self._beating is None or self._beating.done():
-                    self._beating = asyncio.get_running_loop().create_task(self._beat())
+                    self._beating = asyncio.ensure_future(self._beat())
                 try:
                     # shield: a slow heartbeat goes on; synced() records its success
                     ok = await asyncio.wait_for(asyncio.shield(self._beating),

@@ -148,6 +148,8 @@ class OriginWatch:
 
 
 WATCH = web.AppKey("origin_watch", OriginWatch)
+# The leader's verdict, recorded on every change so that every replica can show it.
+WATCH_SETTING = "origin_watch"
 SERVICE_WATCHES = web.AppKey("service_watches", dict)  # service name -> OriginWatch
 
 
@@ -164,6 +166,7 @@ async def watch_once(app: web.Application) -> State | None:
     change = watch.observe(failing, reason, now)
     if change is not None:
         app[METRICS].origin_up.set(1 if change == "up" else 0)
+        await store.set_setting(WATCH_SETTING, watch.to_json())
     state = await store.get_setting(FAILOVER) or {}
     if change == "down" and not state.get("forced"):
         await store.set_setting(

@@ -24,10 +24,19 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from control_plane.api import CLOCK, CONFIG, METRICS, STORE, body_of, read_body, session_of
+from control_plane.api import (
+    CLOCK,
+    CONFIG,
+    METRICS,
+    STORE,
+    body_of,
+    is_leader,
+    read_body,
+    session_of,
+)
 from control_plane.auth import ADMIN_ONLY, READ, add_route
 from control_plane.models import FailoverIn, rfc3339
-from control_plane.origin_watch import WATCH
+from control_plane.origin_watch import WATCH, WATCH_SETTING
 from control_plane.routes.nodes import FAILOVER
 from control_plane.routes.status import node_status
 
@@ -67,7 +76,7 @@ async def list_origins(request: web.Request) -> web.Response:
     return body_of(
         {
             "failover": await failover_state(request),
-            "watch": {**watch.to_json(), "since": rfc3339(watch.since)},
+            "watch": await _watch_view(app, watch),
             "origins": [
                 {k: o[k] for k in ("name", "host", "port", "admin_url", "healthy", "error")}
                 for o in probed
@@ -75,6 +84,16 @@ async def list_origins(request: web.Request) -> web.Response:
             "upstreams": list(upstreams.values()),
         }
     )
+
+
+async def _watch_view(app: web.Application, watch: Any) -> dict[str, Any]:
+    """This replica's watch when it leads (it runs the watch), else the verdict the
+    leader last recorded."""
+    if is_leader(app):
+        view = watch.to_json()
+    else:
+        view = await app[STORE].get_setting(WATCH_SETTING) or watch.to_json()
+    return {**view, "since": rfc3339(view.get("since"))}
 
 
 async def set_failover(request: web.Request) -> web.Response:

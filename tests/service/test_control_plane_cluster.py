@@ -191,3 +191,26 @@ async def test_cli_and_nodes_move_to_the_next_replica(
     assert edge.sync.describe()["url"] == live
     assert (await cp.get("/v1/nodes/edge1")).status == 200
 
+
+
+async def test_every_replica_shows_the_leaders_origin_verdict(
+        aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, pg_db: str) -> None:
+    from control_plane.config import FailoverConfig
+
+    watch = FailoverConfig(auto=True, interval=0.05, fall=2, rise=2)
+    a = await replica(aiohttp_server, aiohttp_client, replica_config(
+        tmp_path, pg_db, "cp-a").model_copy(update={"failover": watch}))
+    b = await replica(aiohttp_server, aiohttp_client, replica_config(
+        tmp_path, pg_db, "cp-b").model_copy(update={"failover": watch}))
+    await until(lambda: leading(a) != leading(b))
+    follower = b if leading(a) else a
+    await register_fake(a, aiohttp_server, "origin", "origin", fail=True)
+
+    async def verdict() -> dict[str, Any]:
+        return (await (await follower.get("/v1/origins")).json())
+
+    async with asyncio.timeout(5):
+        while (await verdict())["watch"]["state"] != "down":
+            await asyncio.sleep(0.05)
+    seen = await verdict()
+    assert seen["failover"]["forced"] is True and seen["failover"]["auto"] is True

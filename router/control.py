@@ -19,7 +19,8 @@ import aiohttp
 from yarl import URL
 
 from cdn_core.clock import Clock
-from cdn_core.endpoints import Endpoints, should_fail_over, split_urls
+from cdn_core.endpoints import Endpoints, split_urls
+from cdn_core.replicas import request_first
 from router.config import ControlPlaneSettings
 from router.health import PROBE_ERRORS
 from router.table import EdgeSpec
@@ -155,26 +156,14 @@ class ControlPlaneSync:
         """The JSON of ``GET path`` from the first replica that answers 200.
 
         Raises:
-            ValueError, aiohttp.ClientError, OSError, TimeoutError: none did (the last
-                replica's failure).
+            ValueError: the replica that answered said something else than 200.
+            cdn_core.replicas.NoReplicaAnswered: none answered.
         """
-        failures: list[str] = []
-        for base in self._endpoints.order():
-            try:
-                async with self._session.get(base + path, timeout=self._timeout) as resp:
-                    status = resp.status
-                    data = await resp.json(content_type=None) if status == 200 else None
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                failures.append(f"{type(exc).__name__}: {exc}")
-                continue
-            if should_fail_over(status):
-                failures.append(f"HTTP {status}")
-                continue
-            self._endpoints.answered(base)
-            if status != 200:
-                raise ValueError(f"HTTP {status}")
-            return data
-        raise OSError("no control plane answered: " + "; ".join(failures))
+        status, data = await request_first(self._session, self._endpoints, "GET", path,
+                                           timeout=self._timeout)
+        if status != 200:
+            raise ValueError(f"HTTP {status}")
+        return data
 
     async def run(self) -> None:
         while True:

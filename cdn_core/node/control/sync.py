@@ -42,9 +42,10 @@ from typing import Any
 import aiohttp
 
 from cdn_core.clock import Clock
-from cdn_core.endpoints import Endpoints, should_fail_over
+from cdn_core.endpoints import Endpoints
 from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
 from cdn_core.node.settings.control import ControlSettings
+from cdn_core.replicas import NoReplicaAnswered, request_first
 from cdn_core.store import PurgeSelector
 
 log = logging.getLogger("cdn.node.sync")
@@ -269,26 +270,17 @@ class NodeSync:
             raise ControlError("not started")
         if self.endpoints is None:
             raise ControlError("not started")
-        failures: list[str] = []
-        for base in self.endpoints.order():
-            try:
-                async with self._session.request(method, base + path, json=body) as resp:
-                    data = await resp.json(content_type=None)
-                    status = resp.status
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                failures.append(f"{base}: {type(exc).__name__}: {exc}")
-                continue
-            if should_fail_over(status):
-                failures.append(f"{base}: HTTP {status}")
-                continue
-            self.endpoints.answered(base)
-            if status != 200:
-                error = data.get("error") if isinstance(data, dict) else None
-                raise ControlError(f"{method} {path}: HTTP {status}: {error}")
-            if not isinstance(data, dict):
-                raise ControlError(f"{method} {path}: answer is not a JSON object")
-            return data
-        raise ControlError(f"{method} {path}: no control plane answered ({'; '.join(failures)})")
+        try:
+            status, data = await request_first(self._session, self.endpoints, method, path,
+                                               json=body)
+        except NoReplicaAnswered as exc:
+            raise ControlError(f"{method} {path}: {exc}") from None
+        if status != 200:
+            error = data.get("error") if isinstance(data, dict) else None
+            raise ControlError(f"{method} {path}: HTTP {status}: {error}")
+        if not isinstance(data, dict):
+            raise ControlError(f"{method} {path}: answer is not a JSON object")
+        return data
 
     async def _heartbeat(self) -> dict[str, Any]:
         if self.address is None:

@@ -308,4 +308,6 @@ def _why(exc: BaseException) -> str:
     """The useful line of a driver error (SQLAlchemy's text adds SQL and a link)."""
     cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
     text = str(cause).strip().splitlines()
+    if not text and isinstance(cause, TimeoutError | sa.exc.TimeoutError):
+        return f"no answer within {STATEMENT_TIMEOUT:g} s"
     return text[0] if text else type(cause).__name__

@@ -29,7 +29,7 @@ async def readyz(request: web.Request) -> web.Response:
     found = request.app[LIVE].cluster
     if found is None:
         raise ApiError(503, "control plane is starting")
-    database = "ok" if found.ok is not False else f"unavailable: {found.last_error}"
+    database = "ok" if found.ok is not False else str(found.last_error)
     return body_of({"status": "ready", "leader": found.is_leader, "database": database})
 
 

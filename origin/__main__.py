@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--root",
         help="content directory to serve (default ./examples/site, else the shipped example site)",
     )
+    parser.add_argument(
+        "--synthetic", action="store_true",
+        help="also serve synthetic objects GET /obj/<id>/<size> (trace replay; settings: "
+        "synthetic in the config file)",
+    )
     return parser
 
 
@@ -40,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "admin_host": args.admin_host,
         "admin_port": args.admin_port,
         "root": args.root,
+        "synthetic": {} if args.synthetic else None,
     }
 
     async def serve(stop: asyncio.Event) -> None:

@@ -77,6 +77,23 @@ DEFAULT_RULES: tuple[CacheRule, ...] = (
 )
 
 
+class SyntheticObjects(StrictModel):
+    """Synthetic objects for trace replay (``origin/synthetic.py``): ``GET
+    {prefix}{id}/{size}`` answers ``size`` bytes derived from ``id``."""
+
+    prefix: str = Field("/obj/", pattern=r"^/[A-Za-z0-9._/-]*/$",
+                        description="path prefix of synthetic objects (starts and ends with /)")
+    cache_control: str = Field("public, max-age=86400", description="their Cache-Control")
+    max_size: int = Field(1 << 30, ge=0, description="largest size served, in bytes")
+
+    @field_validator("cache_control")
+    @classmethod
+    def _visible(cls, value: str) -> str:
+        if not _FIELD_VALUE_RE.match(value):
+            raise ValueError("must be non-empty printable ASCII on one line")
+        return value
+
+
 class OriginConfig(StrictModel):
     """Settings of one origin process.
 
@@ -110,6 +127,9 @@ class OriginConfig(StrictModel):
         "the surrogate_keys of every match are joined into Surrogate-Key (Fastly)")
     status_max_paths: int = Field(default=10_000, ge=1, description="distinct paths counted "
                                   "in /status by_path; the rest count as (other)")
+    synthetic: SyntheticObjects | None = Field(
+        None, description="serve synthetic objects too (trace replay, bench.replay); null: "
+        "files only")
 
     @field_validator("root")
     @classmethod

@@ -1,4 +1,5 @@
-"""The origin's one request handler: GET and HEAD of files under the root.
+"""The origin's one request handler: GET and HEAD of files under the root (and of
+synthetic objects when ``synthetic`` is set, see :mod:`origin.synthetic`).
 
 Per request: resolve and open the file (in the default executor, since ``stat``/``open``
 block), evaluate preconditions (RFC 9110 13.2.2) and Range (RFC 9110 14), then stream
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 
@@ -22,6 +24,7 @@ from yarl import URL
 
 from cdn_core.clock import Clock
 from origin import conditional as cond
+from origin import synthetic
 from origin.config import OriginConfig
 from origin.files import Kind, Target, open_target, read_range, read_small
 from origin.mediatypes import content_type
@@ -140,6 +143,11 @@ class OriginHandler:
         if request.method not in ("GET", "HEAD"):
             headers = {**self._base_headers(), "Allow": ALLOW}
             return self._reply(request, ex, 405, headers, b"method not allowed\n")
+        syn = self._config.synthetic
+        if syn is not None:
+            found = synthetic.parse(request.path, syn.prefix, syn.max_size)
+            if found is not None:
+                return await self._send_synthetic(request, ex, *found)
         loop = asyncio.get_running_loop()
         target: Target = await loop.run_in_executor(
             None, open_target, self._root_real, request.path, self._config.index
@@ -183,13 +191,51 @@ class OriginHandler:
         last_modified = min(st.st_mtime_ns // 1_000_000_000, now)
         policy = self._rules.lookup(target.relpath)
         headers = self._base_headers()
-        headers["ETag"] = etag.opaque
-        headers["Last-Modified"] = http_date(last_modified)
         if policy.cache_control:
             headers["Cache-Control"] = policy.cache_control
         if policy.surrogate_key:
             headers["Surrogate-Key"] = policy.surrogate_key
 
+        async def body(resp: web.StreamResponse, offset: int, count: int) -> None:
+            await self._write_body(resp, target, offset, count, ex)
+
+        return await self._send_entity(request, ex, headers, etag, last_modified, st.st_size,
+                                       content_type(target.relpath), body)
+
+    async def _send_synthetic(
+        self, request: web.Request, ex: _Exchange, oid: str, size: int
+    ) -> web.StreamResponse:
+        """A synthetic object (origin/synthetic.py): the same validators, preconditions
+        and ranges as a file, its bytes made as they are sent."""
+        syn = self._config.synthetic
+        assert syn is not None
+        headers = {**self._base_headers(), "Cache-Control": syn.cache_control}
+
+        async def body(resp: web.StreamResponse, offset: int, count: int) -> None:
+            for piece in synthetic.slices(oid, offset, count, CHUNK):
+                self._sent(ex, len(piece))
+                await resp.write(piece)
+
+        return await self._send_entity(request, ex, headers,
+                                       cond.EntityTag(synthetic.etag(oid, size)), 0, size,
+                                       "application/octet-stream", body)
+
+    async def _send_entity(
+        self,
+        request: web.Request,
+        ex: _Exchange,
+        headers: dict[str, str],
+        etag: cond.EntityTag,
+        last_modified: int,
+        size: int,
+        ctype: str,
+        body: Callable[[web.StreamResponse, int, int], Awaitable[None]],
+    ) -> web.StreamResponse:
+        """Answer a representation of ``size`` bytes: preconditions (RFC 9110 13.2.2),
+        then Range (RFC 9110 14); ``body(resp, offset, count)`` writes the bytes."""
+        now = int(self._clock.time())
+        headers["ETag"] = etag.opaque
+        headers["Last-Modified"] = http_date(last_modified)
         h = request.headers
         outcome = cond.evaluate_preconditions(
             method=request.method,
@@ -205,9 +251,8 @@ class OriginHandler:
         if outcome is cond.Outcome.PRECONDITION_FAILED:
             return self._reply(request, ex, 412, headers)
 
-        size = st.st_size
         offset, count, status = 0, size, 200
-        headers["Content-Type"] = content_type(target.relpath)
+        headers["Content-Type"] = ctype
         headers["Accept-Ranges"] = "bytes"
         # Range is defined for GET only; a server MUST ignore it otherwise (RFC 9110 14.2).
         if request.method == "GET" and cond.if_range_allows(
@@ -226,7 +271,7 @@ class OriginHandler:
         self._commit(ex, status)
         await resp.prepare(request)
         if request.method == "GET":
-            await self._write_body(resp, target, offset, count, ex)
+            await body(resp, offset, count)
         await resp.write_eof()
         return resp
 

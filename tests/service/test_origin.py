@@ -270,3 +270,32 @@ async def test_if_range(aiohttp_client, site, if_range, status):
     resp = await client.get("/css/site.css", headers=headers)
     assert resp.status == status
     assert await resp.read() == (CSS[:10] if status == 206 else CSS)
+
+
+# --- synthetic objects (trace replay, issue 23) -----------------------------------------
+
+
+async def test_synthetic_objects_have_their_size_validators_and_ranges(aiohttp_client, site):
+    from origin import synthetic
+    from origin.config import SyntheticObjects
+
+    client, _ = await start(aiohttp_client, site, synthetic=SyntheticObjects())
+    resp = await client.get("/obj/99/150000")
+    body = await resp.read()
+    assert resp.status == 200 and len(body) == 150_000
+    assert body == b"".join(synthetic.slices("99", 0, 150_000, 1 << 20))
+    assert resp.headers["ETag"] == synthetic.etag("99", 150_000)
+    assert resp.headers["Cache-Control"] == "public, max-age=86400"
+    again = await client.get("/obj/99/150000", headers={"If-None-Match": resp.headers["ETag"]})
+    assert again.status == 304 and await again.read() == b""
+    part = await client.get("/obj/99/150000", headers={"Range": "bytes=100000-100009"})
+    assert part.status == 206 and await part.read() == body[100_000:100_010]
+    head = await client.head("/obj/99/150000")
+    assert head.status == 200 and head.headers["Content-Length"] == "150000"
+    assert (await client.get("/obj/99/2000000000")).status == 404  # past max_size
+    assert (await client.get("/index.html")).status == 200  # files still served
+
+
+async def test_synthetic_objects_are_off_by_default(aiohttp_client, site):
+    client, _ = await start(aiohttp_client, site)
+    assert (await client.get("/obj/99/100")).status == 404

@@ -105,8 +105,8 @@ class Started:
         self.state = Path(tempfile.mkdtemp(prefix="bench-purge-"))
         config, _ = load_stack(STACK)
         net = free_net(config)
-        cp = on_net(config, net).control_plane
-        self.apis = [f"http://{cp.host}:{cp.port + i}" for i in range(replicas)]
+        cp = on_net(config, net).control_plane.model_copy(update={"replicas": replicas})
+        self.apis = cp.urls()
         argv = [sys.executable, "-m", "control_plane.cli", "up", "--config", str(STACK),
                 "--net", net, "--control-replicas", str(replicas)]
         if db:

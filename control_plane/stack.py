@@ -276,8 +276,8 @@ def processes(
     api = ",".join(cp.urls())
     db = cp.db or str(state / "control.db")
     out = []
-    for name, url in zip(cp.replica_names(), cp.urls(), strict=True):
-        port = url.rsplit(":", 1)[1]
+    for i, (name, url) in enumerate(zip(cp.replica_names(), cp.urls(), strict=True)):
+        port = str(cp.port + i)
         out.append(Process(
             name,
             "control_plane",
@@ -420,8 +420,8 @@ def processes(
     if credentials:
         # The registry needs a key: a read-only one, as Basic credentials in the URL, passed
         # in the environment so that it does not show in ps.
-        authed = ",".join(f"http://router:{credentials.reader_key}@{cp.host}:{cp.port + i}"
-                          for i in range(cp.replicas))
+        authed = ",".join(u.replace("http://", f"http://router:{credentials.reader_key}@", 1)
+                          for u in cp.urls())
         router_env["CDN_ROUTER__CONTROL_PLANE__URL"] = authed
     else:
         argv += ["--control-plane", api]

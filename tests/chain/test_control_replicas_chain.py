@@ -102,8 +102,7 @@ def replicas() -> Iterator[Replicas]:
             pg.stop("immediate")
             pytest.fail(f"stack not up:\n{log.read_text()}")
         time.sleep(0.2)
-    cp = moved.control_plane
-    urls = [f"http://{cp.host}:{cp.port + i}" for i in range(2)]
+    urls = moved.control_plane.model_copy(update={"replicas": 2}).urls()
     yield Replicas(proc, state, urls, [n.host for n in moved.edges.nodes], pg)
     proc.send_signal(signal.SIGTERM)
     try:

@@ -120,7 +120,9 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
             if base_value is not None and not isinstance(base_value, dict):
                 continue  # a scalar where a section belongs: left for validation to name
             merged = _merge(base_value or {}, value)
-            if merged or key in out:
+            # An empty mapping given on purpose turns the section on with its defaults
+            # (``--synthetic``); one whose values were all None gave nothing.
+            if merged or key in out or not value:
                 out[key] = merged
         else:
             out[key] = value

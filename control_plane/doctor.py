@@ -48,6 +48,7 @@ TOOLS: tuple[tuple[str, str, str], ...] = (
     ("redis-server", "redis-server", "cluster-wide rate limits and their tests"),
     ("chromium", "chromium", "the status page test (headless browser)"),
     ("psql", "postgresql", "the control plane on PostgreSQL and its tests"),
+    ("zstd", "zstd", "the trace replay and its test (python -m bench.replay)"),
     ("h2load", "nghttp2-client", "the HTTP/2 benchmark (bench/run.sh h2)"),
     ("nginx", "nginx", "the benchmarks beside nginx (bench/run.sh)"),
     ("varnishd", "varnish", "the benchmarks beside Varnish (bench/run.sh)"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ class Trace:
     name: str
     ids: list[int]
     sizes: list[int]
+    times: list[int] = field(default_factory=list)  # seconds (real traces only)
 
     @property
     def requests(self) -> int:
@@ -61,7 +62,8 @@ def find_real(name: str) -> Path:
 
 
 def load_real(name: str, limit: int | None = None) -> Trace:
-    """The first ``limit`` requests (all when None) of a trace in shared/data."""
+    """The first ``limit`` requests (all when None) of a trace in shared/data, with their
+    timestamps (whole seconds from the trace's start)."""
     path = find_real(name)
     if shutil.which("zstd") is None:
         raise RuntimeError("the zstd command is needed to read the traces (apt-get install zstd)")
@@ -70,10 +72,12 @@ def load_real(name: str, limit: int | None = None) -> Trace:
     body = lines[1 : (limit + 1) if limit else None]
     ids: list[int] = []
     sizes: list[int] = []
+    times: list[int] = []
     for line in body:
         if not line:
             continue
-        _, oid, size = line.split(b",", 3)[:3]
+        t, oid, size = line.split(b",", 3)[:3]
+        times.append(int(t))
         ids.append(int(oid))
         sizes.append(int(size))
-    return Trace(name, ids, sizes)
+    return Trace(name, ids, sizes, times)

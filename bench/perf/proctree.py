@@ -42,8 +42,13 @@ def tree(root: int) -> list[int]:
 
 def cpu_seconds(root: int) -> float:
     """utime + stime of ``root``'s whole tree, seconds."""
+    return cpu_seconds_of(tree(root))
+
+
+def cpu_seconds_of(pids: list[int]) -> float:
+    """utime + stime of exactly these processes (no descendants added), seconds."""
     total = 0
-    for pid in tree(root):
+    for pid in pids:
         f = _stat_fields(pid)
         if f is not None:
             total += int(f[11]) + int(f[12])
@@ -53,8 +58,13 @@ def cpu_seconds(root: int) -> float:
 def rss_bytes(root: int) -> int:
     """Sum of VmRSS over ``root``'s tree (shared pages of several processes count once
     per process; the memory test measures one-process servers or differences)."""
+    return rss_bytes_of(tree(root))
+
+
+def rss_bytes_of(pids: list[int]) -> int:
+    """Sum of VmRSS of exactly these processes, bytes."""
     total = 0
-    for pid in tree(root):
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:

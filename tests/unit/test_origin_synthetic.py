@@ -23,3 +23,17 @@ def test_bytes_depend_on_the_id_only_and_slices_agree() -> None:
     assert whole[:64] != b"".join(synthetic.slices("8", 0, 64, 64))
     assert synthetic.etag("7", size) == synthetic.etag("7", size) != synthetic.etag("7", 1)
     assert synthetic.etag("7", size).startswith('"') and "W/" not in synthetic.etag("7", 1)
+
+
+def test_the_synthetic_flag_turns_the_section_on_with_its_defaults(tmp_path) -> None:
+    from origin.__main__ import build_parser
+    from origin.config import load_origin_config
+
+    assert build_parser().parse_args(["--synthetic"]).synthetic
+    on = load_origin_config(None, {"root": str(tmp_path), "synthetic": {}})
+    assert on.synthetic is not None and on.synthetic.prefix == "/obj/"
+    off = load_origin_config(None, {"root": str(tmp_path), "synthetic": None})
+    assert off.synthetic is None
+    # A nested override whose values are all None still gives nothing.
+    assert load_origin_config(None, {"root": str(tmp_path),
+                                     "synthetic": {"prefix": None}}).synthetic is None

@@ -1,0 +1,1 @@
+"""Trace replay through whole CDNs (issue 23): python -m bench.replay."""

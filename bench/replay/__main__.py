@@ -35,9 +35,10 @@ from bench.hit_ratio.traces import REAL_TRACES, load_real
 from bench.perf.proctree import cpu_seconds_of, rss_bytes_of
 from bench.replay import report
 from bench.replay.loadgen import Replayer
-from bench.replay.stacks import NAMES, STACKS, shipped_defaults
+from bench.replay.stacks import NAMES, STACKS, process_label, shipped_defaults
 from bench.replay.tally import OriginCounts, Tally, problems, summary
 from bench.replay.workload import Workload, budgets, build, send_times
+from cdn_core.store.policy import POLICIES
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RSS_EVERY = 0.5  # seconds between RSS samples
@@ -95,11 +96,14 @@ def run_one(work: Workload, stack_name: str, fraction: float, args: argparse.Nam
     edges, mids, edge_default, mid_default = shipped_defaults()
     b = budgets(work.distinct_bytes(), fraction, edges=edges, mids=mids,
                 edge_default=edge_default, mid_default=mid_default)
-    stack = STACKS[stack_name](run_dir / f"{work.name}-{fraction:g}-{stack_name}", b)
+    policies = {f: p for f, p in (("edge.yaml", args.edge_policy),
+                                  ("mid_tier.yaml", args.mid_policy)) if p}
+    stack = STACKS[stack_name](run_dir / f"{work.name}-{fraction:g}-{stack_name}", b, policies)
     try:
         stack.start()
         before = stack.origin_counts()
-        cpu0 = cpu_seconds_of(stack.cdn_pids())
+        pids0 = stack.cdn_pids()
+        cpu0 = {p: cpu_seconds_of([p]) for p in pids0}
         replayer = Replayer(work, stack.edges(), site=stack.site, port=stack.edge_port)
         t0 = time.perf_counter()
         with Sampler(stack.cdn_pids, stack.stored_bytes) as rss:
@@ -109,20 +113,32 @@ def run_one(work: Workload, stack_name: str, fraction: float, args: argparse.Nam
                 coro = replayer.closed(args.concurrency)
             asyncio.run(coro)
         wall = time.perf_counter() - t0
-        cpu1 = cpu_seconds_of(stack.cdn_pids())
+        cpu1 = {p: cpu_seconds_of([p]) for p in stack.cdn_pids()}
+        by_process: dict[str, float] = {}
+        for p, c in cpu1.items():
+            label = process_label(p)
+            by_process[label] = round(by_process.get(label, 0.0) + c - cpu0.get(p, 0.0), 2)
         after = stack.origin_counts()
     finally:
         stack.stop()
     origin = OriginCounts(after.requests - before.requests, after.bytes - before.bytes)
     t: Tally = replayer.tally
-    row = summary(t, origin, wall=wall, cpu=cpu1 - cpu0, peak_rss=rss.peak)
+    catalogue = OriginCounts(work.distinct_objects(), work.distinct_bytes())
+    cpu = sum(by_process.values())
+    row = summary(t, origin, wall=wall, cpu=cpu, peak_rss=rss.peak,
+                  catalogue=catalogue)
     row.update(trace=work.name, stack=stack_name, cache_fraction=fraction,
                budget_bytes=b.total, edge_bytes=stack.node_bytes()[0],
                mid_bytes=stack.node_bytes()[1],
+               configured_bytes=edges * stack.node_bytes()[0] + mids * stack.node_bytes()[1],
+               cpu_by_process=dict(sorted(by_process.items())),
                peak_stored_bytes=rss.peak_stored, dns_queries=replayer.edges.queries,
-               size_scale=work.size_scale,
+               size_scale=work.size_scale, policies=policies,
                mode=f"open {args.rate}/s" if args.rate else f"closed c={args.concurrency}")
-    catalogue = OriginCounts(work.distinct_objects(), work.distinct_bytes())
+    if stack_name == "ours" and policies:
+        # Another configuration than the shipped one: its own row label.
+        row["stack"] = "ours " + " ".join(
+            f"{f.split('.')[0].split('_')[0]}={p}" for f, p in policies.items())
     return row, problems(t, origin, planned=work.requests, planned_bytes=work.requested_bytes,
                          catalogue=catalogue)
 
@@ -137,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=_csv(float), default=[0.001, 0.01, 0.1],
                     help="total cache bytes as fractions of the prefix's distinct bytes")
     ap.add_argument("--stacks", type=_csv(str, NAMES), default=list(NAMES))
+    ap.add_argument("--edge-policy", choices=POLICIES, default=None,
+                    help="ours: the edges' cache.policy (default: configs/edge.yaml's)")
+    ap.add_argument("--mid-policy", choices=POLICIES, default=None,
+                    help="ours: the mid tiers' cache.policy (default: configs/mid_tier.yaml's)")
     ap.add_argument("--size-scale", type=float, default=0.1)
     ap.add_argument("--clients", type=int, default=64, help="client population (ECS /24s)")
     ap.add_argument("--concurrency", type=int, default=32, help="closed loop: in flight")

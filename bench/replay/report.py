@@ -39,12 +39,13 @@ def line(row: dict[str, Any]) -> str:
 
 
 def held(row: dict[str, Any]) -> str:
-    """Peak bytes the caches held over the budget, where that is not enforced at once
-    (nginx), else "1x" (ours and Varnish never store past it)."""
-    stored = row.get("peak_stored_bytes")
-    if not stored:
-        return "1x"
-    return f"{stored / max(1, row['budget_bytes']):.0f}x"
+    """Bytes the caches could hold against the budget: the configured total where a
+    node cannot be made as small as its share (varnishd's 1 MiB least), the peak stored
+    where the budget is not enforced as objects are stored (nginx), else "1x"."""
+    budget = max(1, row["budget_bytes"])
+    most = max(row.get("peak_stored_bytes") or 0, row.get("configured_bytes") or 0)
+    ratio = most / budget
+    return "1x" if ratio < 1.05 else f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
 
 
 def markdown(rows: list[dict[str, Any]], argv: list[str]) -> str:
@@ -68,6 +69,12 @@ def markdown(rows: list[dict[str, Any]], argv: list[str]) -> str:
         for (trace, frac), r in ratios.items():
             out.append(f"| {trace} | {frac:.1%} | "
                        + " | ".join(f"{r[k]:.2f}x" for k in keys) + " |")
+    bounds = {(r["trace"], r["cache_fraction"]): r for r in rows if "ohr_bound" in r}
+    if bounds:
+        out.append("\nThe most any cache could hit from cold (each distinct object missed "
+                   "once): " + "; ".join(
+                       f"{trace} {frac:.1%}: OHR {r['ohr_bound']:.4f}, BHR {r['bhr_bound']:.4f}"
+                       for (trace, frac), r in bounds.items()) + ".")
     first = rows[0] if rows else {}
     out.append(f"\nSizes scaled by {first.get('size_scale')}; mode {first.get('mode')}; "
                "cache budgets split between edges and mid tiers as the shipped defaults "
@@ -112,18 +119,25 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         for pi, (title, key) in enumerate(panels):
             ax = axes[ti][pi]
             for si, stack in enumerate(stacks):
-                xs, ys = [], []
+                xs, ys, notes = [], [], []
                 for fi, frac in enumerate(fracs):
                     r = by.get((trace, frac, stack))
                     if r is not None:
                         xs.append(fi + (si - (len(stacks) - 1) / 2) * width)
                         ys.append(_value(r, key))
+                        notes.append(held(r))
                 ax.bar(xs, ys, width, label=stack)
+                # A stack that held more than the budget gets it written on its bar.
+                for x, y, note in zip(xs, ys, notes, strict=True):
+                    if note != "1x":
+                        ax.annotate(note, (x, y), ha="center", va="bottom", fontsize=6)
             ax.set_xticks(range(len(fracs)), [f"{f:.1%}" for f in fracs])
             ax.set_title(f"{trace}: {title}", fontsize=9)
             ax.set_xlabel("cache size (of distinct bytes)", fontsize=8)
             if ti == 0 and pi == 0:
                 ax.legend(fontsize=8)
+    fig.suptitle("numbers over bars: bytes the stack held against the budget", fontsize=8,
+                 y=0.995)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

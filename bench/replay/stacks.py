@@ -111,10 +111,12 @@ class Stack:
 
     name = ""
 
-    def __init__(self, run_dir: Path, budgets: Budgets) -> None:
+    def __init__(self, run_dir: Path, budgets: Budgets,
+                 policies: dict[str, str] | None = None) -> None:
         self.run = run_dir
         self.run.mkdir(parents=True, exist_ok=True)
         self.budgets = budgets
+        self.policies = policies or {}  # ours only: {"edge.yaml"|"mid_tier.yaml": policy}
         self.layout = Layout.free()
         self.procs = Procs(run_dir)
 
@@ -173,6 +175,8 @@ class Ours(Stack):
                              ("mid_tier.yaml", self.budgets.mid_bytes)):
             cfg = yaml.safe_load((REPO / "configs" / name).read_text())
             cfg["cache"]["max_bytes"] = budget
+            if name in self.policies:
+                cfg["cache"]["policy"] = self.policies[name]
             (conf / name).write_text(yaml.safe_dump(cfg, sort_keys=False))
         origin = yaml.safe_load((REPO / "configs" / "origin.yaml").read_text())
         origin["synthetic"] = {}
@@ -217,12 +221,29 @@ class Ours(Stack):
         super().stop()
 
 
-def _is_origin(pid: int) -> bool:
+def _argv(pid: int) -> list[str]:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
-        return False
-    return b"origin" in argv and b"-m" in argv
+        return []
+
+
+def _is_origin(pid: int) -> bool:
+    argv = _argv(pid)
+    return "origin" in argv and "-m" in argv
+
+
+def process_label(pid: int) -> str:
+    """A short name for a process of a stack: the node name (``--name``, or varnishd's
+    ``-n`` directory), else the module run with ``-m``, else the program."""
+    argv = _argv(pid)
+    for flag in ("--name", "-n"):
+        if flag in argv[:-1]:
+            value = argv[argv.index(flag) + 1]
+            return Path(value).parent.name if flag == "-n" else value
+    if "-m" in argv[:-1]:
+        return argv[argv.index("-m") + 1]
+    return Path(argv[0]).name if argv and argv[0] else str(pid)
 
 
 class Nginx(Stack):

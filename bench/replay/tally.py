@@ -80,14 +80,17 @@ class OriginCounts:
     bytes: int
 
 
-def summary(t: Tally, origin: OriginCounts, *, wall: float, cpu: float,
-            peak_rss: int) -> dict[str, float | int | dict[str, int]]:
+def summary(t: Tally, origin: OriginCounts, *, wall: float, cpu: float, peak_rss: int,
+            catalogue: OriginCounts | None = None) -> dict[str, float | int | dict[str, int]]:
     """The reported numbers: hit ratios (edge tier from ``Cache-Status``, whole CDN from
     the origin's counters), latency, requests per CPU-second of the CDN's processes,
-    peak RSS in bytes."""
+    peak RSS in bytes; with ``catalogue`` (distinct objects and bytes) also the best hit
+    ratios any cache could reach from cold (every distinct object missed once)."""
     n = max(1, t.requests)
     nbytes = max(1, t.requested_bytes)
-    return {
+    bounds = {} if catalogue is None else {
+        "ohr_bound": 1 - catalogue.requests / n, "bhr_bound": 1 - catalogue.bytes / nbytes}
+    return {**bounds,
         "requests": t.requests,
         "complete": t.complete,
         "errors": dict(t.errors),

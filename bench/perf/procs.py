@@ -107,18 +107,19 @@ def port_free(port: int) -> bool:
     return True
 
 
-def wait_tcp(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """Wait until 127.0.0.1:``port`` accepts; raise if ``proc`` exits or time runs out."""
+def wait_tcp(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0,
+             host: str = "127.0.0.1") -> None:
+    """Wait until ``host``:``port`` accepts; raise if ``proc`` exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited with status {proc.returncode}")
         with socket.socket() as s:
             s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"port {port} not accepting after {timeout:.0f} s")
+    raise RuntimeError(f"{host}:{port} not accepting after {timeout:.0f} s")
 
 
 class Interrupted(BaseException):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.perf.procs import Procs
+from bench.perf.procs import Procs, wait_tcp
 from bench.perf.proctree import tree
 from bench.replay.resolve import DnsEdges, FixedEdges
 from bench.replay.tally import OriginCounts
@@ -68,16 +67,10 @@ def origin_counts(admin: str) -> OriginCounts:
 
 
 def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode}")
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not listening on {host}:{port} after {START_TIMEOUT:.0f} s")
+    try:
+        wait_tcp(port, proc, timeout=START_TIMEOUT, host=host)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{what}: {exc}") from exc
 
 
 def _fill(template: str, **values: object) -> str:

@@ -114,7 +114,7 @@ def rows() -> list[dict]:
 
 def test_report_table_ratios_and_plot(tmp_path) -> None:
     md = report.markdown(rows(), ["--requests", "10"])
-    assert "| download | 1.0% | ours |" in md and "| 8x |" in md
+    assert "| download | 1.0% | ours |" in md and "| 8.0x |" in md
     assert "| download | 1.0% | 1.60x |" in md  # ours / nginx object hit ratio
     assert "held/budget=1x" in report.line(rows()[0])
     report.plot(rows(), tmp_path / "r.png")

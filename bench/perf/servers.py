@@ -51,11 +51,16 @@ def targets(edge_workers: int) -> list[Target]:
     return out
 
 
-def _fill(template: str, **values: int | str) -> str:
-    text = (CONF / template).read_text()
+def fill_template(path: Path, **values: object) -> str:
+    """The text of ``path`` with every ``@NAME@`` replaced by ``values["NAME"]``."""
+    text = path.read_text()
     for k, v in values.items():
         text = text.replace(f"@{k}@", str(v))
     return text
+
+
+def _fill(template: str, **values: int | str) -> str:
+    return fill_template(CONF / template, **values)
 
 
 def edge_config(path: Path) -> Path:

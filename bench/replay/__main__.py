@@ -102,8 +102,7 @@ def run_one(work: Workload, stack_name: str, fraction: float, args: argparse.Nam
     try:
         stack.start()
         before = stack.origin_counts()
-        pids0 = stack.cdn_pids()
-        cpu0 = {p: cpu_seconds_of([p]) for p in pids0}
+        cpu0 = {p: cpu_seconds_of([p]) for p in stack.cdn_pids()}
         replayer = Replayer(work, stack.edges(), site=stack.site, port=stack.edge_port)
         t0 = time.perf_counter()
         with Sampler(stack.cdn_pids, stack.stored_bytes) as rss:
@@ -127,10 +126,10 @@ def run_one(work: Workload, stack_name: str, fraction: float, args: argparse.Nam
     cpu = sum(by_process.values())
     row = summary(t, origin, wall=wall, cpu=cpu, peak_rss=rss.peak,
                   catalogue=catalogue)
+    edge_bytes, mid_bytes = stack.node_bytes()
     row.update(trace=work.name, stack=stack_name, cache_fraction=fraction,
-               budget_bytes=b.total, edge_bytes=stack.node_bytes()[0],
-               mid_bytes=stack.node_bytes()[1],
-               configured_bytes=edges * stack.node_bytes()[0] + mids * stack.node_bytes()[1],
+               budget_bytes=b.total, edge_bytes=edge_bytes, mid_bytes=mid_bytes,
+               configured_bytes=edges * edge_bytes + mids * mid_bytes,
                cpu_by_process=dict(sorted(by_process.items())),
                peak_stored_bytes=rss.peak_stored, dns_queries=replayer.edges.queries,
                size_scale=work.size_scale, policies=policies,

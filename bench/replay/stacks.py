@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.perf.procs import Procs, wait_tcp
 from bench.perf.proctree import tree
+from bench.perf.servers import fill_template
 from bench.replay.resolve import DnsEdges, FixedEdges
 from bench.replay.tally import OriginCounts
 from bench.replay.workload import Budgets
@@ -74,10 +75,7 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], what: st
 
 
 def _fill(template: str, **values: object) -> str:
-    text = (CONF / template).read_text()
-    for k, v in values.items():
-        text = text.replace(f"@{k}@", str(v))
-    return text
+    return fill_template(CONF / template, **values)
 
 
 @dataclass

@@ -128,9 +128,10 @@ def problems(t: Tally, origin: OriginCounts, *, planned: int, planned_bytes: int
         out.append(f"{t.requested_bytes} bytes asked for, {planned_bytes} planned")
     if t.errors:
         out.append(f"failed responses: {t.errors}")
-    misses = t.complete - t.edge_hits
-    if t.edge_hits + misses + sum(t.errors.values()) != t.requests or misses < 0:
-        out.append(f"hits {t.edge_hits} + misses {misses} + errors != {t.requests} requests")
+    # Hits are counted among complete responses, so hits + misses is ``complete``.
+    if t.complete + sum(t.errors.values()) != t.requests or t.edge_hits > t.complete:
+        out.append(f"hits {t.edge_hits} + misses {t.complete - t.edge_hits} + errors"
+                   f" != {t.requests} requests")
     if t.received_bytes != t.requested_bytes and not t.errors:
         out.append(f"received {t.received_bytes} bytes, asked for {t.requested_bytes}")
     if origin.requests > t.requests:

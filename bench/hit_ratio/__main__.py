@@ -75,7 +75,7 @@ def main() -> None:
 
         use_lcs = not args.no_libcachesim
     except ImportError:
-        print("libcachesim not installed (pip install libcachesim): ours only", file=sys.stderr)
+        print("libcachesim not installed (pip install -e '.[bench]'): ours only", file=sys.stderr)
         use_lcs = False
     out = header()
     started = time.perf_counter()

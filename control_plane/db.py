@@ -42,6 +42,9 @@ WRITE_LOCK_KEY = 0x63646E77
 # hangs must not hold a heartbeat or an API call for longer).
 CONNECT_TIMEOUT = 3.0
 STATEMENT_TIMEOUT = 5.0
+# Seconds a store opening a SQLite file keeps retrying while another process holds its
+# lock (two replicas of `cdnctl up` starting together on one file, each migrating).
+SQLITE_OPEN_PATIENCE = 30.0
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
             "postgres": "postgresql+asyncpg"}
@@ -186,20 +189,32 @@ class Database:
         """Connect and bring the schema to the newest revision (creating it when new).
 
         Raises:
-            StartupError: the file cannot be created, is not a usable SQLite database,
+            StartupError: the file cannot be created, is not a usable SQLite database
+                (or stays locked by another process for SQLITE_OPEN_PATIENCE seconds),
                 the server cannot be reached, or a migration fails (naming the target).
         """
         # Alembic announces each of its plugins at INFO when imported; its upgrades stay.
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         from control_plane import migrate  # imports alembic: only when a store opens
 
-        try:
-            self._engine = self._create_engine()
-            await migrate.upgrade(self._engine, self.dialect)
-        except (OSError, sa.exc.SQLAlchemyError, ValueError, TypeError) as exc:
-            # (asyncpg raises ValueError/TypeError for bad connection parameters)
-            await self.close()
-            raise StartupError(f"cannot open database {self.display}: {_why(exc)}") from exc
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_OPEN_PATIENCE
+        delay = 0.05
+        while True:
+            try:
+                self._engine = self._create_engine()
+                await migrate.upgrade(self._engine, self.dialect)
+                return
+            except (OSError, sa.exc.SQLAlchemyError, ValueError, TypeError) as exc:
+                # (asyncpg raises ValueError/TypeError for bad connection parameters)
+                await self.close()
+                if _sqlite_locked(exc) and loop.time() < deadline:
+                    # Another replica (or cdnctl) holds the file's write lock while it
+                    # migrates: wait for it, as the PostgreSQL path waits on its lock.
+                    await _pause(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise StartupError(f"cannot open database {self.display}: {_why(exc)}") from exc
 
     def _create_engine(self) -> AsyncEngine:
         if self.dialect != "sqlite":
@@ -210,7 +225,9 @@ class Database:
         path = self.url.database or ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(self.url, poolclass=sa.pool.StaticPool)
+        # sqlite3's busy timeout: how long one statement waits for another process's lock.
+        engine = create_async_engine(self.url, poolclass=sa.pool.StaticPool,
+                                     connect_args={"timeout": CONNECT_TIMEOUT})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -302,6 +319,16 @@ class Database:
         if self._engine is None:
             raise RuntimeError("store is not open")
         return self._engine
+
+
+def _sqlite_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's SQLITE_BUSY ("database is locked")."""
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(exc)
+
+
+async def _pause(seconds: float) -> None:
+    """The wait between attempts to open a locked SQLite file (a seam for tests)."""
+    await asyncio.sleep(seconds)
 
 
 def _why(exc: BaseException) -> str:

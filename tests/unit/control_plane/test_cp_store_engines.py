@@ -49,6 +49,48 @@ async def test_sqlite_parent_directory_is_created(tmp_path: Path) -> None:
     await store.close()
 
 
+def _locked_file(path: Path) -> sqlite3.Connection:
+    """Another process's view of ``path``: a connection holding its exclusive lock."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+async def test_sqlite_file_locked_by_another_process_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two replicas of `cdnctl up` on one file: the second waits for the first's migration.
+    from control_plane import db
+
+    holder = _locked_file(tmp_path / "c.db")
+    pauses: list[float] = []
+
+    async def release_then_continue(seconds: float) -> None:
+        pauses.append(seconds)
+        if holder.in_transaction:
+            holder.commit()
+
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 0.01)
+    monkeypatch.setattr(db, "_pause", release_then_continue)
+    store = await _opened(tmp_path / "c.db")
+    assert pauses and await store.get_setting("absent") is None
+    await store.close()
+    holder.close()
+
+
+async def test_sqlite_file_locked_past_the_patience_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from control_plane import db
+
+    holder = _locked_file(tmp_path / "c.db")
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 0.01)
+    monkeypatch.setattr(db, "SQLITE_OPEN_PATIENCE", 0.0)
+    with pytest.raises(StartupError, match=r"cannot open database .*c\.db: database is locked"):
+        await _opened(tmp_path / "c.db")
+    holder.close()
+
+
 async def test_migrations_twice_and_at_once_are_harmless(cp_db: str) -> None:
     # Two replicas starting together, then a restart: one schema, at the head revision.
     first, second = await asyncio.gather(_opened(cp_db), _opened(cp_db))

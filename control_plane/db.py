@@ -45,6 +45,8 @@ STATEMENT_TIMEOUT = 5.0
 # Seconds a store opening a SQLite file keeps retrying while another process holds its
 # lock (two replicas of `cdnctl up` starting together on one file, each migrating).
 SQLITE_OPEN_PATIENCE = 30.0
+# Seconds one SQLite statement waits for another process's lock (sqlite3's default).
+SQLITE_BUSY_TIMEOUT = 5.0
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
             "postgres": "postgresql+asyncpg"}
@@ -225,9 +227,8 @@ class Database:
         path = self.url.database or ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # sqlite3's busy timeout: how long one statement waits for another process's lock.
         engine = create_async_engine(self.url, poolclass=sa.pool.StaticPool,
-                                     connect_args={"timeout": CONNECT_TIMEOUT})
+                                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -70,7 +70,7 @@ async def test_sqlite_file_locked_by_another_process_is_waited_for(
         if holder.in_transaction:
             holder.commit()
 
-    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 0.01)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT", 0.01)
     monkeypatch.setattr(db, "_pause", release_then_continue)
     store = await _opened(tmp_path / "c.db")
     assert pauses and await store.get_setting("absent") is None
@@ -84,7 +84,7 @@ async def test_sqlite_file_locked_past_the_patience_names_the_file(
     from control_plane import db
 
     holder = _locked_file(tmp_path / "c.db")
-    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 0.01)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT", 0.01)
     monkeypatch.setattr(db, "SQLITE_OPEN_PATIENCE", 0.0)
     with pytest.raises(StartupError, match=r"cannot open database .*c\.db: database is locked"):
         await _opened(tmp_path / "c.db")

@@ -34,6 +34,7 @@ from cdn_core.node.settings.node import NodeConfig
 from cdn_core.node.wire.h2 import H2ServerProtocol
 from cdn_core.node.wire.h3 import H3ServerProtocol, serve_h3
 from cdn_core.node.wire.http1 import HttpServerProtocol
+from cdn_core.node.wire.quic_sni import QuicCertificates
 from cdn_core.node.wire.stats import ServerStats
 from cdn_core.node.wire.tls import AlpnSwitch, server_context
 from cdn_core.optimize.transform import create_transformer
@@ -303,19 +304,23 @@ class Node:
         ``Alt-Svc`` on every TLS response (RFC 7838).
 
         Raises:
-            StartupError: the UDP port cannot be bound.
+            ConfigError: a certificate cannot be loaded. StartupError: the UDP port
+            cannot be bound.
         """
         cfg = self.config
-        cert = cfg.tls.certificates[0]
         try:
+            certificates = QuicCertificates(cfg.tls.certificates)
             self._h3_server = await serve_h3(
-                cfg.host, self.tls_port, cert_file=cert.cert_file, key_file=cert.key_file,
+                cfg.host, self.tls_port, certificates=certificates,
                 handler=self.proxy.handle, limits=cfg.limits, stats=self.stats,
                 track=self._connections.add,
             )
         except OSError as exc:
             await self._abandon_start()
             raise bind_error(cfg.host, self.tls_port, exc) from exc
+        except Exception:
+            await self._abandon_start()
+            raise
         self._alt_svc = f'Alt-Svc: h3=":{self.tls_port}"; ma=86400\r\n'.encode()
 
     async def _start_h2c(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import aiohttp
+import pytest
+
 from nodeharness import Route, https_get, tls_settings
 from prometheus_client import generate_latest
 
 from bench.h3get import h3_get
+from cdn_core.pki import ensure_demo_pki
 
 CC = {"Cache-Control": "max-age=60", "Content-Type": "text/plain"}
 
@@ -46,6 +50,29 @@ async def test_rfc7838_alt_svc_advertises_h3_on_tls_responses(pki, origin, make_
     off = await make_node([origin.url], name="edge2", tls=tls_settings(pki))
     _, headers, _ = await https_get(off.tls_port, "/b", pki["ca"])
     assert "Alt-Svc" not in headers
+
+
+async def test_rfc6066_sni_picks_the_certificate_on_h3_as_on_tcp(pki, origin, make_node, tmp_path):
+    """Two certificates from two CAs: each name gets its own on HTTP/1.1 over TLS and on
+    HTTP/3, and a client trusting only the other CA is refused on both."""
+    origin.routes["/s"] = Route(headers=CC, body=b"static")
+    other = ensure_demo_pki(tmp_path / "static", ["static.example.test"])
+    tls = h3_tls(pki)
+    tls["certificates"].append({"cert_file": str(other["cert"]), "key_file": str(other["key"])})
+    edge = await make_node([origin.url], tls=tls)
+    to = ("127.0.0.1", edge.tls_port)
+    static = f"https://static.example.test:{edge.tls_port}/s"
+    (r,) = await h3_get(static, ca=str(other["ca"]), connect_to=to)
+    assert (r.status, r.body) == (200, b"static")
+    (r,) = await h3_get(url(edge, "/s"), ca=str(pki["ca"]), connect_to=to)
+    assert r.status == 200
+    with pytest.raises(ConnectionError):  # aioquic: "certificate signature failure"
+        await h3_get(static, ca=str(pki["ca"]), connect_to=to, timeout=3)
+    status, _, body = await https_get(edge.tls_port, "/s", other["ca"],
+                                      server_hostname="static.example.test")
+    assert (status, body) == (200, b"static")
+    with pytest.raises(aiohttp.ClientError):
+        await https_get(edge.tls_port, "/s", pki["ca"], server_hostname="static.example.test")
 
 
 async def test_junk_datagrams_do_not_disturb_connections(pki, origin, make_node):

@@ -8,7 +8,8 @@ The listener (:func:`serve_h3`) shares the TLS port's number on UDP, validates c
 addresses with Retry (RFC 9000 8.1) and keeps aioquic's amplification limit; a packet
 aioquic cannot parse is dropped without touching other connections. Connections count
 against ``limits.max_connections`` like TCP ones (the QUIC connection is closed when over);
-the QUIC idle timeout is ``limits.idle_timeout``. Request bodies are read whole (413 over
+the QUIC idle timeout is ``limits.idle_timeout``. Certificates are chosen by SNI
+(:mod:`~cdn_core.node.wire.quic_sni`). Request bodies are read whole (413 over
 ``limits.max_body_bytes``). Response bodies are handed to aioquic, which buffers a
 stream's data and sends it within QUIC flow control.
 """
@@ -30,6 +31,7 @@ from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import Handler
 from cdn_core.node.settings.limits import LimitSettings
 from cdn_core.node.wire.fields import interim_fields, request_from_fields, response_fields
+from cdn_core.node.wire.quic_sni import QuicCertificates
 from cdn_core.node.wire.stats import ServerStats
 
 
@@ -103,9 +105,12 @@ class H3ServerProtocol(QuicConnectionProtocol):
         limits: LimitSettings,
         stats: ServerStats,
         track: Any = None,
+        certificates: QuicCertificates | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if certificates is not None:
+            certificates.install(self._quic)
         self._handler = handler
         self._limits = limits
         self._stats = stats
@@ -255,16 +260,15 @@ async def serve_h3(
     host: str,
     port: int,
     *,
-    cert_file: str,
-    key_file: str,
+    certificates: QuicCertificates,
     handler: Handler,
     limits: LimitSettings,
     stats: ServerStats,
     track: Any = None,
 ) -> QuicServer:
-    """Listen for HTTP/3 on UDP ``host:port`` with the certificate in ``cert_file`` (its
-    first certificate answers every SNI name). ``track`` is called with each connection
-    (the node keeps them for ``/status`` and shutdown).
+    """Listen for HTTP/3 on UDP ``host:port`` with ``certificates`` (chosen by SNI, as on
+    the TCP TLS listener). ``track`` is called with each connection (the node keeps them
+    for ``/status`` and shutdown).
 
     Raises:
         OSError: the UDP port cannot be bound.
@@ -272,11 +276,12 @@ async def serve_h3(
     config = QuicConfiguration(
         is_client=False, alpn_protocols=H3_ALPN, idle_timeout=limits.idle_timeout
     )
-    config.load_cert_chain(cert_file, key_file)
+    certificates.configure(config)
 
     def make(*args: Any, **kwargs: Any) -> H3ServerProtocol:
         return H3ServerProtocol(
-            *args, handler=handler, limits=limits, stats=stats, track=track, **kwargs
+            *args, handler=handler, limits=limits, stats=stats, track=track,
+            certificates=certificates, **kwargs,
         )
 
     return await serve(host, port, configuration=config, create_protocol=make, retry=True)

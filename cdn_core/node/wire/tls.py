@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 
 from cdn_core.errors import ConfigError
 from cdn_core.node.settings.edge import TlsCertificate
+
+T = TypeVar("T")
 
 
 def certificate_hostnames(cert_file: str) -> list[str]:
@@ -46,11 +48,36 @@ def _context(cert: TlsCertificate, alpn: list[str]) -> ssl.SSLContext:
     return ctx
 
 
-def _match(name: str, table: dict[str, ssl.SSLContext]) -> ssl.SSLContext | None:
-    ctx = table.get(name)
-    if ctx is None and "." in name:
-        ctx = table.get("*." + name.split(".", 1)[1])  # RFC 6125 6.4.3 wildcard, one label
-    return ctx
+def match_hostname(name: str, table: dict[str, T]) -> T | None:
+    """The entry of ``table`` (lower-case names) for SNI ``name``: an exact name, else a
+    wildcard ``*.`` entry for the name's parent (RFC 6125 6.4.3: one label only)."""
+    found = table.get(name)
+    if found is None and "." in name:
+        found = table.get("*." + name.split(".", 1)[1])
+    return found
+
+
+def certificate_table(
+    certs: Sequence[TlsCertificate], load: Callable[[TlsCertificate], T]
+) -> tuple[T, dict[str, T]]:
+    """``load(cert)`` for each certificate, and the table of names they answer (their
+    ``hostnames``, else their subjectAltName DNS names; the first certificate listing a
+    name wins). Returns ``(default, table)``: the default is the first certificate's,
+    served when the client sends no SNI or an unknown name.
+
+    Raises:
+        ConfigError: no certificate, or one that cannot be read (from ``load``).
+    """
+    if not certs:
+        raise ConfigError("tls.certificates: at least one certificate is needed for tls.port")
+    table: dict[str, T] = {}
+    loaded = []
+    for cert in certs:
+        item = load(cert)
+        loaded.append(item)
+        for name in cert.hostnames or certificate_hostnames(cert.cert_file):
+            table.setdefault(name.lower(), item)
+    return loaded[0], table
 
 
 def server_context(certs: Sequence[TlsCertificate], *, http2: bool = True) -> ssl.SSLContext:
@@ -60,20 +87,12 @@ def server_context(certs: Sequence[TlsCertificate], *, http2: bool = True) -> ss
     Raises:
         ConfigError: no certificate, or one that cannot be loaded (names the file).
     """
-    if not certs:
-        raise ConfigError("tls.certificates: at least one certificate is needed for tls.port")
-    table: dict[str, ssl.SSLContext] = {}
-    contexts = []
-    for cert in certs:
-        ctx = _context(cert, ["h2", "http/1.1"] if http2 else ["http/1.1"])
-        contexts.append(ctx)
-        for name in cert.hostnames or certificate_hostnames(cert.cert_file):
-            table.setdefault(name.lower(), ctx)
-    default = contexts[0]
+    alpn = ["h2", "http/1.1"] if http2 else ["http/1.1"]
+    default, table = certificate_table(certs, lambda cert: _context(cert, alpn))
 
     def pick(sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         if server_name:
-            chosen = _match(server_name.lower(), table)
+            chosen = match_hostname(server_name.lower(), table)
             if chosen is not None and chosen is not default:
                 sslobj.context = chosen
 

@@ -9,7 +9,6 @@ import socket
 
 import aiohttp
 import pytest
-
 from nodeharness import Route, https_get, tls_settings
 from prometheus_client import generate_latest
 

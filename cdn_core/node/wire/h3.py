@@ -104,13 +104,12 @@ class H3ServerProtocol(QuicConnectionProtocol):
         handler: Handler,
         limits: LimitSettings,
         stats: ServerStats,
+        certificates: QuicCertificates,
         track: Any = None,
-        certificates: QuicCertificates | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        if certificates is not None:
-            certificates.install(self._quic)
+        certificates.install(self._quic)
         self._handler = handler
         self._limits = limits
         self._stats = stats

@@ -51,6 +51,14 @@ def _load(cert: TlsCertificate) -> Credentials:
     return Credentials(config.certificate, list(config.certificate_chain), config.private_key)
 
 
+def _whole_message(data: bytearray) -> bytes | None:
+    """The first handshake message in ``data`` once all of it has arrived, else None."""
+    if len(data) < _HELLO_HEADER:
+        return None
+    length = _HELLO_HEADER + int.from_bytes(data[1:_HELLO_HEADER], "big")
+    return bytes(data[:length]) if len(data) >= length else None
+
+
 def client_hello_server_name(message: bytes) -> str | None:
     """The ``server_name`` of a whole ClientHello handshake message (header included),
     lower-case; None when it names none or cannot be parsed."""
@@ -99,15 +107,14 @@ class QuicCertificates:
         def handle_message(input_data: bytes, output_buf: Any) -> None:
             if context.state == tls.State.SERVER_EXPECT_CLIENT_HELLO:
                 pending.extend(input_data)
-                if len(pending) >= _HELLO_HEADER:
-                    length = _HELLO_HEADER + int.from_bytes(pending[1:4], "big")
-                    if len(pending) >= length:
-                        if pending[0] == tls.HandshakeType.CLIENT_HELLO:
-                            name = client_hello_server_name(bytes(pending[:length]))
-                            (context.certificate, context.certificate_chain,
-                             context.certificate_private_key) = self.for_name(name)
-                        context.handle_message = handle
-                        pending.clear()
+                message = _whole_message(pending)
+                if message is not None:
+                    if message[0] == tls.HandshakeType.CLIENT_HELLO:
+                        (context.certificate, context.certificate_chain,
+                         context.certificate_private_key) = self.for_name(
+                            client_hello_server_name(message))
+                    context.handle_message = handle
+                    pending.clear()
             handle(input_data, output_buf)
 
         context.handle_message = handle_message

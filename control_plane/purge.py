@@ -122,12 +122,20 @@ class PurgeFanout:
         for done in await self._store.complete_settled(self._clock.time()):
             self._observe(done)
         down: set[str] = set()
-        for purge in await self._store.open_purges(exclude=self._inflight):
-            self._inflight.add(purge.id)
+        for listed in await self._store.open_purges(exclude=self._inflight):
+            if listed.id in self._inflight:
+                # Its first fan-out (or an earlier step of this pass) began while the
+                # list was read: sending now would purge its mid tiers twice at once and
+                # could reach an edge before the second mid purge ended.
+                continue
+            self._inflight.add(listed.id)
             try:
-                await self._retry_one(purge, down)
+                # The acks may have moved since the list was read.
+                purge = await self._store.get_purge(listed.id)
+                if purge is not None and purge.completed_at is None:
+                    await self._retry_one(purge, down)
             finally:
-                self._inflight.discard(purge.id)
+                self._inflight.discard(listed.id)
 
     async def _retry_one(self, purge: Purge, down: set[str]) -> None:
         def due(a: Ack) -> bool:

@@ -206,6 +206,32 @@ async def test_fan_out_purges_mid_tier_before_edges(
     assert await (await cp.get(f"/v1/purges/{data['id']}")).json() == data
 
 
+async def test_retry_pass_leaves_a_purge_whose_fan_out_began_while_it_read(
+    cp: TestClient, make_node: MakeNode, events: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The retry pass lists open purges, then works through them; a purge created during
+    # that read is fanned out by its own request meanwhile. The pass must not send it too.
+    mid, edge = await make_node("mid1", "mid", delay=0.2), await make_node("edge1", "edge")
+    await register(cp, mid)
+    await register(cp, edge)
+    listed_open = Store.open_purges
+
+    async def read_before_the_fan_out_began(
+        self: Store, exclude: Any = (), limit: int = 500
+    ) -> Any:
+        found = await listed_open(self, (), limit)  # as if read before run() began
+        async with asyncio.timeout(2):
+            while found and not events:  # the purge's own fan-out is under way by now
+                await asyncio.sleep(0.005)
+        return found
+
+    monkeypatch.setattr(Store, "open_purges", read_before_the_fan_out_began)
+    data = await purge(cp)
+    assert data["state"] == "complete"
+    assert [n for e, n in events if e == "start"] == ["mid1", "edge1"], events
+
+
 async def test_failed_node_gives_partial_then_retry_completes(
     cp: TestClient, make_node: MakeNode
 ) -> None:

@@ -24,7 +24,7 @@ from cdn_core.store.policy import POLICIES
 
 FRACTIONS = (0.001, 0.01, 0.1)
 ZIPF_ALPHAS = (0.6, 0.8, 1.0)
-LABEL = {"lru": "LRU", "wtinylfu": "W-TinyLFU", "s3fifo": "S3-FIFO"}
+LABEL = {"lru": "LRU", "wtinylfu": "W-TinyLFU", "s3fifo": "S3-FIFO", "sizesplit": "size split"}
 
 
 def run_trace(trace: Trace, catalogue: int, csv_dir: Path, use_lcs: bool) -> list[str]:

@@ -1,5 +1,6 @@
-"""The eviction and admission policies by name (``cache.policy``): LRU, W-TinyLFU and
-S3-FIFO, each behind the :class:`~cdn_core.store.policy.Policy` protocol."""
+"""The eviction and admission policies by name (``cache.policy``): LRU, W-TinyLFU,
+S3-FIFO and the size split (W-TinyLFU for small objects, LRU for large), each behind
+the :class:`~cdn_core.store.policy.Policy` protocol."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cdn_core.store.policy import (
 )
 from cdn_core.store.policy_lru import LRUPolicy
 from cdn_core.store.policy_s3fifo import S3FIFOPolicy
+from cdn_core.store.policy_sizesplit import SizeSplitPolicy
 from cdn_core.store.policy_wtinylfu import WTinyLFUPolicy
 
 
@@ -35,4 +37,6 @@ def make_policy(
         return WTinyLFUPolicy(max_bytes, cb, freq_hash=freq_hash)
     if name == "s3fifo":
         return S3FIFOPolicy(max_bytes, cb, freq_hash=freq_hash)
+    if name == "sizesplit":
+        return SizeSplitPolicy(max_bytes, cb, freq_hash=freq_hash)
     raise ValueError(f"unknown cache policy {name!r}; expected one of {', '.join(POLICIES)}")

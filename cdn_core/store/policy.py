@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Literal, Protocol
 
-PolicyName = Literal["lru", "wtinylfu", "s3fifo"]
-POLICIES: tuple[PolicyName, ...] = ("lru", "wtinylfu", "s3fifo")
+PolicyName = Literal["lru", "wtinylfu", "s3fifo", "sizesplit"]
+POLICIES: tuple[PolicyName, ...] = ("lru", "wtinylfu", "s3fifo", "sizesplit")
 
 # "capacity": the least valuable resident key made room for a newer one;
 # "admission": a newcomer lost the admission test (TinyLFU's frequency comparison, or

@@ -39,6 +39,11 @@ class LRUPolicy:
         self._shrink()
         return True
 
+    def resize(self, max_bytes: int) -> None:
+        """A new budget (bytes); evicts least recently used keys down to it."""
+        self.max_bytes = max_bytes
+        self._shrink()
+
     def _shrink(self) -> None:
         q = self._q
         while self.used > self.max_bytes:

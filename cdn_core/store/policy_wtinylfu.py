@@ -91,6 +91,16 @@ class WTinyLFUPolicy:
     def __contains__(self, key: object) -> bool:
         return key in self._window or key in self._probation or key in self._protected
 
+    def resize(self, max_bytes: int) -> None:
+        """A new budget (bytes): the window keeps its size (capped at the budget), the
+        protected share follows, and main's least recently used keys go first."""
+        self.max_bytes = max_bytes
+        self._set_window(self.window_max)
+        if self.pt_bytes > self.protected_max:
+            self._demote()
+        if self.used > self.max_bytes:
+            self._evict()
+
     def _set_window(self, window_max: int) -> None:
         self.window_max = min(max(1, window_max), self.max_bytes)
         self.protected_max = int((self.max_bytes - self.window_max) * self._protected_fraction)

@@ -4,11 +4,10 @@ Field ``cache`` of :class:`cdn_core.node.settings.node.NodeConfig`."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from cdn_core.config import StrictModel
+from cdn_core.store.policy import PolicyName
 
 
 class CacheSettings(StrictModel):
@@ -20,7 +19,7 @@ class CacheSettings(StrictModel):
         16 * 1024 * 1024, gt=0, description="largest object stored, bytes; larger ones stream"
     )
     max_variants: int = Field(16, ge=1, description="variants per cache key (Vary)")
-    policy: Literal["lru", "wtinylfu", "s3fifo"] = Field(
+    policy: PolicyName = Field(
         "wtinylfu", description="admission/eviction policy of the memory store"
     )
     disk_path: str | None = Field(

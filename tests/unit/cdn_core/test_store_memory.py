@@ -1,6 +1,8 @@
 """MemoryStore with each policy: exact byte accounting (head + body + measured overhead),
 per-object limit, Vary variants, replacement, purge through the indexes, counters."""
 
+import random
+
 import pytest
 
 from cdn_core.http_cache.cache_control import parse_cache_control
@@ -70,6 +72,24 @@ def test_bytes_are_exactly_the_sum_of_resident_entries(policy):
     assert st["entries"] == len(resident) and st["policy"] == policy
     assert st["evictions"] + st["rejected_by_reason"]["filter"] > 0
     assert st["lookup_hits"] + st["lookup_misses"] == 600
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_the_index_holds_exactly_what_the_policy_holds_for_any_object_size(policy):
+    # Sizes from a few bytes to nearly the whole budget, replacements included: whatever
+    # the policy refuses or evicts must leave the store's index too (else a lookup would
+    # return, or a hit update, an entry the policy no longer holds).
+    rng = random.Random(3)
+    s = MemoryStore(max_bytes=2_000_000, max_object_bytes=2_000_000, policy=policy)
+    bodies = {n: b"x" * n for n in (10, 100, 1_000, 50_000, 500_000, 1_700_000)}
+    for _ in range(3000):
+        key = f"http://h/{rng.randrange(600)}"
+        s.put(entry(key, body=bodies[rng.choice((10, 100, 1_000, 1_000, 50_000, 500_000,
+                                                  1_700_000))]))
+        s.lookup(f"http://h/{rng.randrange(600)}", {})
+        resident = [v for vs in s._variants.values() for v in vs]
+        assert all(v in s._policy for v in resident)
+        assert s.bytes == sum(v.size for v in resident) <= s.max_bytes
 
 
 @pytest.mark.parametrize("policy", POLICIES)

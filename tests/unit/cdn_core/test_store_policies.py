@@ -9,6 +9,7 @@ from cdn_core.store.policies import make_policy
 from cdn_core.store.policy import POLICIES
 from cdn_core.store.policy_lru import LRUPolicy
 from cdn_core.store.policy_s3fifo import S3FIFOPolicy
+from cdn_core.store.policy_sizesplit import SizeSplitPolicy
 from cdn_core.store.policy_wtinylfu import WTinyLFUPolicy
 from cdn_core.store.sketch import FrequencySketch
 
@@ -226,3 +227,110 @@ def test_s3fifo_object_larger_than_the_small_queue_is_admitted_on_its_second_req
     assert not p.insert("big", 42, 300)
     assert rec.evicted == [("big", "admission")]
     assert p.insert("big", 42, 300) and "big" in p._main
+
+
+# size split ---------------------------------------------------------------------------
+def split(rec=None):
+    # 10,000 bytes: objects over 100 bytes are large; the large part's share is 7,000.
+    return SizeSplitPolicy(10_000, rec or Recorder(), threshold_fraction=0.01, large_share=0.7)
+
+
+def test_sizesplit_routes_by_size_and_either_part_may_fill_an_idle_budget():
+    p = split()
+    for k in range(50):  # 50 x 200 B large objects: the whole budget, no small ones
+        p.insert(("L", k), k, 200)
+    assert p._large.used == 10_000 and p._small.used == 0
+    q = split()
+    for k in range(100):
+        q.miss(k)
+        q.insert(("s", k), k, 100)
+    assert q._small.used == 10_000 and q._large.used == 0 and len(q) == 100
+
+
+def test_sizesplit_each_part_claims_its_share_back_and_no_more():
+    rec = Recorder()
+    p = split(rec)
+    for k in range(50):
+        p.insert(("L", k), k, 200)
+    for k in range(30):  # 3,000 B of small objects: large gives back down to its share
+        p.miss(k)
+        p.insert(("s", k), k, 100)
+    assert p._large.used == 7_000 and p._small.used == 3_000
+    assert rec.evicted == [(("L", k), "capacity") for k in range(15)]  # LRU first
+    for k in range(30, 50):  # large is at its share: small now evicts its own
+        p.miss(k)
+        p.insert(("s", k), k, 100)
+    assert p._large.used == 7_000 and p._small.used <= 3_000
+    for k in range(15, 35):  # 4,000 B of large objects leave: small may borrow them
+        p.remove(("L", k))
+    for k in range(100, 140):
+        p.miss(k)
+        p.insert(("s", k), k, 100)
+    assert p._small.used == 7_000
+    for k in range(20):  # and large claims its share back from small, no more
+        p.insert(("L2", k), k, 200)
+    assert p._large.used == 7_000 and p._small.used == 3_000
+
+
+def test_sizesplit_an_object_larger_than_its_parts_room_is_refused_and_reported():
+    # Small objects hold the small part's share (3,000 B): a 7,500 B object cannot fit in
+    # the large part's 7,000 B. The store must hear of the refusal, or it would keep
+    # indexing an entry the policy does not hold.
+    rec = Recorder()
+    p = split(rec)
+    for k in range(30):
+        p.miss(k)
+        p.insert(("s", k), k, 100)
+        p.hit(("s", k), k)
+    assert not p.insert("huge", 1, 7_500) and "huge" not in p
+    assert rec.evicted == [("huge", "admission")] and p.used == 3_000
+    p.insert("big", 2, 5_000)
+    assert not p.replace("big", "bigger", 7_500) and "big" not in p and "bigger" not in p
+    assert rec.evicted[-1] == ("bigger", "admission") and p.used == 3_000
+
+
+def test_sizesplit_a_scan_of_large_objects_leaves_the_hot_small_set():
+    p = split()
+    hot = range(30)
+    for k in hot:
+        p.miss(k)
+        p.insert(k, k, 100)
+        p.hit(k, k)
+    for k in range(1000, 1300):  # one-hit-wonder large objects, 60,000 B in all
+        p.miss(k)
+        p.insert(k, k, 200)
+    assert all(k in p for k in hot)
+
+
+def test_sizesplit_replace_across_the_threshold_moves_the_entry_to_the_other_part():
+    p = split()
+    p.insert("v", 1, 50)
+    assert p.replace("v", "v2", 500) and "v2" in p._large and "v" not in p
+    assert p.replace("v2", "v3", 60) and "v3" in p._small and p.used == 60
+
+
+def test_sizesplit_wins_bytes_over_wtinylfu_and_objects_over_lru_on_a_mixed_workload():
+    # Many small objects (Zipf-like popularity) and large objects reused in bursts: the
+    # shape of the Download trace, where no single policy wins both ratios.
+    rng = random.Random(7)
+    reqs = []
+    for i in range(60_000):
+        if rng.random() < 0.8:
+            reqs.append((int(rng.paretovariate(0.8)) % 5_000, 10))
+        else:
+            reqs.append((100_000 + (i // 2_000) * 20 + rng.randrange(20), 2_000))
+    total = sum(s for _, s in reqs)
+
+    def ratios(policy):
+        hits = hit_bytes = 0
+        for key, size in reqs:
+            if policy.access(key, key, size):
+                hits += 1
+                hit_bytes += size
+        return hits / len(reqs), hit_bytes / total
+
+    budget = 50_000
+    ohr, bhr = ratios(make_policy("sizesplit", budget))
+    w_ohr, w_bhr = ratios(make_policy("wtinylfu", budget))
+    l_ohr, l_bhr = ratios(make_policy("lru", budget))
+    assert bhr > w_bhr and ohr > l_ohr

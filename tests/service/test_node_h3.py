@@ -116,3 +116,70 @@ async def test_protocol_label_and_access_log_proto_for_all_three(pki, origin, ma
     }
     assert counted == {("miss", "http/1.1"): 1, ("hit", "http/1.1"): 0, ("miss", "h2"): 0,
                        ("hit", "h2"): 2, ("miss", "h3"): 0, ("hit", "h3"): 1}
+
+
+@pytest.mark.parametrize("max_object_bytes", [8 << 20, 64 << 10], ids=["stored", "streamed"])
+async def test_a_large_body_is_handed_to_aioquic_as_it_is_sent(pki, origin, make_node,
+                                                             monkeypatch, max_object_bytes):
+    from cdn_core.node.wire import h3 as h3wire
+
+    body = bytes(range(256)) * (16 * 1024)  # 4 MiB: from the cache, or relayed uncached
+    origin.routes["/big"] = Route(headers=CC, body=body)
+    edge = await make_node([origin.url], tls=h3_tls(pki),
+                           cache={"max_object_bytes": max_object_bytes})
+    most = 0
+    feed = h3wire.H3ServerProtocol.feed
+
+    def watched(self, stream):
+        nonlocal most
+        feed(self, stream)
+        most = max(most, self.held(stream.stream_id))
+
+    monkeypatch.setattr(h3wire.H3ServerProtocol, "feed", watched)
+    miss, hit = await h3_get(url(edge, "/big"), ca=str(pki["ca"]),
+                             connect_to=("127.0.0.1", edge.tls_port), count=2, timeout=30)
+    assert miss.body == body and hit.body == body
+    assert ("hit" in hit.headers["cache-status"]) == (max_object_bytes > len(body))
+    # Per stream, aioquic holds at most the send buffer (plus DATA frame headers), never
+    # the whole object: the stream is fed as the client acknowledges.
+    assert 0 < most <= h3wire.SEND_BUFFER_BYTES + 64 and most < len(body) // 8
+
+
+async def test_a_client_that_opens_no_window_is_timed_out_on_h3(pki, origin, make_node):
+    from aioquic.asyncio.client import connect
+    from aioquic.h3.connection import H3_ALPN
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.events import StreamReset
+    from metricsutil import value
+
+    from bench.h3get import _Client
+
+    origin.routes["/big"] = Route(headers=CC, body=b"z" * 1_000_000)
+    edge = await make_node([origin.url], tls=h3_tls(pki), limits={"body_timeout": 0.3},
+                           cache={"max_object_bytes": 2 << 20})
+    reset = asyncio.get_running_loop().create_future()
+
+    class Stalled(_Client):
+        def quic_event_received(self, event):
+            if isinstance(event, StreamReset) and not reset.done():
+                reset.set_result(event.error_code)
+            super().quic_event_received(event)
+
+    # No flow-control credit at all: the edge may queue the response but send none of it.
+    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
+                               server_name="www.example.test", max_stream_data=0)
+    config.load_verify_locations(str(pki["ca"]))
+    async with connect("127.0.0.1", edge.tls_port, configuration=config,
+                       create_protocol=Stalled) as client:
+        request = asyncio.ensure_future(
+            client.request("GET", f"www.example.test:{edge.tls_port}", "/big", []))
+        try:
+            code = await asyncio.wait_for(reset, 10)
+        finally:
+            request.cancel()
+    assert code == 0x010C  # H3_REQUEST_CANCELLED
+    text = generate_latest(edge.registry).decode()
+    assert value(text, "cdn_refused_total", tier="edge", reason="send-timeout") == 1
+    (r,) = await h3_get(url(edge, "/big"), ca=str(pki["ca"]),
+                        connect_to=("127.0.0.1", edge.tls_port), timeout=30)
+    assert len(r.body) == 1_000_000  # and the edge serves the next client at once

@@ -10,13 +10,21 @@ aioquic cannot parse is dropped without touching other connections. Connections 
 against ``limits.max_connections`` like TCP ones (the QUIC connection is closed when over);
 the QUIC idle timeout is ``limits.idle_timeout``. Certificates are chosen by SNI
 (:mod:`~cdn_core.node.wire.quic_sni`). Request bodies are read whole (413 over
-``limits.max_body_bytes``). Response bodies are handed to aioquic, which buffers a
-stream's data and sends it within QUIC flow control.
+``limits.max_body_bytes``). Response bodies are handed to aioquic as it sends them: at
+most ``SEND_BUFFER_BYTES`` of a stream's data sit in aioquic's stream buffer (sent but
+unacknowledged, or waiting for flow control), the rest stays in the stored bytes, so a
+16 MiB object is never copied whole per stream. :meth:`H3Stream.drain` waits while a
+streamed body has data not yet handed over, and a stream whose client takes nothing for
+``limits.body_timeout`` seconds is reset (``send-timeout``), as on HTTP/1.1 and HTTP/2.
+How much aioquic holds is read from its stream sender's buffer (``QuicConnection._streams``,
+``QuicStreamSender._buffer``: aioquic has no public accessor; it is pinned in
+constraints.txt).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from typing import Any
 
@@ -31,6 +39,7 @@ from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import Handler
 from cdn_core.node.settings.limits import LimitSettings
 from cdn_core.node.wire.fields import interim_fields, request_from_fields, response_fields
+from cdn_core.node.wire.h2_stream import SEND_BUFFER_BYTES
 from cdn_core.node.wire.quic_sni import QuicCertificates
 from cdn_core.node.wire.stats import ServerStats
 
@@ -38,48 +47,69 @@ from cdn_core.node.wire.stats import ServerStats
 class H3Stream:
     """One request stream's :class:`~cdn_core.node.exchange.channel.ResponseChannel`."""
 
-    __slots__ = ("proto", "stream_id", "finished", "reset", "started")
+    __slots__ = ("proto", "stream_id", "finished", "reset", "started", "pending", "ending",
+                 "progress_at", "_writable")
 
     def __init__(self, proto: H3ServerProtocol, stream_id: int) -> None:
         self.proto = proto
         self.stream_id = stream_id
-        self.finished = False
+        self.finished = False  # the FIN is handed to aioquic (or the stream was dropped)
         self.reset = False
         self.started = False
+        self.pending: collections.deque[memoryview] = collections.deque()  # not handed over
+        self.ending = False  # the response is complete: FIN once pending is handed over
+        self.progress_at = asyncio.get_running_loop().time()
+        self._writable: asyncio.Event | None = None
 
     @property
     def closed(self) -> bool:
         return self.reset or self.proto.gone
 
+    @property
+    def _taking(self) -> bool:
+        """The request path may still write to this stream."""
+        return not (self.closed or self.finished or self.ending)
+
     def interim(self, status: int, fields: list[tuple[str, str]]) -> None:
-        if self.closed or self.finished or self.started:
+        if not self._taking or self.started:
             return
-        self.proto.send(self, headers=interim_fields(status, fields))
+        self.proto.send_headers(self, interim_fields(status, fields))
 
     def respond(self, head: bytes, lines: bytes, body: bytes, keep_alive: bool) -> None:
-        if self.closed or self.finished:
+        if not self._taking:
             return
         self.started = True
-        self.proto.send(self, headers=response_fields(head, lines), data=body, end=True)
-        self._done()
+        if not body:
+            self.proto.send_headers(self, response_fields(head, lines), end=True)
+            self._done()
+            return
+        self.proto.send_headers(self, response_fields(head, lines))
+        self.pending.append(memoryview(body))
+        self.ending = True
+        self.proto.feed(self)
 
     def start(self, head: bytes, lines: bytes, *, length: int | None, keep_alive: bool) -> None:
-        if self.closed or self.finished:
+        if not self._taking:
             return
         self.started = True
-        self.proto.send(self, headers=response_fields(head, lines))
+        self.proto.send_headers(self, response_fields(head, lines))
 
     def send(self, chunk: bytes) -> None:
-        if not self.closed and not self.finished and chunk:
-            self.proto.send(self, data=chunk)
+        if self._taking and chunk:
+            self.pending.append(memoryview(chunk))
+            self.proto.feed(self)
 
     async def drain(self) -> None:
-        await asyncio.sleep(0)  # aioquic buffers; give the loop a turn to transmit
+        while self.pending and not self.closed:
+            if self._writable is None:
+                self._writable = asyncio.Event()
+            self._writable.clear()
+            await self._writable.wait()
 
     def end(self, keep_alive: bool) -> None:
-        if not self.closed and not self.finished:
-            self.proto.send(self, data=b"", end=True)
-            self._done()
+        if self._taking:
+            self.ending = True
+            self.proto.feed(self)
 
     def abort(self) -> None:
         """A body cut short upstream: the stream is reset (RFC 9114 4.1.2)."""
@@ -90,9 +120,15 @@ class H3Stream:
             self.proto.reset(self)
             self._done()
 
+    def wake(self) -> None:
+        if self._writable is not None and (not self.pending or self.closed):
+            self._writable.set()
+
     def _done(self) -> None:
         self.finished = True
+        self.pending.clear()
         self.proto.streams.pop(self.stream_id, None)
+        self.wake()
 
 
 class H3ServerProtocol(QuicConnectionProtocol):
@@ -116,6 +152,7 @@ class H3ServerProtocol(QuicConnectionProtocol):
         self._h3: H3Connection | None = None
         self._incoming: dict[int, tuple[list[tuple[bytes, bytes]], list[bytes], int]] = {}
         self.streams: dict[int, H3Stream] = {}
+        self._feeding: set[H3Stream] = set()  # streams with body bytes not handed over
         self._client = ""
         self._counted = False
         self.gone = False
@@ -131,7 +168,12 @@ class H3ServerProtocol(QuicConnectionProtocol):
         return bool(self.streams)
 
     def expire(self, now: float) -> None:
-        """Idle connections end by the QUIC idle timeout; nothing to sweep here."""
+        """Called by the node's sweeper: reset streams whose client has taken no data for
+        ``limits.body_timeout`` seconds (idle connections end by the QUIC idle timeout)."""
+        for stream in list(self._feeding):
+            if now - stream.progress_at > self._limits.body_timeout:
+                self._stats.on_refuse("send-timeout")
+                stream.close()
 
     def close(self) -> None:  # type: ignore[override]
         """Close the QUIC connection (H3_NO_ERROR): the client sees CONNECTION_CLOSE."""
@@ -148,9 +190,11 @@ class H3ServerProtocol(QuicConnectionProtocol):
         elif isinstance(event, ConnectionTerminated):
             self._lost()
         elif isinstance(event, StreamReset):
-            stream = self.streams.pop(event.stream_id, None)
+            stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.reset = True
+                self._feeding.discard(stream)
+                stream._done()
             self._incoming.pop(event.stream_id, None)
         if self._h3 is not None and not self.gone:
             for h3_event in self._h3.handle_event(event):
@@ -162,6 +206,11 @@ class H3ServerProtocol(QuicConnectionProtocol):
             super().datagram_received(data, addr)  # handles the events, then transmits
         finally:
             self._batching = False
+        if self._feeding and not self.gone:
+            # The datagram may have acknowledged data: hand over more where there is room.
+            for stream in list(self._feeding):
+                self.feed(stream)
+            self.transmit()
 
     def _transmit(self) -> None:
         if not self._batching:
@@ -189,7 +238,9 @@ class H3ServerProtocol(QuicConnectionProtocol):
         self.gone = True
         if self._counted:
             self._stats.release(self._client)
-        self.streams.clear()
+        for stream in list(self.streams.values()):
+            stream._done()
+        self._feeding.clear()
         self._incoming.clear()
 
     def _on_h3(self, event: H3Event) -> None:
@@ -227,32 +278,71 @@ class H3ServerProtocol(QuicConnectionProtocol):
         return stream
 
     # sending ------------------------------------------------------------------------------
-    def send(
-        self,
-        stream: H3Stream,
-        *,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        data: bytes | None = None,
-        end: bool = False,
+    def send_headers(
+        self, stream: H3Stream, headers: list[tuple[bytes, bytes]], *, end: bool = False
     ) -> None:
         h3 = self._h3
         if h3 is None or self.gone:
             return
         try:
-            if headers is not None:
-                h3.send_headers(stream.stream_id, headers, end_stream=end and data is None)
-            if data is not None:
-                h3.send_data(stream.stream_id, data, end_stream=end)
+            h3.send_headers(stream.stream_id, headers, end_stream=end)
         except Exception:  # noqa: BLE001 - a stream aioquic no longer accepts: drop it
             stream.reset = True
         self._transmit()
 
     def reset(self, stream: H3Stream) -> None:
+        self._feeding.discard(stream)
         if not self.gone and not stream.reset:
             with contextlib.suppress(Exception):  # the stream is already closed
                 self._quic.reset_stream(stream.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
             stream.reset = True
             self._transmit()
+
+    def held(self, stream_id: int) -> int:
+        """Bytes aioquic holds for ``stream_id``: sent and not yet acknowledged, or not
+        yet sent (flow control, congestion)."""
+        quic_stream = self._quic._streams.get(stream_id)
+        return len(quic_stream.sender._buffer) if quic_stream is not None else 0
+
+    def feed(self, stream: H3Stream) -> None:
+        """Hand ``stream``'s pending body to aioquic while it holds less than
+        ``SEND_BUFFER_BYTES`` of it, then the FIN once all is handed over and the
+        response is complete."""
+        h3 = self._h3
+        if h3 is None or stream.closed:
+            self._feeding.discard(stream)
+            return
+        pending = stream.pending
+        room = SEND_BUFFER_BYTES - self.held(stream.stream_id)
+        try:
+            while pending and room > 0:
+                chunk = pending[0]
+                piece = chunk[:room]
+                if len(piece) == len(chunk):
+                    pending.popleft()
+                else:
+                    pending[0] = chunk[len(piece):]
+                fin = stream.ending and not pending
+                h3.send_data(stream.stream_id, piece.tobytes(), end_stream=fin)
+                room -= len(piece)
+                stream.progress_at = self._loop.time()
+                if fin:
+                    break
+            else:
+                if not pending and stream.ending:  # the last piece went before end()
+                    h3.send_data(stream.stream_id, b"", end_stream=True)
+            if pending:
+                self._feeding.add(stream)
+            else:
+                self._feeding.discard(stream)
+                if stream.ending:
+                    stream._done()
+        except Exception:  # noqa: BLE001 - a stream aioquic no longer accepts: drop it
+            stream.reset = True
+            self._feeding.discard(stream)
+            stream._done()
+        stream.wake()
+        self._transmit()
 
 
 async def serve_h3(

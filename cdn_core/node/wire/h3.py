@@ -207,9 +207,14 @@ class H3ServerProtocol(QuicConnectionProtocol):
         finally:
             self._batching = False
         if self._feeding and not self.gone:
-            # The datagram may have acknowledged data: hand over more where there is room.
-            for stream in list(self._feeding):
-                self.feed(stream)
+            # The datagram may have acknowledged data: hand over more where there is room,
+            # then send it all at once.
+            self._batching = True
+            try:
+                for stream in list(self._feeding):
+                    self.feed(stream)
+            finally:
+                self._batching = False
             self.transmit()
 
     def _transmit(self) -> None:

@@ -313,7 +313,7 @@ class Node:
             self._h3_server = await serve_h3(
                 cfg.host, self.tls_port, certificates=certificates,
                 handler=self.proxy.handle, limits=cfg.limits, stats=self.stats,
-                track=self._connections.add,
+                track=self._connections.add, max_datagram_size=cfg.tls.h3_max_datagram_size,
             )
         except OSError as exc:
             await self._abandon_start()

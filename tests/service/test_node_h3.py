@@ -145,10 +145,42 @@ async def test_a_large_body_is_handed_to_aioquic_as_it_is_sent(pki, origin, make
     assert 0 < most <= h3wire.SEND_BUFFER_BYTES + 64 and most < len(body) // 8
 
 
-async def test_a_client_that_opens_no_window_is_timed_out_on_h3(pki, origin, make_node):
-    from aioquic.asyncio.client import connect
+def client_config(pki, **settings):
     from aioquic.h3.connection import H3_ALPN
     from aioquic.quic.configuration import QuicConfiguration
+
+    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
+                               server_name="www.example.test", **settings)
+    config.load_verify_locations(str(pki["ca"]))
+    return config
+
+
+@pytest.mark.parametrize("size", [1350, 1200])
+async def test_h3_datagrams_stay_within_the_configured_size(pki, origin, make_node, size):
+    from aioquic.asyncio.client import connect
+
+    from bench.h3get import _Client
+
+    origin.routes["/m"] = Route(headers=CC, body=b"m" * 300_000)
+    tls = {**h3_tls(pki), "h3_max_datagram_size": size}
+    edge = await make_node([origin.url], tls=tls, cache={"max_object_bytes": 1 << 20})
+    sizes = []
+
+    class Measuring(_Client):
+        def datagram_received(self, data, addr):
+            sizes.append(len(data))
+            super().datagram_received(data, addr)
+
+    async with connect("127.0.0.1", edge.tls_port, configuration=client_config(pki),
+                       create_protocol=Measuring) as client:
+        r = await asyncio.wait_for(
+            client.request("GET", f"www.example.test:{edge.tls_port}", "/m", []), 20)
+    assert r.body == b"m" * 300_000
+    assert max(sizes) == size  # full packets of the configured size, never larger
+
+
+async def test_a_client_that_opens_no_window_is_timed_out_on_h3(pki, origin, make_node):
+    from aioquic.asyncio.client import connect
     from aioquic.quic.events import StreamReset
     from metricsutil import value
 
@@ -166,10 +198,8 @@ async def test_a_client_that_opens_no_window_is_timed_out_on_h3(pki, origin, mak
             super().quic_event_received(event)
 
     # No flow-control credit at all: the edge may queue the response but send none of it.
-    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
-                               server_name="www.example.test", max_stream_data=0)
-    config.load_verify_locations(str(pki["ca"]))
-    async with connect("127.0.0.1", edge.tls_port, configuration=config,
+    async with connect("127.0.0.1", edge.tls_port,
+                       configuration=client_config(pki, max_stream_data=0),
                        create_protocol=Stalled) as client:
         request = asyncio.ensure_future(
             client.request("GET", f"www.example.test:{edge.tls_port}", "/big", []))

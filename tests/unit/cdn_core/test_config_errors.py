@@ -22,6 +22,9 @@ from control_plane.config import ControlPlaneConfig
         (NodeConfig, "limits:\n  header_timeout: .inf\n", "limits.header_timeout", "finite"),
         (NodeConfig, "admin_port: false\n", "admin_port", "got false"),  # int | None
         (NodeConfig, "limits:\n  max_headers: true\n", "limits.max_headers", "got true"),
+        # RFC 9000 14: QUIC needs datagrams of at least 1200 bytes
+        (NodeConfig, "tls:\n  h3_max_datagram_size: 1000\n", "tls.h3_max_datagram_size",
+         "1200"),
     ],
 )
 def test_booleans_and_non_finite_numbers_are_refused(

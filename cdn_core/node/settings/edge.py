@@ -39,8 +39,8 @@ class TlsSettings(StrictModel):
     )
     h3_max_datagram_size: int = Field(
         1350, ge=1200, le=65527, description="largest UDP payload HTTP/3 sends, bytes "
-        "(RFC 9000 14: at least 1200; 1350 fits the paths Chrome's QUIC packets do, "
-        "1200 for tunnelled paths)")
+        "(RFC 9000 14: at least 1200; 1350 is the payload Google's QUIC deployment chose, "
+        "SIGCOMM 2017; 1200 for tunnelled paths)")
 
 
 class SignedUrlKey(StrictModel):

@@ -28,7 +28,7 @@ Measured (``python -m bench.hit_ratio``, full traces; bench/hit_ratio/RESULTS.md
 the SocialMedia, Download and Zipf cells, the worst min(OHR/target, BHR/target), where
 target is the best libCacheSim policy of the cell, is 0.935 against W-TinyLFU's 0.539
 and S3-FIFO's 0.616. With small budgets it gives up origin requests for bytes: in the
-whole-stack Download replay at 1%, 0.87x W-TinyLFU's origin bytes for 2.6x its origin
+whole-stack Download replay at 1%, 0.92x W-TinyLFU's origin bytes for 2.25x its origin
 requests, which is why the mid tiers' default stays ``wtinylfu``.
 """
 

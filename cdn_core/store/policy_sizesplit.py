@@ -17,6 +17,11 @@ per-object admission probability.
   **soft**: a part may use space the other leaves unused, and gives it back, least
   valuable first, when the other part needs its share. A workload with no large objects
   (Zipf) thus runs as plain W-TinyLFU, and one of only large objects as plain LRU.
+* Sizes are what the store charges (:meth:`~cdn_core.store.entry.StoredResponse.compute_size`:
+  the body plus about 3 KB for the entry's objects and header lines), so under about
+  2 MB of budget nearly every entry is "large" and the policy is close to plain LRU.
+* An object its part cannot hold even after the other part gives back all it borrowed
+  is refused before anything is evicted.
 * The frequency sketch counts every miss (its size is unknown until the fetch) and the
   hits of small objects, the only ones it is asked about.
 * The defaults (threshold 0.15%, large share 80%) come from a sweep of threshold x share
@@ -83,16 +88,24 @@ class SizeSplitPolicy:
     def __contains__(self, key: object) -> bool:
         return key in self._large or key in self._small
 
-    def _room(self, size: int, growth: int) -> Part:
-        """The part for an object of ``size`` bytes, its budget set for ``growth`` more
-        bytes: the other part first gives back what it borrowed beyond its share, least
-        valuable first, as far as needed; the part then evicts from itself for the rest."""
-        part: Part
-        other: Part
+    def _parts(self, size: int) -> tuple[Part, Part, int]:
+        """The part for an object of ``size`` bytes, the other part, and the other's share."""
         if size > self.threshold:
-            part, other, share = self._large, self._small, self.small_share
-        else:
-            part, other, share = self._small, self._large, self.large_share
+            return self._large, self._small, self.small_share
+        return self._small, self._large, self.large_share
+
+    def _fits(self, size: int) -> bool:
+        """Whether ``size`` bytes can be held in their part at all: the other part gives
+        back at most what it holds beyond its share."""
+        _, other, share = self._parts(size)
+        return size <= self.max_bytes - min(other.used, share)
+
+    def _room(self, size: int, growth: int) -> Part:
+        """The part for an object of ``size`` bytes (which :meth:`_fits`), its budget set
+        for ``growth`` more bytes: the other part first gives back what it borrowed
+        beyond its share, least valuable first, as far as needed; the part then evicts
+        from itself for the rest."""
+        part, other, share = self._parts(size)
         over = self.used + growth - self.max_bytes
         if over > 0 and other.used > share:
             other.resize(max(share, other.used - over))
@@ -114,10 +127,11 @@ class SizeSplitPolicy:
     def insert(self, key: Hashable, fh: int, size: int) -> bool:
         if size > self.max_bytes:
             return False
-        part = self._room(size, size)
-        if size > part.max_bytes:
+        if not self._fits(size):
+            # Decided before anything moves: making room first would evict the other
+            # part's keys for an object that cannot be held anyway.
             return self._refuse(key)
-        return part.insert(key, fh, size)
+        return self._room(size, size).insert(key, fh, size)
 
     def _refuse(self, key: Hashable) -> bool:
         """``key`` is larger than its part's room while the other part holds no more than
@@ -139,17 +153,15 @@ class SizeSplitPolicy:
             self.remove(old)
             return False
         was = self._large if old in self._large else self._small
-        now = self._large if size > self.threshold else self._small
-        if now is not was:
+        if self._parts(size)[0] is not was:
             was.remove(old)
             return self.insert(new, self._fh(new), size)
+        if not self._fits(size):
+            was.remove(old)
+            return self._refuse(new)
         # ``size`` as the growth (old's size is the part's to know): the other part gives
         # back at most that much.
-        part = self._room(size, size)
-        if size > part.max_bytes:
-            part.remove(old)
-            return self._refuse(new)
-        return part.replace(old, new, size)
+        return self._room(size, size).replace(old, new, size)
 
     def access(self, key: Hashable, fh: int, size: int) -> bool:
         if key in self._large or key in self._small:

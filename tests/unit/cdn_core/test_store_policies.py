@@ -284,6 +284,15 @@ def test_sizesplit_an_object_larger_than_its_parts_room_is_refused_and_reported(
         p.hit(("s", k), k)
     assert not p.insert("huge", 1, 7_500) and "huge" not in p
     assert rec.evicted == [("huge", "admission")] and p.used == 3_000
+    # Refused before anything moves: small objects borrowing beyond their share stay put.
+    q_rec = Recorder()
+    q = split(q_rec)
+    for k in range(90):
+        q.miss(k)
+        q.insert(("s", k), k, 100)
+    assert q._small.used == 9_000
+    assert not q.insert("huge", 1, 7_500)
+    assert q_rec.evicted == [("huge", "admission")] and q._small.used == 9_000
     p.insert("big", 2, 5_000)
     assert not p.replace("big", "bigger", 7_500) and "big" not in p and "bigger" not in p
     assert rec.evicted[-1] == ("bigger", "admission") and p.used == 3_000

@@ -127,7 +127,7 @@ class H3Stream:
     def _done(self) -> None:
         self.finished = True
         self.pending.clear()
-        self.proto.streams.pop(self.stream_id, None)
+        self.proto.stream_done(self)
         self.wake()
 
 
@@ -193,7 +193,6 @@ class H3ServerProtocol(QuicConnectionProtocol):
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.reset = True
-                self._feeding.discard(stream)
                 stream._done()
             self._incoming.pop(event.stream_id, None)
         if self._h3 is not None and not self.gone:
@@ -245,7 +244,6 @@ class H3ServerProtocol(QuicConnectionProtocol):
             self._stats.release(self._client)
         for stream in list(self.streams.values()):
             stream._done()
-        self._feeding.clear()
         self._incoming.clear()
 
     def _on_h3(self, event: H3Event) -> None:
@@ -296,12 +294,16 @@ class H3ServerProtocol(QuicConnectionProtocol):
         self._transmit()
 
     def reset(self, stream: H3Stream) -> None:
-        self._feeding.discard(stream)
         if not self.gone and not stream.reset:
             with contextlib.suppress(Exception):  # the stream is already closed
                 self._quic.reset_stream(stream.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
             stream.reset = True
             self._transmit()
+
+    def stream_done(self, stream: H3Stream) -> None:
+        """``stream`` takes no more writes: it is neither tracked nor fed."""
+        self.streams.pop(stream.stream_id, None)
+        self._feeding.discard(stream)
 
     def held(self, stream_id: int) -> int:
         """Bytes aioquic holds for ``stream_id``: sent and not yet acknowledged, or not
@@ -344,7 +346,6 @@ class H3ServerProtocol(QuicConnectionProtocol):
                     stream._done()
         except Exception:  # noqa: BLE001 - a stream aioquic no longer accepts: drop it
             stream.reset = True
-            self._feeding.discard(stream)
             stream._done()
         stream.wake()
         self._transmit()

@@ -94,18 +94,15 @@ class SizeSplitPolicy:
             return self._large, self._small, self.small_share
         return self._small, self._large, self.large_share
 
-    def _fits(self, size: int) -> bool:
-        """Whether ``size`` bytes can be held in their part at all: the other part gives
-        back at most what it holds beyond its share."""
-        _, other, share = self._parts(size)
-        return size <= self.max_bytes - min(other.used, share)
-
-    def _room(self, size: int, growth: int) -> Part:
-        """The part for an object of ``size`` bytes (which :meth:`_fits`), its budget set
-        for ``growth`` more bytes: the other part first gives back what it borrowed
-        beyond its share, least valuable first, as far as needed; the part then evicts
-        from itself for the rest."""
+    def _room(self, size: int, growth: int) -> Part | None:
+        """The part for an object of ``size`` bytes, its budget set for ``growth`` more
+        bytes: the other part first gives back what it borrowed beyond its share, least
+        valuable first, as far as needed; the part then evicts from itself for the rest.
+        None, with nothing moved, when the object cannot be held even after the other
+        part gave back all it borrowed (evicting first would be for nothing)."""
         part, other, share = self._parts(size)
+        if size > self.max_bytes - min(other.used, share):
+            return None
         over = self.used + growth - self.max_bytes
         if over > 0 and other.used > share:
             other.resize(max(share, other.used - over))
@@ -127,11 +124,10 @@ class SizeSplitPolicy:
     def insert(self, key: Hashable, fh: int, size: int) -> bool:
         if size > self.max_bytes:
             return False
-        if not self._fits(size):
-            # Decided before anything moves: making room first would evict the other
-            # part's keys for an object that cannot be held anyway.
+        part = self._room(size, size)
+        if part is None:
             return self._refuse(key)
-        return self._room(size, size).insert(key, fh, size)
+        return part.insert(key, fh, size)
 
     def _refuse(self, key: Hashable) -> bool:
         """``key`` is larger than its part's room while the other part holds no more than
@@ -156,12 +152,13 @@ class SizeSplitPolicy:
         if self._parts(size)[0] is not was:
             was.remove(old)
             return self.insert(new, self._fh(new), size)
-        if not self._fits(size):
-            was.remove(old)
-            return self._refuse(new)
         # ``size`` as the growth (old's size is the part's to know): the other part gives
         # back at most that much.
-        return self._room(size, size).replace(old, new, size)
+        part = self._room(size, size)
+        if part is None:
+            was.remove(old)
+            return self._refuse(new)
+        return part.replace(old, new, size)
 
     def access(self, key: Hashable, fh: int, size: int) -> bool:
         if key in self._large or key in self._small:

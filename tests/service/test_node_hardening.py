@@ -110,3 +110,22 @@ async def test_client_caused_errors_never_cached_for_everyone(origin, make_node,
     await http(edge, "/e")
     await http(edge, "/e")
     assert origin.hits["/e"] == 2
+
+
+async def test_an_upstream_cookie_is_never_sent_with_another_clients_request(
+    origin, make_node, http
+):
+    # One client's Set-Cookie kept by the node's upstream client and sent back with every
+    # later request would hand that client's session to everyone. aiohttp's default jar
+    # keeps cookies only for host names, so the upstream is named here, not an address.
+    origin.routes["/login"] = Route(
+        headers={"Cache-Control": "no-store", "Set-Cookie": "session=A-secret; Path=/"}
+    )
+    origin.routes["/page"] = Route(headers={"Cache-Control": "no-store"})
+    edge = await make_node([f"http://localhost:{origin.port}"])
+    s, h, _ = await http(edge, "/login")
+    assert s == 200 and h["Set-Cookie"] == "session=A-secret; Path=/"
+    await http(edge, "/page")
+    await http(edge, "/page", Cookie="mine=b")
+    assert "Cookie" not in origin.seen_headers[-2]
+    assert origin.seen_headers[-1]["Cookie"] == "mine=b"

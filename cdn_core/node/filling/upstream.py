@@ -123,6 +123,9 @@ class UpstreamPool:
             ),
             timeout=aiohttp.ClientTimeout(total=s.timeout, sock_connect=s.connect_timeout),
             auto_decompress=False,
+            # A proxy forwards each client's Cookie and Set-Cookie and keeps none: a jar
+            # would send one client's cookies with everyone's requests.
+            cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
             response_class=InterimResponse,
         )

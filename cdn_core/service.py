@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from cdn_core.errors import ConfigError, StartupError
+from cdn_core.gc_schedule import GcSchedule
 from cdn_core.version import package_version
 from cdn_core.web_errors import QuietAppRunner
 
@@ -152,12 +153,17 @@ def setup_logging(level: str) -> None:
 
 
 def run_service(
-    main: Callable[[asyncio.Event], Awaitable[None]], *, log_level: str = "INFO"
+    main: Callable[[asyncio.Event], Awaitable[None]],
+    *,
+    log_level: str = "INFO",
+    gc_full_interval: float = 0.0,
 ) -> int:
     """Run ``main(stop_event)`` on uvloop until it returns; SIGTERM/SIGINT set the event.
 
-    Returns the process exit status: 0 on a clean stop, 2 on :class:`ConfigError` or
-    :class:`StartupError` (printed as one line on stderr).
+    ``gc_full_interval`` (seconds; 0: CPython's own rule) schedules the process's full
+    garbage collections (:class:`cdn_core.gc_schedule.GcSchedule`, which also records
+    every collection's pause). Returns the process exit status: 0 on a clean stop, 2 on
+    :class:`ConfigError` or :class:`StartupError` (printed as one line on stderr).
     """
     import uvloop
 
@@ -168,7 +174,12 @@ def run_service(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        schedule = GcSchedule(gc_full_interval)
+        schedule.install(loop)
+        try:
+            await main(stop)
+        finally:
+            schedule.uninstall()
 
     try:
         uvloop.run(wrapper())

@@ -10,9 +10,18 @@ stricter syntax of their own: see :mod:`cdn_core.http_cache.targeted`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 
 INVALID = -1  # sentinel for a delta-seconds directive whose value could not be used
+# The unqualified no-cache/private forms, shared: a cache keeps one CacheControl per
+# stored response, and each empty frozenset would be one more object for the cyclic
+# garbage collector to walk (cdn_core.gc_schedule).
+NO_FIELDS: frozenset[str] = frozenset()
+# Values up to this many characters are parsed once and the (immutable) result shared:
+# origins send a few distinct Cache-Control values for all their objects. Longer ones,
+# which only a client would send, are parsed each time so none is kept.
+MEMO_MAX_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +42,7 @@ class CacheControl:
     stale_while_revalidate: int | None = None
     stale_if_error: int | None = None
     no_cache: bool = False
-    no_cache_fields: frozenset[str] = field(default_factory=frozenset)
+    no_cache_fields: frozenset[str] = NO_FIELDS
     no_store: bool = False
     no_transform: bool = False
     only_if_cached: bool = False
@@ -42,7 +51,7 @@ class CacheControl:
     must_understand: bool = False
     public: bool = False
     private: bool = False
-    private_fields: frozenset[str] = field(default_factory=frozenset)
+    private_fields: frozenset[str] = NO_FIELDS
     immutable: bool = False
 
 
@@ -112,9 +121,16 @@ def _delta_seconds(raw: str | None) -> int:
 
 
 def parse_cache_control(value: str | None) -> CacheControl:
-    """Parse a (combined) Cache-Control field value; ``None`` or ``""`` gives defaults."""
+    """Parse a (combined) Cache-Control field value; ``None`` or ``""`` gives defaults.
+    Equal values give the same (frozen) object when short (:data:`MEMO_MAX_CHARS`)."""
     if not value:
         return _EMPTY
+    if len(value) <= MEMO_MAX_CHARS:
+        return _parse_memo(value)
+    return _parse(value)
+
+
+def _parse(value: str) -> CacheControl:
     deltas: dict[str, int] = {}
     flags: dict[str, bool] = {}
     no_cache: bool = False
@@ -163,10 +179,13 @@ def parse_cache_control(value: str | None) -> CacheControl:
         **flags,
         max_stale=max_stale,
         no_cache=no_cache,
-        no_cache_fields=frozenset(no_cache_fields),
+        no_cache_fields=frozenset(no_cache_fields) if no_cache_fields else NO_FIELDS,
         private=private,
-        private_fields=frozenset(private_fields),
+        private_fields=frozenset(private_fields) if private_fields else NO_FIELDS,
     )
+
+
+_parse_memo = lru_cache(maxsize=1024)(_parse)
 
 
 _EMPTY = CacheControl()

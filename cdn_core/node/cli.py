@@ -125,7 +125,9 @@ def main(tier: str, argv: list[str] | None = None) -> int:
         finally:
             await node.stop()
 
-    return run_service(serve, log_level=args.log_level)
+    return run_service(
+        serve, log_level=args.log_level, gc_full_interval=config.gc_full_interval
+    )
 
 
 if __name__ == "__main__":

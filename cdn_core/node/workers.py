@@ -196,6 +196,6 @@ def serve_workers(config: NodeConfig, count: int, *, log_level: str = "INFO") ->
             finally:
                 await node.stop()
 
-        return run_service(run, log_level=log_level)
+        return run_service(run, log_level=log_level, gc_full_interval=cfg.gc_full_interval)
 
     return supervise(count, serve)

@@ -22,6 +22,9 @@ ENTRY_OVERHEAD_BYTES = 716  # fixed part, including a key of up to KEY_INCLUDED 
 KEY_INCLUDED = 64
 HEADER_OVERHEAD_BYTES = 240  # per stored header line, plus 2 x name + 1 x value chars
 TAG_OVERHEAD_BYTES = 380  # per surrogate key (unique ones: frozenset slot, tag index set), + length
+# Shared by every untagged entry: an empty frozenset per entry would be one more object
+# for the cyclic garbage collector to walk (cdn_core.gc_schedule).
+NO_SURROGATE_KEYS: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True, eq=False)
@@ -48,7 +51,7 @@ class StoredResponse:
     freshness: Freshness
     vary_names: tuple[str, ...] = ()
     vary_key: VaryKey = ()
-    surrogate_keys: frozenset[str] = frozenset()
+    surrogate_keys: frozenset[str] = NO_SURROGATE_KEYS
     head: bytes = b""
     size: int = 0
     etag: str | None = None

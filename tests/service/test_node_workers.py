@@ -1,5 +1,6 @@
 """``python -m edge --workers 2``: two worker processes share the data port with
-SO_REUSEPORT, each with its own admin port and store; SIGTERM stops them all."""
+SO_REUSEPORT, each with its own admin port, store and garbage collector schedule;
+SIGTERM stops them all."""
 
 from __future__ import annotations
 
@@ -115,6 +116,11 @@ async def test_two_workers_share_the_port_and_stop_together() -> None:
             for a in (admin, admin + 1):
                 async with session.get(f"http://127.0.0.1:{a}/status") as r:
                     served.append((await r.json())["requests"])
+                # Each worker runs its own collector schedule (cdn_core.gc_schedule): the
+                # collection it made at startup, before freezing, is counted.
+                async with session.get(f"http://127.0.0.1:{a}/metrics") as r:
+                    assert 'cdn_gc_pause_seconds_count{generation="2",tier="edge"} 1.0' in (
+                        await r.text())
         assert sum(served) == 40
         assert all(n > 0 for n in served), served  # both workers took connections
         assert 1 <= origin_hits <= 2  # at most one fill per worker store

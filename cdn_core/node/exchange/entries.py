@@ -23,7 +23,7 @@ from cdn_core.http_cache.targeted import parse_surrogate_control, parse_targeted
 from cdn_core.http_cache.vary import secondary_key, vary_fields
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.cache import CacheSettings
-from cdn_core.store.entry import StoredResponse
+from cdn_core.store.entry import NO_SURROGATE_KEYS, StoredResponse
 
 
 def caching_policy(
@@ -64,7 +64,7 @@ def surrogate_keys(headers: list[tuple[str, str]]) -> frozenset[str]:
             tags.extend(value.split())
         elif lname == "cache-tag":
             tags.extend(value.replace(",", " ").split())
-    return frozenset(tags)
+    return frozenset(tags) if tags else NO_SURROGATE_KEYS
 
 
 def _stored_fields(

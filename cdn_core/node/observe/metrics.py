@@ -26,6 +26,8 @@ Exported names (every one carries ``tier``):
   ``cdn_cache_disk_bytes``, ``cdn_cache_disk_entries``, ``cdn_cache_disk_hits_total``,
   ``cdn_cache_disk_evictions_total``, ``cdn_cache_disk_errors_total{kind}`` (``corrupt``
   files dropped, ``write`` errors, writes ``dropped`` while the queue was full).
+- ``cdn_gc_pause_seconds{generation}`` (histogram): the event loop's pauses for the
+  cyclic garbage collector, in node processes (:mod:`cdn_core.gc_schedule`).
 - Rate limiting (edges): ``cdn_ratelimit_decisions_total{mode,outcome}`` (see
   :mod:`cdn_core.node.policy.ratelimit`).
 
@@ -43,6 +45,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cdn_core.gc_schedule import GcCollector
 from cdn_core.metrics import FastCounter, MetricSet
 from cdn_core.node.exchange.request import PROTOCOL_OF_VERSION, PROTOCOLS
 
@@ -234,6 +237,7 @@ class NodeMetrics:
         self.cache_bytes = _SettableGauge()
         self.cache_entries = _SettableGauge()
         registry.register(_NodeCollector(self))
+        registry.register(GcCollector(tier))
         m = MetricSet(registry)
         self.upstream_seconds = m.histogram(
             "cdn_upstream_fetch_seconds",

@@ -62,6 +62,11 @@ class NodeConfig(StrictModel):
     failover_window: float = Field(
         0.0, ge=0, description="seconds a stale object may answer when upstreams fail"
     )
+    gc_full_interval: float = Field(
+        300.0, ge=0, description="seconds between the process's full garbage collections, "
+        "run on the event loop instead of CPython's rule (every time the long-lived objects "
+        "grew a quarter, which a filling cache makes every few seconds); 0: CPython's rule "
+        "(cdn_core.gc_schedule)")
     control: ControlSettings = ControlSettings()
     ratelimit: RateLimitSettings = RateLimitSettings()
     tls: TlsSettings = TlsSettings()

@@ -25,6 +25,7 @@ from control_plane.config import ControlPlaneConfig
         # RFC 9000 14: QUIC needs datagrams of at least 1200 bytes
         (NodeConfig, "tls:\n  h3_max_datagram_size: 1000\n", "tls.h3_max_datagram_size",
          "1200"),
+        (NodeConfig, "gc_full_interval: -5\n", "gc_full_interval", "greater than or equal"),
     ],
 )
 def test_booleans_and_non_finite_numbers_are_refused(

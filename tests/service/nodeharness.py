@@ -65,7 +65,9 @@ class ScriptedOrigin:
         date = {"Date": format_http_date(self.clock.time())} if self.clock else {}
         if route.echo_header:
             echoed = request.headers.get(route.echo_header, "").encode()
-            route = Route(route.status, route.headers, route.body + echoed)
+            chunks = None if route.chunks is None else [*route.chunks, echoed]
+            route = Route(route.status, route.headers, route.body + echoed, chunks=chunks,
+                          chunk_delay=route.chunk_delay)
         if route.https_only and request.headers.get("X-Forwarded-Proto") != "https":
             location = f"https://{request.host.split(':')[0]}{path}"
             return web.Response(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 
+import pytest
 from nodeharness import Route, https_get, raw_exchange, raw_origin, tls_settings
 
 BOTH_WIRES = True  # every test over HTTP/1.1 and over HTTP/2 (h2c): one request path
@@ -229,6 +230,63 @@ async def test_collapsed_requests_never_get_a_body_built_for_the_leader(
     assert b"alice" in first[2] and b"alice" not in second[2]
     assert b"bob" in second[2]
     assert "stored" not in first[1]["Cache-Status"] + second[1]["Cache-Status"]
+
+
+
+async def _after(seconds: float, request):
+    await asyncio.sleep(seconds)
+    return await request
+
+
+CREDENTIALS = [("Cookie", "session=alice-0123456789"),
+               ("Authorization", "Bearer alice-0123456789")]
+
+
+@pytest.mark.parametrize(("field", "value"), CREDENTIALS)
+@pytest.mark.parametrize("cc", [None, "no-cache", "max-age=0", "public", "must-revalidate"])
+async def test_collapsed_requests_get_only_what_the_store_could_answer_them_with(
+    cc, field, value, origin, make_node, http
+):
+    # A page built for Alice that is not kept, or needs validation before reuse, must
+    # not go to the requests that waited on her fetch (RFC 9111 4, 5.2.2.4, 3.5).
+    origin.routes["/dyn"] = Route(headers={"Cache-Control": cc} if cc else {},
+                                  body=b"user=", echo_header=field, delay=0.3)
+    edge = await make_node([origin.url])
+    first, second = await asyncio.gather(
+        http(edge, "/dyn", **{field: value}), _after(0.1, http(edge, "/dyn")))
+    assert b"alice" in first[2] and b"alice" not in second[2]
+    assert origin.hits["/dyn"] == 2
+
+
+async def test_an_upstream_error_built_for_one_client_is_not_shared(origin, make_node, http):
+    origin.routes["/e"] = Route(status=500, headers={"Set-Cookie": "sess=alice"},
+                                body=b"oops ", echo_header="Cookie", delay=0.3)
+    edge = await make_node([origin.url])
+    first, second = await asyncio.gather(
+        http(edge, "/e", Cookie="session=alice-0123456789"), _after(0.1, http(edge, "/e")))
+    assert b"alice" in first[2] and "Set-Cookie" in first[1]
+    assert b"alice" not in second[2] and "collapsed" not in second[1]["Cache-Status"]
+    assert origin.hits["/e"] == 2
+    # Without credentials or a cookie set, an error is shared (case H03: no retry storm).
+    origin.routes["/e2"] = Route(status=503, body=b"down", delay=0.3)
+    results = await asyncio.gather(http(edge, "/e2"), _after(0.1, http(edge, "/e2")),
+                                   _after(0.1, http(edge, "/e2")))
+    assert [s for s, _, _ in results] == [503, 503, 503] and origin.hits["/e2"] == 1
+
+
+async def test_a_body_still_being_scanned_past_the_held_bytes_is_not_shared(
+    origin, make_node, http
+):
+    # The reflection scan decides at the end of the body; past DECIDE_WITHIN_BYTES the
+    # leader's body streams undecided, and a waiter must not be handed it.
+    origin.routes["/big"] = Route(headers={"Cache-Control": "max-age=60"},
+                                  chunks=[b"x" * 70_000], chunk_delay=0.4,
+                                  echo_header="Cookie")
+    edge = await make_node([origin.url])
+    first, second = await asyncio.gather(
+        http(edge, "/big", Cookie="session=alice-0123456789"), _after(0.15, http(edge, "/big")))
+    assert first[2].endswith(b"alice-0123456789") and b"alice" not in second[2]
+    assert origin.hits["/big"] == 2
 
 
 EARLY_HINTS = (

@@ -67,8 +67,9 @@ class Collapsing:
         if fill is not None:
             if fill.stored is None:
                 await fill.decided()
-            if fill.personal:
-                # The body reflects the leader's request: never handed to another client.
+            if fill.personal or fill.stored is None:
+                # The body reflects the leader's request, or may yet (its scan is still
+                # undecided past DECIDE_WITHIN_BYTES): never handed to another client.
                 return await self._fetch(key, req, target, self.store.lookup(key, req.fields), fwd)
         m = result.meta
         if result.shareable and (

@@ -15,7 +15,7 @@ from cdn_core.errors import UpstreamError, UpstreamTimeout
 from cdn_core.heads import HOP_BY_HOP, connection_named, serialize_head
 from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.conditional import selects_stored
-from cdn_core.http_cache.decision import may_serve_stale_on_error
+from cdn_core.http_cache.decision import Action, decide, may_serve_stale_on_error
 from cdn_core.http_cache.storability import storable
 from cdn_core.node.exchange.entries import build_entry, refresh_from_304
 from cdn_core.node.exchange.keys import normalize_host
@@ -35,6 +35,8 @@ from cdn_core.services.cache_rules import apply_cache_rule
 from cdn_core.store import CacheStore, StoredResponse
 
 log = logging.getLogger("cdn.node")
+
+NO_DIRECTIVES = parse_cache_control(None)
 
 CONDITIONAL_FIELDS = frozenset(
     {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
@@ -219,9 +221,15 @@ class UpstreamFiller:
             self.collapsing.hit_for_miss(key, self.config.cache.hit_for_miss_seconds)
         useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
         keep = ok and not useless
-        # Errors are shared with waiters too, so that they do not all retry at once; a
-        # response that may be this client's own is not.
-        shareable = ok or stream.status >= 500
+        # Collapsed requests get only what the store could answer them with: a response
+        # kept and fresh on arrival (RFC 9111 4: reuse needs a fresh or validated response,
+        # and no-cache or max-age=0 ask for validation). Upstream errors are shared too, so
+        # that waiters do not all retry at once (case H03), but not one that may be this
+        # client's own: its request carried credentials, or it sets a cookie.
+        reusable = keep and decide(
+            meta.freshness, meta.cc, NO_DIRECTIVES, response_time
+        ).action is Action.FRESH
+        shareable = reusable or (stream.status >= 500 and not _personal_exchange(req, headers))
         probes = reflection_probes(req.fields, meta.vary_names) if keep else []
         if keep and self._personal(key, req, meta, probes):
             keep = shareable = False
@@ -293,6 +301,16 @@ class UpstreamFiller:
             self.store.put(meta)
         fill.stored = keep
         fill.finish(meta)
+
+
+def _personal_exchange(req: Request, headers: list[tuple[str, str]]) -> bool:
+    """Whether a response may carry this client's own state: the request had credentials
+    (``Cookie``, ``Authorization``) or the response sets a cookie."""
+    return (
+        "cookie" in req.fields
+        or "authorization" in req.fields
+        or any(n.lower() == "set-cookie" for n, _ in headers)
+    )
 
 
 def _first(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -98,6 +98,42 @@ async def test_h01_rfc9111_4_3_4_age_after_304_revalidation(origin, make_node, h
     assert "hit" in h["Cache-Status"] and int(h["Age"]) <= 12 and origin.hits["/r"] == 2
 
 
+
+async def test_rfc9111_4_3_4_a_set_cookie_in_a_304_goes_to_its_client_only(
+    origin, make_node, http, clock
+):
+    origin.routes["/r"] = Route(headers={"Cache-Control": "max-age=60", "ETag": '"v1"'},
+                                etag_304='"v1"', headers_304={"Set-Cookie": "sess=alice"})
+    edge = await make_node([origin.url])
+    await http(edge, "/r")
+    clock.advance(70)
+    _, h, _ = await http(edge, "/r")
+    assert "fwd-status=304" in h["Cache-Status"] and h["Set-Cookie"] == "sess=alice"
+    _, h, _ = await http(edge, "/r")  # refreshed in the store, without the cookie
+    assert "hit" in h["Cache-Status"] and "Set-Cookie" not in h and origin.hits["/r"] == 2
+
+
+@pytest.mark.parametrize("update", [{"Cache-Control": "private, max-age=60"},
+                                    {"Cache-Control": "no-store"},
+                                    {"Cache-Control": "max-age=60", "Vary": "Cookie"}])
+async def test_rfc9111_4_3_4_a_304_that_makes_the_response_unshareable_is_not_stored(
+    update, origin, make_node, http, clock
+):
+    # The merged response goes through the storage checks again (RFC 9111 3, 5.2.2.5,
+    # 5.2.2.7; 4.1 for a new Vary), and the stored one, no longer to be shared, goes.
+    origin.routes["/r"] = Route(headers={"Cache-Control": "max-age=60", "ETag": '"v1"'},
+                                etag_304='"v1"', headers_304={**update, "X-User": "alice"})
+    edge = await make_node([origin.url])
+    await http(edge, "/r")
+    clock.advance(70)
+    _, h, _ = await http(edge, "/r", Cookie="session=alice-0123456789")
+    assert "fwd-status=304" in h["Cache-Status"] and "stored" not in h["Cache-Status"]
+    assert h["X-User"] == "alice"
+    _, h, _ = await http(edge, "/r")
+    assert "hit" not in h["Cache-Status"].split(", ")[-1] and "X-User" not in h
+    assert origin.hits["/r"] == 3
+
+
 async def test_h02_rfc5861_4_stale_if_error_but_not_must_revalidate(origin, make_node, http, clock):
     origin.routes["/o"] = Route(
         headers={"Cache-Control": "max-age=5, stale-if-error=600"}, body=b"B"

@@ -17,6 +17,7 @@ from cdn_core.http_cache.cache_control import parse_cache_control
 from cdn_core.http_cache.conditional import selects_stored
 from cdn_core.http_cache.decision import Action, decide, may_serve_stale_on_error
 from cdn_core.http_cache.storability import storable
+from cdn_core.http_cache.vary import vary_fields
 from cdn_core.node.exchange.entries import build_entry, refresh_from_304
 from cdn_core.node.exchange.keys import normalize_host
 from cdn_core.node.exchange.request import Request
@@ -170,16 +171,8 @@ class UpstreamFiller:
                 # the full response rather than serve the stored one as if validated.
                 log.warning("304 for %s names other validators; refetching", key)
                 return await self._fill(key, req, target, None, fwd)
-            fresh = refresh_from_304(
-                stale,
-                stream.headers,
-                request_time=request_time,
-                response_time=response_time,
-                settings=self.config.cache,
-                via=self.via,
-            )
-            self.store.put(fresh)
-            return FillResult(f"fwd={fwd}; fwd-status=304; stored", True, fresh)
+            return self._refreshed(key, req, stale, stream.headers, request_time,
+                                   response_time, f"fwd={fwd}; fwd-status=304")
         if stream.status >= 500 and self.stale_on_error(stale, req, response_time):
             assert stale is not None
             stream.close()
@@ -244,6 +237,62 @@ class UpstreamFiller:
         fill.stored = None if probes else keep
         self.spawn(self._receive(stream, fill, keep, started, probes))
         return FillResult(cs + ("; stored" if fill.stored else ""), shareable, meta, fill=fill)
+
+    def _refreshed(
+        self,
+        key: str,
+        req: Request,
+        stale: StoredResponse,
+        headers: list[tuple[str, str]],
+        request_time: float,
+        response_time: float,
+        cs: str,
+    ) -> FillResult:
+        """The stored response updated by a 304 with ``headers`` (RFC 9111 4.3.4), stored
+        again only when the updated response may be: the 304's fields go through the same
+        storage checks as a full response's (3, 5.2.2.5 no-store, 5.2.2.7 private, 3.5,
+        reflected request values), and a changed Vary keeps it out (4.1: the stored
+        secondary key no longer applies). A ``Set-Cookie`` in the 304 is this client's:
+        it gets it, the stored response is refreshed without it. When the 304 makes the
+        response unfit for sharing (no-store, private, Vary changed), the stored one goes."""
+
+        def refresh(lines: list[tuple[str, str]]) -> StoredResponse:
+            return refresh_from_304(stale, lines, request_time=request_time,
+                                    response_time=response_time, settings=self.config.cache,
+                                    via=self.via)
+
+        fresh = shared = refresh(headers)
+        why = self._unfit_refresh(key, req, stale, shared)
+        if why == "set-cookie":
+            shared = refresh([(n, v) for n, v in headers if n.lower() != "set-cookie"])
+            why = self._unfit_refresh(key, req, stale, shared)
+        if why is None:
+            self.store.put(shared)
+            return FillResult(cs + "; stored", shared is fresh, fresh)
+        if why in KEY_WIDE_REASONS or why == "vary-changed":
+            self.store.remove(stale)
+        return FillResult(cs, False, fresh)
+
+    def _unfit_refresh(
+        self, key: str, req: Request, stale: StoredResponse, fresh: StoredResponse
+    ) -> str | None:
+        """Why the 304-refreshed ``fresh`` may not replace ``stale`` in the store, or None."""
+        ok, why = storable(
+            method="GET",
+            status=fresh.status,
+            request_fields=req.fields,
+            request_cc=parse_cache_control(req.fields.get("cache-control")),
+            response_fields=fresh.fields,
+            response_cc=fresh.cc,
+            share_set_cookie=self.config.cache.share_set_cookie,
+        )
+        if not ok:
+            return why
+        if (vary_fields(fresh.fields.get("vary")) or ()) != stale.vary_names:
+            return "vary-changed"
+        if self._personal(key, req, fresh, reflection_probes(req.fields, stale.vary_names)):
+            return "personal"
+        return None
 
     def _personal(
         self, key: str, req: Request, meta: StoredResponse, probes: list[bytes]

@@ -33,7 +33,8 @@ class Route:
     # Send the body chunked, ``chunk_delay`` seconds apart (no Content-Length).
     chunks: list[bytes] | None = None
     chunk_delay: float = 0.0
-    # Append this request header's value to the body (a page that reflects a header).
+    # Append this request header's value (its last line) to the body (a page that
+    # reflects a header).
     echo_header: str | None = None
     # Redirect (301, cacheable) requests whose X-Forwarded-Proto is not https to https,
     # as an origin behind a CDN does.
@@ -64,7 +65,8 @@ class ScriptedOrigin:
         # Date from the test's clock, so that ages computed from it agree (RFC 9111 4.2.3).
         date = {"Date": format_http_date(self.clock.time())} if self.clock else {}
         if route.echo_header:
-            echoed = request.headers.get(route.echo_header, "").encode()
+            # The last line of the field, as frameworks where the last one wins do.
+            echoed = (request.headers.getall(route.echo_header, [""])[-1]).encode()
             chunks = None if route.chunks is None else [*route.chunks, echoed]
             route = Route(route.status, route.headers, route.body + echoed, chunks=chunks,
                           chunk_delay=route.chunk_delay)

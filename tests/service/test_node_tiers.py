@@ -233,6 +233,30 @@ async def test_collapsed_requests_never_get_a_body_built_for_the_leader(
 
 
 
+async def test_a_value_from_one_of_several_field_lines_is_probed_on_its_own(
+    origin, make_node
+):
+    # Repeated lines are joined with ", " into one field value; a page that reflects
+    # only the last line, or is built from a short cookie on a second Cookie line, must
+    # still not be stored for everyone.
+    origin.routes["/p"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"page ",
+                                echo_header="X-Lang")
+    origin.routes["/c"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"page ",
+                                echo_header="Cookie")
+    edge = await make_node([origin.url])
+    host = b"Host: www.example.test\r\nConnection: close\r\n"
+    out = await raw_exchange(edge.port, b"GET /p HTTP/1.1\r\n" + host +
+                             b"X-Lang: en-GB-oxendict\r\nX-Lang: <script>alert(1)</script>\r\n\r\n")
+    assert out.endswith(b"<script>alert(1)</script>") and b"stored" not in out
+    out = await raw_exchange(edge.port, b"GET /p HTTP/1.1\r\n" + host + b"\r\n")
+    assert b"<script>" not in out
+    out = await raw_exchange(edge.port, b"GET /c HTTP/1.1\r\n" + host +
+                             b"Cookie: sid=0123456789abcdef\r\nCookie: lang=en\r\n\r\n")
+    assert out.endswith(b"page lang=en") and b"stored" not in out
+    out = await raw_exchange(edge.port, b"GET /c HTTP/1.1\r\n" + host + b"\r\n")
+    assert out.endswith(b"\r\n\r\npage ")
+
+
 async def _after(seconds: float, request):
     await asyncio.sleep(seconds)
     return await request

@@ -132,33 +132,40 @@ NOT_PROBED = frozenset(
 MIN_PROBE_BYTES = 8  # shorter values occur in ordinary pages by chance
 
 
-def reflection_probes(fields: dict[str, str], keyed: tuple[str, ...]) -> list[bytes]:
-    """Values of unkeyed request fields long enough that finding one in a response means
-    the response was built from it (the header is reflected): such a response must not be
-    stored for everyone (web cache poisoning). Fields named in ``Vary`` are keyed."""
+def reflection_probes(
+    headers: list[tuple[str, str]], keyed: tuple[str, ...]
+) -> list[bytes]:
+    """Values of unkeyed request field lines (``(name, value)`` as received) long enough
+    that finding one in a response means the response was built from it (the header is
+    reflected): such a response must not be stored for everyone (web cache poisoning).
+    Fields named in ``Vary`` are keyed. Each line is probed on its own, and each cookie
+    of a ``Cookie`` line: a value repeated over several lines is not one long value that
+    a reflection of its last line would miss."""
     out = []
-    for name, value in fields.items():
+    for raw_name, value in headers:
+        name = raw_name.lower()
         if name in NOT_PROBED or name in keyed or len(value) < MIN_PROBE_BYTES:
             continue
         for part in value.split(";") if name == "cookie" else (value,):
-            part = part.strip().partition("=")[2] if name == "cookie" else part
+            part = part.strip().partition("=")[2] if name == "cookie" else part.strip()
             if len(part) >= MIN_PROBE_BYTES:
                 out.append(part.encode("latin-1", "replace"))
     return out
 
 
-def unprobed_cookie(fields: dict[str, str]) -> bool:
-    """Whether the request's ``Cookie`` holds a value too short to probe for (under
-    ``MIN_PROBE_BYTES``): a response to it may be personalised on that value (``lang=en``)
-    or reflect it, and neither can be told from chance, so it is not stored for everyone
-    unless ``cache.store_with_short_cookies`` says so."""
-    cookie = fields.get("cookie")
-    if not cookie:
-        return False
-    for part in cookie.split(";"):
-        value = part.partition("=")[2].strip().strip('"')
-        if value and len(value) < MIN_PROBE_BYTES:
-            return True
+def unprobed_cookie(headers: list[tuple[str, str]]) -> bool:
+    """Whether a request ``Cookie`` line (``(name, value)`` lines as received) holds a
+    value too short to probe for (under ``MIN_PROBE_BYTES``): a response to it may be
+    personalised on that value (``lang=en``) or reflect it, and neither can be told from
+    chance, so it is not stored for everyone unless ``cache.store_with_short_cookies``
+    says so."""
+    for name, cookie in headers:
+        if name.lower() != "cookie":
+            continue
+        for part in cookie.split(";"):
+            value = part.partition("=")[2].strip().strip('"')
+            if value and len(value) < MIN_PROBE_BYTES:
+                return True
     return False
 
 

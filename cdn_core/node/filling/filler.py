@@ -223,7 +223,7 @@ class UpstreamFiller:
             meta.freshness, meta.cc, NO_DIRECTIVES, response_time
         ).action is Action.FRESH
         shareable = reusable or (stream.status >= 500 and not _personal_exchange(req, headers))
-        probes = reflection_probes(req.fields, meta.vary_names) if keep else []
+        probes = reflection_probes(req.headers, meta.vary_names) if keep else []
         if keep and self._personal(key, req, meta, probes):
             keep = shareable = False
             probes = []
@@ -290,7 +290,7 @@ class UpstreamFiller:
             return why
         if (vary_fields(fresh.fields.get("vary")) or ()) != stale.vary_names:
             return "vary-changed"
-        if self._personal(key, req, fresh, reflection_probes(req.fields, stale.vary_names)):
+        if self._personal(key, req, fresh, reflection_probes(req.headers, stale.vary_names)):
             return "personal"
         return None
 
@@ -303,7 +303,7 @@ class UpstreamFiller:
         if (
             "cookie" not in meta.vary_names
             and not self.config.cache.store_with_short_cookies
-            and unprobed_cookie(req.fields)
+            and unprobed_cookie(req.headers)
         ):
             log.info("not storing %s: the request's Cookie has a value too short to check", key)
             return True

@@ -280,6 +280,9 @@ async def test_collapsed_requests_get_only_what_the_store_could_answer_them_with
         http(edge, "/dyn", **{field: value}), _after(0.1, http(edge, "/dyn")))
     assert b"alice" in first[2] and b"alice" not in second[2]
     assert origin.hits["/dyn"] == 2
+    # Nothing to share: the next requests go upstream in parallel (hit-for-miss).
+    _, h, _ = await http(edge, "/dyn")
+    assert "fwd=bypass" in h["Cache-Status"]
 
 
 async def test_an_upstream_error_built_for_one_client_is_not_shared(origin, make_node, http):

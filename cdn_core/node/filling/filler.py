@@ -210,9 +210,11 @@ class UpstreamFiller:
             response_cc=meta.cc,
             share_set_cookie=self.config.cache.share_set_cookie,
         )
-        if not ok and why in KEY_WIDE_REASONS:
-            self.collapsing.hit_for_miss(key, self.config.cache.hit_for_miss_seconds)
         useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
+        if (not ok and why in KEY_WIDE_REASONS) or (ok and useless):
+            # Nothing later requests could share: let them go upstream in parallel rather
+            # than wait on one fetch and then make their own.
+            self.collapsing.hit_for_miss(key, self.config.cache.hit_for_miss_seconds)
         keep = ok and not useless
         # Collapsed requests get only what the store could answer them with: a response
         # kept and fresh on arrival (RFC 9111 4: reuse needs a fresh or validated response,

@@ -50,6 +50,7 @@ class ScriptedOrigin:
         self.hits: dict[str, int] = {}
         self.requests: list[web.Request] = []
         self.seen_headers: list[dict[str, str]] = []
+        self.raw_paths: list[str] = []  # request targets as they arrived
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -57,6 +58,7 @@ class ScriptedOrigin:
         path = request.path_qs
         self.hits[path] = self.hits.get(path, 0) + 1
         self.seen_headers.append(dict(request.headers))
+        self.raw_paths.append(request.raw_path)
         route = self.routes.get(request.path)
         if route is None:
             return web.Response(status=404, text="no such route")

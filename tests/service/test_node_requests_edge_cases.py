@@ -212,3 +212,17 @@ async def test_nothing_pipelined_behind_a_refused_request_reaches_the_origin(
     out = await raw_exchange(edge.port, first + b"DELETE /after HTTP/1.1\r\nHost: h\r\n\r\n")
     assert out.startswith((b"HTTP/1.1 405", b"HTTP/1.1 400")) and out.count(b"HTTP/1.1") == 1
     assert origin.hits == {}
+
+
+async def test_rfc9110_7_1_the_target_sent_upstream_is_the_one_in_the_cache_key(
+    origin, make_node
+):
+    # The node normalises the target once (percent-encodings, dot segments: the cache
+    # key) and forwards exactly that: no client library re-encoding characters the
+    # key holds as they came ("|", "{", "}", "^"), which would key one URL and fetch
+    # another.
+    origin.routes["/a|b{c}^"] = Route(headers={"Cache-Control": "max-age=60"})
+    edge = await make_node([origin.url])
+    out = await raw_exchange(edge.port, b"GET /a|b{c}^?q=%41 HTTP/1.1\r\n"
+                             b"Host: www.example.test\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200") and origin.raw_paths[-1] == "/a|b{c}^?q=A"

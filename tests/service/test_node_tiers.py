@@ -301,6 +301,60 @@ async def test_an_upstream_error_built_for_one_client_is_not_shared(origin, make
     assert [s for s, _, _ in results] == [503, 503, 503] and origin.hits["/e2"] == 1
 
 
+
+@pytest.mark.parametrize("cc", ["private", "no-store", None])
+async def test_an_error_page_that_is_private_or_reflects_the_leader_is_not_shared(
+    cc, origin, make_node, http
+):
+    # An error page is shared with waiters (case H03) only when it may be anyone's:
+    # not private, not no-store, reflecting none of the leader's request values.
+    origin.routes["/e"] = Route(status=500, headers={"Cache-Control": cc} if cc else {},
+                                body=b"oops ", echo_header="X-Api-Key", delay=0.3)
+    edge = await make_node([origin.url])
+    first, second = await asyncio.gather(
+        http(edge, "/e", X_Api_Key="SECRETAPIKEYA1"), _after(0.1, http(edge, "/e")))
+    assert first[2] == b"oops SECRETAPIKEYA1"
+    assert b"SECRET" not in second[2] and "collapsed" not in second[1]["Cache-Status"]
+
+
+async def test_a_revalidation_is_shared_only_when_its_response_needs_no_more(
+    origin, make_node, http, clock
+):
+    # A stored no-cache response is validated per request (RFC 9111 5.2.2.4): requests
+    # collapsed onto another's revalidation make their own.
+    origin.routes["/n"] = Route(headers={"Cache-Control": "no-cache", "ETag": '"v1"'},
+                                etag_304='"v1"', delay=0.3)
+    edge = await make_node([origin.url])
+    await http(edge, "/n")
+    first, second = await asyncio.gather(http(edge, "/n"), _after(0.1, http(edge, "/n")))
+    assert "fwd-status=304" in first[1]["Cache-Status"]
+    assert "collapsed" not in second[1]["Cache-Status"] and origin.hits["/n"] == 3
+
+
+async def test_a_generic_field_with_an_unusual_value_is_probed(origin, make_node, http):
+    origin.routes["/l"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"lang ",
+                                echo_header="Accept-Language")
+    edge = await make_node([origin.url])
+    _, h, b = await http(edge, "/l", Accept_Language="<script>alert(1)</script>")
+    assert b.endswith(b"<script>alert(1)</script>") and "stored" not in h["Cache-Status"]
+    _, h, b = await http(edge, "/l", Accept_Language="en-GB,en;q=0.9")
+    assert b == b"lang en-GB,en;q=0.9" and "stored" in h["Cache-Status"]  # usual: kept
+    _, h, b = await http(edge, "/l")
+    assert "hit" in h["Cache-Status"] and b"<script>" not in b
+
+
+async def test_rfc9111_5_2_1_5_a_request_no_store_leaves_the_stored_response(
+    origin, make_node, http
+):
+    origin.routes["/s"] = Route(headers={"Cache-Control": "max-age=60", "ETag": '"v1"'},
+                                etag_304='"v1"')
+    edge = await make_node([origin.url])
+    await http(edge, "/s")
+    _, h, _ = await http(edge, "/s", Cache_Control="no-cache, no-store")
+    assert "fwd-status=304" in h["Cache-Status"]
+    _, h, _ = await http(edge, "/s")
+    assert "hit" in h["Cache-Status"] and origin.hits["/s"] == 2
+
 async def test_a_body_still_being_scanned_past_the_held_bytes_is_not_shared(
     origin, make_node, http
 ):

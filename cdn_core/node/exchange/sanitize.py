@@ -12,6 +12,7 @@ forwards (see :meth:`cdn_core.node.filling.filler.UpstreamFiller.upstream_header
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from cdn_core.node.exchange.request import Request
@@ -101,26 +102,34 @@ def forwarded_fields(client: str, host: str, scheme: str = "http") -> list[tuple
     ]
 
 
-# Request fields that are part of the key, generic, set by our own tiers, or validators
-# that responses echo by design: their values appearing in a response prove nothing.
+# Request fields that are part of the key, or set by our own tiers: their values
+# appearing in a response prove nothing.
 NOT_PROBED = frozenset(
     {
         "host",
-        "accept",
-        "accept-encoding",
-        "accept-language",
         "connection",
         "keep-alive",
-        "cache-control",
-        "pragma",
         "te",
         "via",
         "content-length",
-        "content-type",
         "x-forwarded-for",
         "x-forwarded-host",
         "x-forwarded-proto",
         "forwarded",
+    }
+)
+# Generic fields every browser sends alike, and validators responses echo by design:
+# probed only when a value holds a character their grammars never need (RFC 9110 5.6:
+# tokens, quoted strings, lists, parameters, dates), such as the "<" of an injected
+# script. A page that reflects Accept-Language is poisoned as surely as by any header.
+PROBED_WHEN_UNUSUAL = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "pragma",
+        "content-type",
         "if-none-match",
         "if-match",
         "if-modified-since",
@@ -129,6 +138,7 @@ NOT_PROBED = frozenset(
         "range",
     }
 )
+_USUAL = re.compile(r"[A-Za-z0-9 \t!#$%&'*+\-.^_|~,;=/:\"?@]*")
 MIN_PROBE_BYTES = 8  # shorter values occur in ordinary pages by chance
 
 
@@ -145,6 +155,8 @@ def reflection_probes(
     for raw_name, value in headers:
         name = raw_name.lower()
         if name in NOT_PROBED or name in keyed or len(value) < MIN_PROBE_BYTES:
+            continue
+        if name in PROBED_WHEN_UNUSUAL and _USUAL.fullmatch(value):
             continue
         for part in value.split(";") if name == "cookie" else (value,):
             part = part.strip().partition("=")[2] if name == "cookie" else part.strip()

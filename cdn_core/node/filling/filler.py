@@ -13,7 +13,7 @@ from typing import Any
 from cdn_core.clock import Clock
 from cdn_core.errors import UpstreamError, UpstreamTimeout
 from cdn_core.heads import HOP_BY_HOP, connection_named, serialize_head
-from cdn_core.http_cache.cache_control import parse_cache_control
+from cdn_core.http_cache.cache_control import CacheControl, parse_cache_control
 from cdn_core.http_cache.conditional import selects_stored
 from cdn_core.http_cache.decision import Action, decide, may_serve_stale_on_error
 from cdn_core.http_cache.storability import storable
@@ -211,7 +211,7 @@ class UpstreamFiller:
             share_set_cookie=self.config.cache.share_set_cookie,
         )
         useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
-        if (not ok and why in KEY_WIDE_REASONS) or (ok and useless):
+        if (not ok and _key_wide(why, meta.cc)) or (ok and useless):
             # Nothing later requests could share: let them go upstream in parallel rather
             # than wait on one fetch and then make their own.
             self.collapsing.hit_for_miss(key, self.config.cache.hit_for_miss_seconds)
@@ -224,10 +224,18 @@ class UpstreamFiller:
         reusable = keep and decide(
             meta.freshness, meta.cc, NO_DIRECTIVES, response_time
         ).action is Action.FRESH
-        shareable = reusable or (stream.status >= 500 and not _personal_exchange(req, headers))
-        probes = reflection_probes(req.headers, meta.vary_names) if keep else []
+        error_shared = (
+            stream.status >= 500
+            and not _personal_exchange(req, headers)
+            and not (meta.cc.private or meta.cc.no_store)
+        )
+        shareable = reusable or error_shared
+        probes = reflection_probes(req.headers, meta.vary_names) if keep or error_shared else []
         if keep and self._personal(key, req, meta, probes):
             keep = shareable = False
+            probes = []
+        elif error_shared and probes and reflected(probes, meta.headers):
+            shareable = False
             probes = []
         cs = f"fwd={fwd}; fwd-status={stream.status}"
         length = stream.content_length
@@ -270,8 +278,14 @@ class UpstreamFiller:
             why = self._unfit_refresh(key, req, stale, shared)
         if why is None:
             self.store.put(shared)
-            return FillResult(cs + "; stored", shared is fresh, fresh)
-        if why in KEY_WIDE_REASONS or why == "vary-changed":
+            # Waiters share it on the terms of a full fill: no cookie of this client's,
+            # and fresh on arrival (a no-cache or max-age=0 response is validated per
+            # request, RFC 9111 5.2.2.4).
+            reusable = shared is fresh and decide(
+                shared.freshness, shared.cc, NO_DIRECTIVES, response_time
+            ).action is Action.FRESH
+            return FillResult(cs + "; stored", reusable, fresh)
+        if (why is not None and _key_wide(why, shared.cc)) or why == "vary-changed":
             self.store.remove(stale)
         return FillResult(cs, False, fresh)
 
@@ -344,14 +358,25 @@ class UpstreamFiller:
         meta = fill.meta
         meta.body = b"".join(fill.chunks)
         meta.head = serialize_head(meta.status, meta.reason, meta.headers, len(meta.body), self.via)
-        if keep and probes and reflected(probes, [], meta.body):
-            log.warning("not storing %s: the body reflects an unkeyed request field", meta.key)
+        if probes and reflected(probes, [], meta.body):
+            if keep:
+                log.warning("not storing %s: the body reflects an unkeyed request field",
+                            meta.key)
             keep = False
-            fill.personal = True
+            fill.personal = True  # (an error page too: waiters fetch their own)
         if keep:
             self.store.put(meta)
         fill.stored = keep
         fill.finish(meta)
+
+
+def _key_wide(why: str, cc: CacheControl) -> bool:
+    """Whether a reason not to store holds for every request of the key: a response's
+    own, not a request's (a request's no-store binds that exchange only and leaves what
+    is stored alone, RFC 9111 5.2.1.5)."""
+    if why == "no-store":
+        return cc.no_store
+    return why in KEY_WIDE_REASONS
 
 
 def _personal_exchange(req: Request, headers: list[tuple[str, str]]) -> bool:

@@ -53,6 +53,18 @@ class KeyRule:
             params.sort(key=lambda p: p.split("=", 1)[0])  # stable: repeated names keep order
         return "&".join(params)
 
+    def unkeyed(self, query: str) -> list[str]:
+        """Values of the parameters of ``query`` that :meth:`query` leaves out of the key
+        (as sent, percent-encoded): request values a response may reflect without them
+        keying it (:func:`cdn_core.node.exchange.sanitize.reflection_probes`)."""
+        if not query or self.query_mode in ("whole", "sorted"):
+            return []
+        params = [p for p in query.split("&") if p]
+        if self.query_mode != "ignore" and self.names is not None:
+            keep = self.query_mode == "allow"
+            params = [p for p in params if bool(self.names.match(p.split("=", 1)[0])) != keep]
+        return [p.partition("=")[2] for p in params]
+
     def secondary(self, field: Callable[[str], str | None]) -> str:
         """The named request fields and cookies, as a key suffix (empty for none).
         ``field(name)`` gives a request field's combined value or None (lower-case name)."""

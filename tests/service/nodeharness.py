@@ -36,6 +36,8 @@ class Route:
     # Append this request header's value (its last line) to the body (a page that
     # reflects a header).
     echo_header: str | None = None
+    # Append this query parameter's (decoded) value to the body.
+    echo_query: str | None = None
     # Redirect (301, cacheable) requests whose X-Forwarded-Proto is not https to https,
     # as an origin behind a CDN does.
     https_only: bool = False
@@ -72,6 +74,9 @@ class ScriptedOrigin:
             chunks = None if route.chunks is None else [*route.chunks, echoed]
             route = Route(route.status, route.headers, route.body + echoed, chunks=chunks,
                           chunk_delay=route.chunk_delay)
+        if route.echo_query:
+            route = Route(route.status, route.headers,
+                          route.body + request.query.get(route.echo_query, "").encode())
         if route.https_only and request.headers.get("X-Forwarded-Proto") != "https":
             location = f"https://{request.host.split(':')[0]}{path}"
             return web.Response(

@@ -116,6 +116,21 @@ async def test_redirect_query_key_and_url_purge(cp, origin, make_node, http):
     assert fetched(origin, "/p") == 2
 
 
+async def test_a_page_reflecting_a_parameter_left_out_of_the_key_is_not_stored(
+    cp, origin, make_node, http
+):
+    # utm_* is not in the key, so a page built from it would go to every spelling.
+    origin.routes["/p"] = Route(headers=CC60, body=b"product ", echo_query="utm_content")
+    edge = await make_node([origin.url], control=control(cp))
+    await apply(cp, service("shop", "shop.example.test", origin.url,
+                            cache_key={"query": {"mode": "deny", "names": ["utm_*"]}}))
+    await beat(edge)
+    _, h, b = await get(http, edge, "/p?utm_content=%3Cscript%3Ealert(1)%3C/script%3E",
+                        "shop.example.test")
+    assert b.endswith(b"<script>alert(1)</script>") and "stored" not in h["Cache-Status"]
+    _, h, b = await get(http, edge, "/p", "shop.example.test")
+    assert b == b"product " and "stored" in h["Cache-Status"]
+
 async def test_activation_and_rollback_switch_the_whole_service(cp, origin, make_node, http):
     origin.routes["/a"] = Route(headers=CC60, body=b"a")
     edge = await make_node([origin.url], control=control(cp))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote_plus
 
 from cdn_core.node.exchange.request import Request
 
@@ -143,15 +144,21 @@ MIN_PROBE_BYTES = 8  # shorter values occur in ordinary pages by chance
 
 
 def reflection_probes(
-    headers: list[tuple[str, str]], keyed: tuple[str, ...]
+    headers: list[tuple[str, str]], keyed: tuple[str, ...], unkeyed_query: Iterable[str] = ()
 ) -> list[bytes]:
     """Values of unkeyed request field lines (``(name, value)`` as received) long enough
     that finding one in a response means the response was built from it (the header is
     reflected): such a response must not be stored for everyone (web cache poisoning).
     Fields named in ``Vary`` are keyed. Each line is probed on its own, and each cookie
     of a ``Cookie`` line: a value repeated over several lines is not one long value that
-    a reflection of its last line would miss."""
+    a reflection of its last line would miss. ``unkeyed_query`` holds the values
+    (percent-encoded, as sent) of query parameters the cache key leaves out (a service's
+    ``cache_key.query``); they are probed as decoded, as an origin reads them."""
     out = []
+    for raw in unkeyed_query:
+        value = unquote_plus(raw, encoding="latin-1")
+        if len(value) >= MIN_PROBE_BYTES:
+            out.append(value.encode("latin-1", "replace"))
     for raw_name, value in headers:
         name = raw_name.lower()
         if name in NOT_PROBED or name in keyed or len(value) < MIN_PROBE_BYTES:

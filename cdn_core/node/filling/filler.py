@@ -230,7 +230,7 @@ class UpstreamFiller:
             and not (meta.cc.private or meta.cc.no_store)
         )
         shareable = reusable or error_shared
-        probes = reflection_probes(req.headers, meta.vary_names) if keep or error_shared else []
+        probes = self._probes(req, meta.vary_names) if keep or error_shared else []
         if keep and self._personal(key, req, meta, probes):
             keep = shareable = False
             probes = []
@@ -306,9 +306,19 @@ class UpstreamFiller:
             return why
         if (vary_fields(fresh.fields.get("vary")) or ()) != stale.vary_names:
             return "vary-changed"
-        if self._personal(key, req, fresh, reflection_probes(req.headers, stale.vary_names)):
+        if self._personal(key, req, fresh, self._probes(req, stale.vary_names)):
             return "personal"
         return None
+
+    @staticmethod
+    def _probes(req: Request, keyed: tuple[str, ...]) -> list[bytes]:
+        """The request values a stored response must not reflect: unkeyed field lines and
+        the query parameters the service's cache key leaves out."""
+        unkeyed = (
+            req.service.key.unkeyed(req.target.partition("?")[2])
+            if req.service is not None else ()
+        )
+        return reflection_probes(req.headers, keyed, unkeyed)
 
     def _personal(
         self, key: str, req: Request, meta: StoredResponse, probes: list[bytes]

@@ -235,6 +235,9 @@ class Node:
             await self._start_tls(loop)
         if cfg.tls.h2c_port is not None:
             await self._start_h2c(loop)
+        self.proxy.filler.own_ports.update(
+            p for p in (self.port, self.tls_port, self.h2c_port) if p
+        )
         admin = create_admin_app(
             name=cfg.name, role=cfg.tier, registry=self.registry, status=self.status
         )

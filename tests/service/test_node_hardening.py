@@ -129,3 +129,22 @@ async def test_an_upstream_cookie_is_never_sent_with_another_clients_request(
     await http(edge, "/page", Cookie="mine=b")
     assert "Cookie" not in origin.seen_headers[-2]
     assert origin.seen_headers[-1]["Cookie"] == "mine=b"
+
+
+async def test_a_response_reflecting_a_host_port_the_key_leaves_out_is_not_stored(
+    origin, make_node
+):
+    # The key drops the port; a Location built from "Host: h:1337" would go to everyone.
+    origin.routes["/r"] = Route(status=301, headers=CC60, body=b"go to ", echo_header="Host")
+    edge = await make_node([origin.url])
+
+    async def get(host: bytes) -> bytes:
+        return await raw_exchange(edge.port, b"GET /r HTTP/1.1\r\nHost: " + host +
+                                  b"\r\nConnection: close\r\n\r\n")
+
+    out = await get(b"www.example.test:1337")
+    assert out.endswith(b"www.example.test:1337") and b"stored" not in out
+    out = await get(b"www.example.test:" + str(edge.port).encode())  # the node's own port
+    assert b"stored" in out
+    out = await get(b"www.example.test")
+    assert b"hit" in out and b"1337" not in out

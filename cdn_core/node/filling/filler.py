@@ -68,6 +68,12 @@ class UpstreamFiller:
         self.via = via
         self.spawn = spawn
         self.collapsing = Collapsing(self._fill, store, clock, metrics, spawn)
+        # Ports a client may name in Host (the listeners', and the defaults a load balancer
+        # in front uses): the key leaves the port out, so a Host naming another one is an
+        # unkeyed value a response must not reflect (a Location built from it). The node
+        # adds its bound ports when it starts (port 0 in the config: any free port).
+        self.own_ports = {80, 443, config.port}
+        self.own_ports.update(p for p in (config.tls.port, config.tls.h2c_port) if p)
         # Which pool a request's fetch goes to (a mid tier running services replaces it:
         # cdn_core.node.policy.services).
         self.upstream_for: Callable[[Request], UpstreamPool] = lambda req: self.upstream
@@ -310,15 +316,23 @@ class UpstreamFiller:
             return "personal"
         return None
 
-    @staticmethod
-    def _probes(req: Request, keyed: tuple[str, ...]) -> list[bytes]:
-        """The request values a stored response must not reflect: unkeyed field lines and
-        the query parameters the service's cache key leaves out."""
+    def _probes(self, req: Request, keyed: tuple[str, ...]) -> list[bytes]:
+        """The request values a stored response must not reflect: unkeyed field lines,
+        the query parameters the service's cache key leaves out, and a Host naming a port
+        that is not this node's (from anyone but a trusted forwarder, whose edge checked)."""
         unkeyed = (
             req.service.key.unkeyed(req.target.partition("?")[2])
-            if req.service is not None else ()
+            if req.service is not None else []
         )
-        return reflection_probes(req.headers, keyed, unkeyed)
+        probes = reflection_probes(req.headers, keyed, unkeyed)
+        host = req.fields.get("host", "")
+        _, colon, port = host.rpartition(":")
+        if (
+            colon and port.isdigit() and int(port) not in self.own_ports
+            and not req.forwarded
+        ):
+            probes.append(host.encode("latin-1", "replace"))
+        return probes
 
     def _personal(
         self, key: str, req: Request, meta: StoredResponse, probes: list[bytes]

@@ -65,6 +65,7 @@ class MemoryStore:
         self.misses = 0
         self.disk_hits = 0
         self.evicted = {"capacity": 0, "variants": 0}
+        self.purges = 0  # purges applied (CacheStore.purges)
         self.rejected_by = {"too_large": 0, "filter": 0}
 
     @property
@@ -211,6 +212,7 @@ class MemoryStore:
         rewrite them to disk stale; on disk a soft purge of everything is a persisted mark
         (see DiskTier.purge), other soft purges remove the disk-only copies (one full fetch
         instead of a revalidation; never a purged response served fresh after a restart)."""
+        self.purges += 1
         touched: set[VariantId] = set()
         soft_marked: list[StoredResponse] = []
         for key in selector.keys(self._variants, self._by_host, self._by_tag):

@@ -64,6 +64,10 @@ def _both_schemes(url: str) -> list[str]:
 
 
 class CacheStore(Protocol):
+    # Purges applied so far: a fill that began before a purge must not store what it
+    # fetched after the purge reported done (cdn_core.node.filling.filler).
+    purges: int
+
     def lookup(self, key: str, request_fields: Fields) -> StoredResponse | None:
         """The stored variant of ``key`` whose secondary key matches the request, or None."""
 

@@ -9,6 +9,8 @@ import aiohttp
 import pytest
 from nodeharness import TRANSFER_CUT, Route, raw_exchange, raw_origin
 
+from cdn_core.store import PurgeSelector
+
 BOTH_WIRES = True  # every test over HTTP/1.1 and over HTTP/2 (h2c): one request path
 
 CC60 = {"Cache-Control": "max-age=60", "ETag": '"v1"', "Content-Type": "text/plain"}
@@ -296,3 +298,21 @@ async def test_serve_stale_mode_sends_no_request_per_client_to_a_dead_origin(ori
     assert "upstream-down" in results[-1][1]["Cache-Status"]
     # one failed attempt marked the origin down; the other 19 never tried it
     assert mid.upstream.nodes[0].failures == 1
+
+
+
+@pytest.mark.parametrize("route", [
+    Route(headers=CC60, body=b"old", delay=0.3),  # purged before the head arrived
+    Route(headers=CC60, chunks=[b"o", b"ld"], chunk_delay=0.3),  # ... during the body
+])
+async def test_a_fill_in_flight_during_a_purge_is_not_stored(route, origin, make_node, http):
+    # The purge reports done: what was fetched before it may be what it removed.
+    origin.routes["/f"] = route
+    edge = await make_node([origin.url])
+    fill = asyncio.ensure_future(http(edge, "/f"))
+    await asyncio.sleep(0.1)
+    edge.purge(PurgeSelector("url", "http://www.example.test/f"))
+    status, _, body = await fill
+    assert (status, body) == (200, b"old")
+    _, h, _ = await http(edge, "/f")
+    assert "hit" not in h["Cache-Status"] and origin.hits["/f"] == 2

@@ -147,6 +147,7 @@ class UpstreamFiller:
         failures: they become stale responses (RFC 5861 4) or 502/504."""
         request_time = self.clock.time()
         started = self.clock.monotonic()
+        purges = self.store.purges
         try:
             stream = await self.upstream_for(req).open(
                 key, "GET", target, self.upstream_headers(req, stale), on_interim=req.interim
@@ -178,7 +179,7 @@ class UpstreamFiller:
                 log.warning("304 for %s names other validators; refetching", key)
                 return await self._fill(key, req, target, None, fwd)
             return self._refreshed(key, req, stale, stream.headers, request_time,
-                                   response_time, f"fwd={fwd}; fwd-status=304")
+                                   response_time, f"fwd={fwd}; fwd-status=304", purges)
         if stream.status >= 500 and self.stale_on_error(stale, req, response_time):
             assert stale is not None
             stream.close()
@@ -251,7 +252,7 @@ class UpstreamFiller:
         fill = Fill(meta, length)
         # With probes, whether it is stored waits on the body (fill.decided).
         fill.stored = None if probes else keep
-        self.spawn(self._receive(stream, fill, keep, started, probes))
+        self.spawn(self._receive(stream, fill, keep, started, probes, purges))
         return FillResult(cs + ("; stored" if fill.stored else ""), shareable, meta, fill=fill)
 
     def _refreshed(
@@ -263,6 +264,7 @@ class UpstreamFiller:
         request_time: float,
         response_time: float,
         cs: str,
+        purges: int,
     ) -> FillResult:
         """The stored response updated by a 304 with ``headers`` (RFC 9111 4.3.4), stored
         again only when the updated response may be: the 304's fields go through the same
@@ -270,7 +272,9 @@ class UpstreamFiller:
         reflected request values), and a changed Vary keeps it out (4.1: the stored
         secondary key no longer applies). A ``Set-Cookie`` in the 304 is this client's:
         it gets it, the stored response is refreshed without it. When the 304 makes the
-        response unfit for sharing (no-store, private, Vary changed), the stored one goes."""
+        response unfit for sharing (no-store, private, Vary changed), the stored one goes.
+        Nothing is stored when a purge was applied since the request went out (``purges``
+        is the store's count then): the purge reported done and must stay done."""
 
         def refresh(lines: list[tuple[str, str]]) -> StoredResponse:
             return refresh_from_304(stale, lines, request_time=request_time,
@@ -282,6 +286,8 @@ class UpstreamFiller:
         if why == "set-cookie":
             shared = refresh([(n, v) for n, v in headers if n.lower() != "set-cookie"])
             why = self._unfit_refresh(key, req, stale, shared)
+        if why is None and self.store.purges != purges:
+            return FillResult(cs, False, fresh)
         if why is None:
             self.store.put(shared)
             # Waiters share it on the terms of a full fill: no cookie of this client's,
@@ -359,11 +365,13 @@ class UpstreamFiller:
         keep: bool,
         started: float,
         probes: list[bytes],
+        purges: int,
     ) -> None:
         """Read an upstream body into ``fill``; store the complete response if ``keep``
         and the body reflects none of ``probes`` (unkeyed request values, see
-        :func:`~cdn_core.node.exchange.sanitize.reflection_probes`). A body cut short is never
-        stored (RFC 9111 3.3)."""
+        :func:`~cdn_core.node.exchange.sanitize.reflection_probes`) and no purge was applied
+        since the fetch began (``purges``, the store's count then). A body cut short is
+        never stored (RFC 9111 3.3)."""
         try:
             async for chunk in stream.chunks():
                 fill.append(chunk)
@@ -388,6 +396,11 @@ class UpstreamFiller:
                             meta.key)
             keep = False
             fill.personal = True  # (an error page too: waiters fetch their own)
+        if keep and self.store.purges != purges:
+            # A purge was applied while this was in flight and reported done: what was
+            # fetched before it may be what it removed.
+            log.info("not storing %s: a purge was applied during its fetch", meta.key)
+            keep = False
         if keep:
             self.store.put(meta)
         fill.stored = keep

@@ -59,6 +59,18 @@ async def test_rfc9112_3_2_invalid_host_is_400(host, origin, make_node):
     assert out.startswith(b"HTTP/1.1 400")
 
 
+@pytest.mark.parametrize("authority", [b"a.test,b.test", b"a.test:99999", b"user@a.test",
+                                       b"a.test:abc"])
+async def test_rfc9112_3_2_2_an_invalid_absolute_form_authority_is_400(
+    authority, origin, make_node
+):
+    # The same check as for Host (which the authority replaces), at the first tier.
+    edge = await make_node([origin.url])
+    out = await raw_exchange(edge.port, b"GET http://" + authority + b"/ HTTP/1.1\r\n"
+                             b"Host: a.test\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400") and not origin.hits
+
+
 async def test_rfc9110_14_3_overlapping_ranges_get_the_whole_body_once(origin, make_node, http):
     origin.routes["/r"] = Route(headers=CC60, body=b"x" * 1000)
     edge = await make_node([origin.url])

@@ -113,10 +113,14 @@ def split_absolute(target: str) -> tuple[str, str]:
     (RFC 9112 3.2.2: its authority replaces the ``Host`` field).
 
     Raises:
-        ValueError: not an absolute http(s) URL with a host.
+        ValueError: not an absolute http(s) URL with a host, an authority that is not a
+            valid ``uri-host [":" port]`` (as :func:`valid_host` checks the Host field),
+            or one with userinfo (RFC 9110 4.2.4: treated as an error).
     """
     parts = urlsplit(target)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an absolute http(s) URL: {target!r}")
+    if "@" in parts.netloc or "," in parts.netloc or not valid_host(parts.netloc):
+        raise ValueError(f"not a valid authority: {parts.netloc!r}")
     path = parts.path or "/"
-    return parts.netloc.rsplit("@", 1)[-1], path + ("?" + parts.query if parts.query else "")
+    return parts.netloc, path + ("?" + parts.query if parts.query else "")

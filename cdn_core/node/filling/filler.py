@@ -208,15 +208,7 @@ class UpstreamFiller:
             settings=self.config.cache,
             via=self.via,
         )
-        ok, why = storable(
-            method="GET",
-            status=stream.status,
-            request_fields=req.fields,
-            request_cc=parse_cache_control(req.fields.get("cache-control")),
-            response_fields=meta.fields,
-            response_cc=meta.cc,
-            share_set_cookie=self.config.cache.share_set_cookie,
-        )
+        ok, why = self._storable(req, meta)
         useless = meta.freshness.freshness_lifetime <= 0 and not (meta.etag or meta.last_modified)
         if (not ok and _key_wide(why, meta.cc)) or (ok and useless):
             # Nothing later requests could share: let them go upstream in parallel rather
@@ -301,19 +293,23 @@ class UpstreamFiller:
             self.store.remove(stale)
         return FillResult(cs, False, fresh)
 
+    def _storable(self, req: Request, response: StoredResponse) -> tuple[bool, str]:
+        """RFC 9111 3 for a GET ``req`` and the (head of the) ``response``: (ok, reason)."""
+        return storable(
+            method="GET",
+            status=response.status,
+            request_fields=req.fields,
+            request_cc=parse_cache_control(req.fields.get("cache-control")),
+            response_fields=response.fields,
+            response_cc=response.cc,
+            share_set_cookie=self.config.cache.share_set_cookie,
+        )
+
     def _unfit_refresh(
         self, key: str, req: Request, stale: StoredResponse, fresh: StoredResponse
     ) -> str | None:
         """Why the 304-refreshed ``fresh`` may not replace ``stale`` in the store, or None."""
-        ok, why = storable(
-            method="GET",
-            status=fresh.status,
-            request_fields=req.fields,
-            request_cc=parse_cache_control(req.fields.get("cache-control")),
-            response_fields=fresh.fields,
-            response_cc=fresh.cc,
-            share_set_cookie=self.config.cache.share_set_cookie,
-        )
+        ok, why = self._storable(req, fresh)
         if not ok:
             return why
         if (vary_fields(fresh.fields.get("vary")) or ()) != stale.vary_names:

@@ -289,7 +289,7 @@ class UpstreamFiller:
                 shared.freshness, shared.cc, NO_DIRECTIVES, response_time
             ).action is Action.FRESH
             return FillResult(cs + "; stored", reusable, fresh)
-        if (why is not None and _key_wide(why, shared.cc)) or why == "vary-changed":
+        if _key_wide(why, shared.cc) or why == "vary-changed":
             self.store.remove(stale)
         return FillResult(cs, False, fresh)
 

@@ -8,7 +8,7 @@ import warnings
 
 import aiohttp
 import pytest
-from nodeharness import Route, https_get, tls_settings
+from nodeharness import Route, https_get, raw_exchange, tls_settings
 
 from cdn_core.node.policy.signed import sign_url
 from cdn_core.node.settings.edge import TlsCertificate
@@ -73,3 +73,20 @@ async def test_signed_urls_refuse_bad_tokens_and_share_one_cached_object(origin,
     assert (await http(edge, "/private/doc"))[0] == 403
     wrong_key = sign_url("/private/doc", kid="k2", secret=SECRET, expires=now + 60)
     assert (await http(edge, wrong_key))[0] == 403
+
+
+
+@pytest.mark.parametrize("target", [b"/%70rivate/doc", b"/x/%2e%2e/private/doc",
+                                    b"/public/../private/doc", b"//private/doc",
+                                    b"/PRIVATE/doc", b"http://www.example.test/private/doc",
+                                    b"/private/doc?expires=" + b"9" * 5000 + b"&kid=k1&sig=0"])
+async def test_signed_urls_judge_the_target_the_cache_keys(target, origin, make_node):
+    # Each spelling reaches (or may reach, at a lenient origin) /private/doc: each needs
+    # a signature, and none gets past it with 200 or 500.
+    origin.routes["/private/doc"] = Route(headers=CC60, body=b"members only")
+    edge = await make_node([origin.url], signed_urls={
+        "path_prefixes": ["/private/"], "keys": [{"id": "k1", "secret": SECRET}]})
+    out = await raw_exchange(edge.port, b"GET " + target + b" HTTP/1.1\r\n"
+                             b"Host: www.example.test\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 403"), out[:60]
+    assert not origin.hits

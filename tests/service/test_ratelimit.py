@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from nodeharness import Route
+from nodeharness import Route, raw_exchange
 
 from cdn_core.node.app import Node
 from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
@@ -109,6 +109,30 @@ async def test_host_and_path_prefix_matching(origin, make_node, http) -> None:
     assert status == 200
     status, h, _ = await http(edge, "/css/1", Host="other.test")
     assert status == 429 and h["RateLimit-Policy"] == '"other-site";q=1;w=10'
+
+
+async def test_a_used_up_prefix_cannot_be_reached_by_another_spelling(
+    origin, make_node
+) -> None:
+    origin.routes["/api/a"] = Route(headers={"Cache-Control": "no-store"})
+    origin.routes["/o"] = Route(headers={"Cache-Control": "no-store"})
+    edge = await edge_with(
+        make_node, origin,
+        policy(name="api", key="path_prefix", path_prefix="/api/", limit=1),
+        policy(name="limited", host="limited.example", limit=1),
+    )
+
+    async def status(target: bytes, host: bytes = b"www.example.test") -> bytes:
+        out = await raw_exchange(edge.port, b"GET " + target + b" HTTP/1.1\r\nHost: " + host
+                                 + b"\r\nConnection: close\r\n\r\n")
+        return out[9:12]
+
+    assert await status(b"/api/a") == b"200"
+    for spelling in (b"/%61pi/a", b"/x/../api/a", b"/x/%2e%2e/api/a", b"//api/a", b"/API/a"):
+        assert await status(spelling) == b"429", spelling
+    assert await status(b"/o", b"limited.example") == b"200"
+    # The authority of an absolute-form target is the host (RFC 9112 3.2.2).
+    assert await status(b"http://limited.example/o", b"other.example") == b"429"
 
 
 async def test_only_enforced_policies_in_the_fields(origin, make_node, http) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 # an optional port.
 _HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{1,5})?$")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_SLASHES = re.compile(r"/{2,}")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -80,6 +81,15 @@ def normalize_target(target: str) -> str:
     if "%" in query:
         query = _PCT.sub(_pct, query)
     return f"{path}?{query}" if q and query else path
+
+
+def prefix_form(target: str) -> str:
+    """``target`` as path-prefix policies compare it (signed URLs, rate limits): each run
+    of slashes as one, lower case. An origin may read ``//Private/a`` as ``/private/a``,
+    and a policy that covers more than it says is the safe side of that doubt."""
+    if "//" in target:
+        target = _SLASHES.sub("/", target)
+    return target.lower()
 
 
 def cache_key(scheme: str, host: str, target: str) -> str:

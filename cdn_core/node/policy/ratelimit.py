@@ -36,7 +36,7 @@ from cdn_core.clock import Clock
 from cdn_core.heads import plain_response
 from cdn_core.metrics import MetricSet
 from cdn_core.node.exchange.channel import Gate, ResponseChannel
-from cdn_core.node.exchange.keys import normalize_host
+from cdn_core.node.exchange.keys import normalize_host, prefix_form
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.policy.buckets import LocalBuckets, Verdict
 from cdn_core.node.policy.ratelimit_policy import RateLimitPolicy
@@ -74,7 +74,7 @@ def _rule(p: RateLimitPolicy, cluster: bool) -> _Rule:
     w = int(window) if window.is_integer() else window
     return _Rule(
         p,
-        p.path_prefix,
+        prefix_form(p.path_prefix),
         p.rate,
         float(p.limit),
         cluster and p.counters == "cluster",
@@ -180,7 +180,7 @@ class RateLimiter:
         rules = self._by_host.get(host, self._any_host)
         if not rules:
             return True
-        path = _path(req.target)
+        path = prefix_form(_path(req.target))
         matched: list[tuple[_Rule, str]] = []
         service: str | None = None
         looked = False

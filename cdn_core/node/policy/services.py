@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cdn_core.clock import Clock
-from cdn_core.node.exchange.keys import normalize_host, normalize_target
+from cdn_core.node.exchange.keys import normalize_host, normalize_target, prefix_form
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.filling.upstream import UpstreamPool
 from cdn_core.node.policy.signed import SignedUrlGate
@@ -130,7 +130,9 @@ class ServiceRouting:
     def signed_prefixes(self, host: str) -> tuple[str, ...]:
         """The signed-URL prefixes of the service of ``host`` (none for other hosts)."""
         svc = self.proxy.service_for(host)
-        return tuple(svc.spec.features.signed_url_prefixes) if svc is not None else ()
+        if svc is None:
+            return ()
+        return tuple(prefix_form(p) for p in svc.spec.features.signed_url_prefixes)
 
     def service_of(self, host: str) -> str | None:
         """The name of the service a normalised host belongs to (rate-limit policies

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from cdn_core.clock import Clock
 from cdn_core.heads import plain_response
 from cdn_core.node.exchange.channel import ResponseChannel
-from cdn_core.node.exchange.keys import normalize_host
+from cdn_core.node.exchange.keys import normalize_host, prefix_form
 from cdn_core.node.exchange.request import Request
 from cdn_core.node.settings.edge import SignedUrlSettings
 
@@ -56,7 +56,7 @@ class SignedUrlGate:
     """Request gate enforcing :class:`SignedUrlSettings` (see module docstring)."""
 
     def __init__(self, settings: SignedUrlSettings, clock: Clock) -> None:
-        self.prefixes = tuple(settings.path_prefixes)
+        self.prefixes = tuple(prefix_form(p) for p in settings.path_prefixes)
         self._configured = {k.id: k.secret.encode() for k in settings.keys}
         self.keys = dict(self._configured)
         self.bind_client = settings.bind_client
@@ -81,7 +81,7 @@ class SignedUrlGate:
         secret = self.keys.get(kid)
         if secret is None:
             return "unknown key", target
-        if not expires.isdigit() or int(expires) < self.clock.time():
+        if not expires.isdigit() or len(expires) > 20 or int(expires) < self.clock.time():
             return "expired", target
         expected = hmac.new(secret, signing_message(path, query, expires, kid,
                                                     client if self.bind_client else ""),
@@ -94,7 +94,7 @@ class SignedUrlGate:
         prefixes = self.prefixes
         if self.service_prefixes is not None:
             prefixes += self.service_prefixes(normalize_host(req.fields.get("host", "")))
-        if not prefixes or not req.target.startswith(prefixes):
+        if not prefixes or not prefix_form(req.target).startswith(prefixes):
             return True
         reason, target = self.check(req.target, req.client)
         if reason is None:

@@ -135,9 +135,6 @@ class CachingProxy:
             fields = req.fields
             if not self.untrusted.isdisjoint(fields):
                 self.forwarding.admit(req)
-            for gate in self.gates:
-                if not gate(req, conn):
-                    return
             host = fields.get("host")
             key_host = self._hosts.get(host)
             if key_host is None:
@@ -170,6 +167,15 @@ class CachingProxy:
                 key_host = normalize_host(host)
             if "%" in target or "/." in target or target[-1] == "?":
                 target = normalize_target(target)
+            if self.gates:
+                # Signed URLs and rate limits judge the target the cache keys and fetches
+                # (origin-form, normalised, the authority as Host): "/%70rivate/a" or an
+                # absolute-form URL must not slip past a prefix that "/private/a" meets.
+                req.target = target
+                for gate in self.gates:
+                    if not gate(req, conn):
+                        return
+                target = req.target  # a gate may take its own parameters off (signed URLs)
             if self.transformer is not None and "?" in target:
                 # A signed resize shares the stored original (the variant is the
                 # transformer's).

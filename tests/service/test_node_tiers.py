@@ -257,6 +257,23 @@ async def test_a_value_from_one_of_several_field_lines_is_probed_on_its_own(
     assert out.endswith(b"\r\n\r\npage ")
 
 
+@pytest.mark.parametrize(("field", "value", "reflected"), [
+    ("Cookie", "<script>alert(1)</script>", "<script>alert(1)</script>"),  # no "="
+    ("Cookie", 's="<script>alert(1)</script>"', "<script>alert(1)</script>"),  # quoted
+    ("Accept-Language", 'en" autofocus onfocus="alert&#40;1&#41;" x="', 'en" autofocus'),
+])
+async def test_reflections_of_odd_cookie_and_attribute_forms_are_not_stored(
+    field, value, reflected, origin, make_node, http
+):
+    origin.routes["/o"] = Route(headers={"Cache-Control": "max-age=60"}, body=b"page ",
+                                echo_header=field)
+    edge = await make_node([origin.url])
+    _, h, b = await http(edge, "/o", **{field.replace("-", "_"): value})
+    assert reflected.encode() in b and "stored" not in h["Cache-Status"]
+    _, h, b = await http(edge, "/o")
+    assert b == b"page "
+
+
 async def _after(seconds: float, request):
     await asyncio.sleep(seconds)
     return await request

@@ -139,7 +139,7 @@ PROBED_WHEN_UNUSUAL = frozenset(
         "range",
     }
 )
-_USUAL = re.compile(r"[A-Za-z0-9 \t!#$%&'*+\-.^_|~,;=/:\"?@]*")
+_USUAL = re.compile(r"[A-Za-z0-9 \t!$%'*+\-.^_|~,;=/:?@]*")
 MIN_PROBE_BYTES = 8  # shorter values occur in ordinary pages by chance
 
 
@@ -166,7 +166,7 @@ def reflection_probes(
         if name in PROBED_WHEN_UNUSUAL and _USUAL.fullmatch(value):
             continue
         for part in value.split(";") if name == "cookie" else (value,):
-            part = part.strip().partition("=")[2] if name == "cookie" else part.strip()
+            part = _cookie_value(part) if name == "cookie" else part.strip()
             if len(part) >= MIN_PROBE_BYTES:
                 out.append(part.encode("latin-1", "replace"))
     return out
@@ -182,11 +182,18 @@ def unprobed_cookie(headers: list[tuple[str, str]]) -> bool:
         if name.lower() != "cookie":
             continue
         for part in cookie.split(";"):
-            value = part.partition("=")[2].strip().strip('"')
+            value = _cookie_value(part)
             if value and len(value) < MIN_PROBE_BYTES:
                 return True
     return False
 
+
+def _cookie_value(pair: str) -> str:
+    """The value of one ``name=value`` cookie as a server reads it: without the quotes
+    RFC 6265 4.1.1 allows around it; a pair without ``=`` is all value (servers differ on
+    what it is, so it is probed whole)."""
+    name, eq, value = pair.strip().partition("=")
+    return value.strip().strip('"') if eq else name
 
 # Response fields the origin's own software fills in (a Server header naming the same
 # library as the client's User-Agent is not a reflection).

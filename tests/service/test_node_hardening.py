@@ -131,20 +131,28 @@ async def test_an_upstream_cookie_is_never_sent_with_another_clients_request(
     assert origin.seen_headers[-1]["Cookie"] == "mine=b"
 
 
-async def test_a_response_reflecting_a_host_port_the_key_leaves_out_is_not_stored(
-    origin, make_node
-):
+async def test_a_host_port_the_key_leaves_out_never_reaches_the_origin(origin, make_node):
     # The key drops the port; a Location built from "Host: h:1337" would go to everyone.
     origin.routes["/r"] = Route(status=301, headers=CC60, body=b"go to ", echo_header="Host")
-    edge = await make_node([origin.url])
+    mid = await make_node([origin.url], tier="mid", name="mid1")
+    edge = await make_node([f"http://127.0.0.1:{mid.port}"])
 
-    async def get(host: bytes) -> bytes:
-        return await raw_exchange(edge.port, b"GET /r HTTP/1.1\r\nHost: " + host +
+    async def get(host: bytes, port: int) -> bytes:
+        return await raw_exchange(port, b"GET /r HTTP/1.1\r\nHost: " + host +
                                   b"\r\nConnection: close\r\n\r\n")
 
-    out = await get(b"www.example.test:1337")
-    assert out.endswith(b"www.example.test:1337") and b"stored" not in out
-    out = await get(b"www.example.test:" + str(edge.port).encode())  # the node's own port
-    assert b"stored" in out
-    out = await get(b"www.example.test")
+    out = await get(b"www.example.test:1337", edge.port)
+    assert out.endswith(b"go to www.example.test")
+    seen = origin.seen_headers[-1]
+    assert seen["Host"] == "www.example.test" and seen["X-Forwarded-Host"] == "www.example.test"
+    out = await get(b"www.example.test", edge.port)
     assert b"hit" in out and b"1337" not in out
+    # A port of the node's own goes on as the client named it.
+    origin.routes["/own"] = Route(headers=CC60, body=b"at ", echo_header="Host")
+    own = b"www.example.test:" + str(edge.port).encode()
+    assert (await raw_exchange(edge.port, b"GET /own HTTP/1.1\r\nHost: " + own +
+                               b"\r\nConnection: close\r\n\r\n")).endswith(b"at " + own)
+    # A mid tier reached directly by a client does the same as an edge.
+    out = await raw_exchange(mid.port, b"GET /r?m HTTP/1.1\r\nHost: www.example.test:1337"
+                             b"\r\nConnection: close\r\n\r\n")
+    assert out.endswith(b"go to www.example.test")

@@ -69,9 +69,9 @@ class UpstreamFiller:
         self.spawn = spawn
         self.collapsing = Collapsing(self._fill, store, clock, metrics, spawn)
         # Ports a client may name in Host (the listeners', and the defaults a load balancer
-        # in front uses): the key leaves the port out, so a Host naming another one is an
-        # unkeyed value a response must not reflect (a Location built from it). The node
-        # adds its bound ports when it starts (port 0 in the config: any free port).
+        # in front uses): the key leaves the port out, so another one is not forwarded
+        # (upstream_headers). The node adds its bound ports when it starts (port 0 in the
+        # config: any free port).
         self.own_ports = {80, 443, config.port}
         self.own_ports.update(p for p in (config.tls.port, config.tls.h2c_port) if p)
         # Which pool a request's fetch goes to (a mid tier running services replaces it:
@@ -90,6 +90,13 @@ class UpstreamFiller:
             # conditions and ranges itself.
             drop = drop | CONDITIONAL_FIELDS
         headers = [(n, v) for n, v in req.headers if n.lower() not in drop]
+        client_host = req.fields.get("host", "")
+        if not req.forwarded and self._foreign_port(client_host):
+            # The key has no port: a port no listener of ours has ("Host: h:1337") would
+            # reach the origin for one client and its Location for everyone. The origin
+            # gets the host alone (a trusted forwarder's edge has done this already).
+            client_host = client_host.rpartition(":")[0]
+            headers = [(n, client_host if n.lower() == "host" else v) for n, v in headers]
         if req.service is not None and self.config.tier == "mid":
             # The Host the service's origin expects (nginx proxy_set_header Host).
             host = req.service.spec.origins.servers[0].host_header
@@ -104,7 +111,7 @@ class UpstreamFiller:
             headers.append(("X-Forwarded-For", f"{xff}, {req.client}" if xff else req.client))
         else:
             # Client claims were stripped on arrival; state what this node saw instead.
-            headers.extend(forwarded_fields(req.client, req.fields.get("host", ""), req.scheme))
+            headers.extend(forwarded_fields(req.client, client_host, req.scheme))
         if stale is not None:
             if stale.etag:
                 headers.append(("If-None-Match", stale.etag))
@@ -319,22 +326,18 @@ class UpstreamFiller:
         return None
 
     def _probes(self, req: Request, keyed: tuple[str, ...]) -> list[bytes]:
-        """The request values a stored response must not reflect: unkeyed field lines,
-        the query parameters the service's cache key leaves out, and a Host naming a port
-        that is not this node's (from anyone but a trusted forwarder, whose edge checked)."""
+        """The request values a stored response must not reflect: unkeyed field lines and
+        the query parameters the service's cache key leaves out."""
         unkeyed = (
             req.service.key.unkeyed(req.target.partition("?")[2])
             if req.service is not None else []
         )
-        probes = reflection_probes(req.headers, keyed, unkeyed)
-        host = req.fields.get("host", "")
+        return reflection_probes(req.headers, keyed, unkeyed)
+
+    def _foreign_port(self, host: str) -> bool:
+        """Whether ``host`` (a valid Host value) names a port none of our listeners has."""
         _, colon, port = host.rpartition(":")
-        if (
-            colon and port.isdigit() and int(port) not in self.own_ports
-            and not req.forwarded
-        ):
-            probes.append(host.encode("latin-1", "replace"))
-        return probes
+        return bool(colon) and port.isdigit() and int(port) not in self.own_ports
 
     def _personal(
         self, key: str, req: Request, meta: StoredResponse, probes: list[bytes]

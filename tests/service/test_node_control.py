@@ -75,6 +75,18 @@ async def test_node_prewarm_endpoint(origin, make_node, http) -> None:
     assert body == b"warm" and "hit" in h["Cache-Status"] and origin.hits["/p"] == 1
 
 
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"type": "all", "seq": ' + b"9" * 5000 + b"}",
+                                  b"\xff\xfe", b"{"])
+async def test_a_body_json_cannot_parse_is_400_json(body, make_node, origin) -> None:
+    edge = await make_node([origin.url], control={"token": "secret"})
+    auth = {"Authorization": "Bearer secret", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(headers=auth) as s:
+        for path in ("/purge", "/prewarm"):
+            async with s.post(f"http://127.0.0.1:{edge.admin_port}{path}", data=body) as r:
+                assert r.status == 400 and (await r.json())["error"] == "body must be JSON"
+
+
 async def test_prewarm_through_the_control_plane(cp, origin, make_node, http) -> None:
     origin.routes["/w"] = Route(headers=CC60, body=b"pushed")
     mid = await synced(await make_node([origin.url], tier="mid", name="mid1", control=control(cp)))

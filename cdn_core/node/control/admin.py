@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -119,7 +118,9 @@ async def _control_body(
         return None, refused
     try:
         return await request.json(), None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors, as is an integer of
+        # more digits than Python converts; RecursionError: nesting too deep to parse.
         return None, web.json_response({"error": "body must be JSON"}, status=400)
 
 

@@ -86,6 +86,11 @@ async def test_a_body_json_cannot_parse_is_400_json(body, make_node, origin) -> 
             async with s.post(f"http://127.0.0.1:{edge.admin_port}{path}", data=body) as r:
                 assert r.status == 400 and (await r.json())["error"] == "body must be JSON"
 
+        # A seq that is not an integer is not one (1e999 would come back as Infinity).
+        async with s.post(f"http://127.0.0.1:{edge.admin_port}/purge",
+                          data=b'{"type": "all", "seq": 1e999}') as r:
+            assert r.status == 200 and (await r.json())["seq"] is None
+
 
 async def test_prewarm_through_the_control_plane(cp, origin, make_node, http) -> None:
     origin.routes["/w"] = Route(headers=CC60, body=b"pushed")

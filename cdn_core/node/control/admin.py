@@ -136,14 +136,12 @@ def add_node_routes(app: web.Application, node: ControlledNode) -> None:
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         count = node.purge(selector)
-        node.note_applied(body.get("seq"))
+        seq = body.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            seq = None  # the control plane numbers purges with integers; nothing else is one
+        node.note_applied(seq)
         return web.json_response(
-            {
-                "node": node.name,
-                "purged": count,
-                "seq": body.get("seq"),
-                "id": body.get("id"),
-            }
+            {"node": node.name, "purged": count, "seq": seq, "id": body.get("id")}
         )
 
     async def prewarm(request: web.Request) -> web.Response:

@@ -26,8 +26,10 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 
 def valid_host(host: str) -> bool:
     """Whether a ``Host`` value is a syntactically valid ``uri-host [":" port]``
-    (RFC 9110 7.2); a server answers 400 otherwise (RFC 9112 3.2)."""
-    if not _HOST.match(host):
+    (RFC 9110 7.2), and one: a comma is a reg-name character, but in a field value it is
+    a repeated field joined (RFC 9110 5.3). A server answers 400 otherwise (RFC 9112
+    3.2)."""
+    if "," in host or not _HOST.match(host):
         return False
     _, colon, port = host.rpartition(":") if not host.endswith("]") else ("", "", "")
     return not colon or not port.isdigit() or int(port) <= 65535
@@ -130,7 +132,7 @@ def split_absolute(target: str) -> tuple[str, str]:
     parts = urlsplit(target)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an absolute http(s) URL: {target!r}")
-    if "@" in parts.netloc or "," in parts.netloc or not valid_host(parts.netloc):
+    if "@" in parts.netloc or not valid_host(parts.netloc):
         raise ValueError(f"not a valid authority: {parts.netloc!r}")
     path = parts.path or "/"
     return parts.netloc, path + ("?" + parts.query if parts.query else "")

@@ -195,6 +195,7 @@ def _cookie_value(pair: str) -> str:
     name, eq, value = pair.strip().partition("=")
     return value.strip().strip('"') if eq else name
 
+
 # Response fields the origin's own software fills in (a Server header naming the same
 # library as the client's User-Agent is not a reflection).
 NOT_SCANNED = frozenset(

@@ -227,9 +227,7 @@ class UpstreamFiller:
         # and no-cache or max-age=0 ask for validation). Upstream errors are shared too, so
         # that waiters do not all retry at once (case H03), but not one that may be this
         # client's own: its request carried credentials, or it sets a cookie.
-        reusable = keep and decide(
-            meta.freshness, meta.cc, NO_DIRECTIVES, response_time
-        ).action is Action.FRESH
+        reusable = keep and _fresh_on_arrival(meta, response_time)
         error_shared = (
             stream.status >= 500
             and not _personal_exchange(req, headers)
@@ -292,9 +290,7 @@ class UpstreamFiller:
             # Waiters share it on the terms of a full fill: no cookie of this client's,
             # and fresh on arrival (a no-cache or max-age=0 response is validated per
             # request, RFC 9111 5.2.2.4).
-            reusable = shared is fresh and decide(
-                shared.freshness, shared.cc, NO_DIRECTIVES, response_time
-            ).action is Action.FRESH
+            reusable = shared is fresh and _fresh_on_arrival(shared, response_time)
             return FillResult(cs + "; stored", reusable, fresh)
         if _key_wide(why, shared.cc) or why == "vary-changed":
             self.store.remove(stale)
@@ -404,6 +400,12 @@ class UpstreamFiller:
             self.store.put(meta)
         fill.stored = keep
         fill.finish(meta)
+
+
+def _fresh_on_arrival(response: StoredResponse, now: float) -> bool:
+    """Whether ``response`` may be reused without validation the moment it arrives
+    (RFC 9111 4.2; no-cache and max-age=0 say it may not): what collapsed requests need."""
+    return decide(response.freshness, response.cc, NO_DIRECTIVES, now).action is Action.FRESH
 
 
 def _key_wide(why: str, cc: CacheControl) -> bool:

@@ -83,13 +83,6 @@ def _rule(p: RateLimitPolicy, cluster: bool) -> _Rule:
     )
 
 
-def _path(target: str) -> str:
-    if target.startswith("/"):
-        return target
-    rest = target.split("://", 1)[-1]
-    return "/" + rest.partition("/")[2]
-
-
 class RateLimiter:
     """Holds the policies and the counters; :meth:`gate` is the proxy gate."""
 
@@ -180,7 +173,8 @@ class RateLimiter:
         rules = self._by_host.get(host, self._any_host)
         if not rules:
             return True
-        path = prefix_form(_path(req.target))
+        # Gates see the origin-form, normalised target (CachingProxy.handle).
+        path = prefix_form(req.target)
         matched: list[tuple[_Rule, str]] = []
         service: str | None = None
         looked = False
